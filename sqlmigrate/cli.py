@@ -1,0 +1,189 @@
+"""Command line: arguments, environment defaults, exception -> exit code.
+
+The only reader of sys.argv and os.environ, and the only sys.exit.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sqlmigrate import __version__
+from sqlmigrate.config import DEFAULT_DIR, DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings, parse_duration
+from sqlmigrate.errors import Interrupted, Refused, SqlMigrateError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"sqlmigrate: {message}\n")
+
+
+def _duration(text: str) -> str:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _common(env: dict[str, str], formats: tuple[str, ...] = ("text", "json")) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--dir", default=env.get("SQLMIGRATE_DIR", DEFAULT_DIR), metavar="PATH",
+                       help="migrations folder (env SQLMIGRATE_DIR; default ./migrations)")
+    group.add_argument("--format", choices=formats, default="text", help="output format (default text)")
+    return common
+
+
+def _database(env: dict[str, str]) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("database options")
+    group.add_argument("--database-url", default=env.get("DATABASE_URL", ""), metavar="URL",
+                       help="PostgreSQL URL or conninfo (env DATABASE_URL; default: libpq's own defaults)")
+    group.add_argument("--table", default=env.get("SQLMIGRATE_TABLE", DEFAULT_TABLE), metavar="NAME",
+                       help="tracking table, NAME or SCHEMA.NAME (env SQLMIGRATE_TABLE; default schema_migrations)")
+    return parent
+
+
+def _locking() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("locking and timeouts")
+    group.add_argument("--lock-wait", type=_seconds, default=DEFAULT_LOCK_WAIT, metavar="SECONDS",
+                       help="wait this long for another run's lock, then exit 5 (default 60)")
+    group.add_argument("--lock-timeout", type=_duration, metavar="DURATION",
+                       help="PostgreSQL lock_timeout for the migration SQL (500ms, 5s, 1min; bare number = ms)")
+    group.add_argument("--statement-timeout", type=_duration, metavar="DURATION",
+                       help="PostgreSQL statement_timeout for the migration SQL")
+    return parent
+
+
+def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sqlmigrate",
+        description="Plain-SQL migrations for PostgreSQL.",
+        epilog="exit status: 0 ok, 1 problems found or refused, 2 usage error, 3 database unavailable, "
+               "4 migration SQL failed, 5 lock wait timed out, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"sqlmigrate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    common, database, locking = _common(env), _database(env), _locking()
+
+    sub.add_parser("status", parents=[common, database], help="list migrations and their state",
+                   description="One row per migration: id, name, state, when applied. Always exits 0.")
+
+    p = sub.add_parser("up", parents=[common, database, locking], help="apply pending migrations",
+                       description="Validate, then apply pending migrations in id order, each in its own "
+                                   "transaction together with its tracking row.")
+    p.add_argument("--to", metavar="ID", help="stop after this migration")
+    p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
+    p.add_argument("--allow-out-of-order", action="store_true",
+                   help="apply pending migrations older than the newest applied one")
+
+    p = sub.add_parser("down", parents=[common, database, locking], help="roll back applied migrations",
+                       description="Roll back applied migrations from the highest id down (one by default).")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--steps", type=_positive, metavar="N", help="roll back N migrations")
+    which.add_argument("--to", metavar="ID", help="roll back every migration above ID")
+    which.add_argument("--all", action="store_true", help="roll back every applied migration")
+    p.add_argument("--yes", action="store_true", help="confirm --all without asking")
+    p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
+
+    p = sub.add_parser("generate", parents=[common], help="create the next migration folder",
+                       description="Create <next id>_<name>/up.sql and down.sql templates.")
+    p.add_argument("name", help="migration name; lower-cased, spaces and '-' become '_'")
+
+    checker = _common(env, ("text", "json", "github"))
+    p = sub.add_parser("check", parents=[checker], help="validate migrations offline",
+                       description="Validate every migration without a database (SPEC rules).")
+    p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    p.add_argument("--table", default=env.get("SQLMIGRATE_TABLE", DEFAULT_TABLE), metavar="NAME",
+                   help="tracking table name to protect (env SQLMIGRATE_TABLE)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        database_url=getattr(args, "database_url", ""),
+        directory=Path(args.dir),
+        table=getattr(args, "table", DEFAULT_TABLE),
+        format=args.format,
+        lock_wait=getattr(args, "lock_wait", DEFAULT_LOCK_WAIT),
+        lock_timeout=getattr(args, "lock_timeout", None),
+        statement_timeout=getattr(args, "statement_timeout", None),
+    )
+
+
+def _confirm_all(args: argparse.Namespace) -> None:
+    if args.yes or args.dry_run:
+        return
+    if not sys.stdin.isatty():
+        raise Refused("down --all rolls back every migration: add --yes to confirm (stdin is not a terminal)")
+    answer = input("Roll back EVERY applied migration? Type 'yes' to continue: ")
+    if answer.strip().lower() != "yes":
+        raise Refused("down --all cancelled; nothing was rolled back")
+
+
+def run(argv: list[str], env: dict[str, str]) -> int:
+    args = build_parser(env).parse_args(argv)
+    settings = _settings(args)
+    from sqlmigrate import commands
+    from sqlmigrate.render import Renderer
+
+    renderer = Renderer(settings.format)
+    try:
+        if args.command == "check":
+            report = commands.check(settings, strict=args.strict)
+        elif args.command == "status":
+            report = commands.status(settings)
+        elif args.command == "up":
+            report = commands.up(settings, renderer, to=args.to, dry_run=args.dry_run,
+                                 allow_out_of_order=args.allow_out_of_order)
+        elif args.command == "down":
+            if args.all:
+                _confirm_all(args)
+            report = commands.down(settings, renderer, steps=args.steps, to=args.to, all_=args.all,
+                                   dry_run=args.dry_run)
+        elif args.command == "generate":
+            report = commands.generate(settings, args.name)
+        else:  # pragma: no cover - argparse rejects unknown commands
+            raise UsageError(f"unknown command {args.command}")
+    except SqlMigrateError as exc:
+        renderer.error(exc)
+        return exc.exit_code
+    renderer.report(report)
+    return report.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return run(argv, dict(os.environ))
+    except KeyboardInterrupt:
+        sys.stderr.write("\nsqlmigrate: interrupted; the migration in progress was rolled back\n")
+        return Interrupted.exit_code
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # the one place an unexpected error becomes one line
+        if os.environ.get("SQLMIGRATE_DEBUG"):
+            raise
+        sys.stderr.write(f"sqlmigrate: internal error: {type(exc).__name__}: {exc} "
+                         "(set SQLMIGRATE_DEBUG=1 for a traceback)\n")
+        return 1

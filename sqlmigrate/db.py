@@ -1,0 +1,257 @@
+"""The only psycopg user: connect, tracking table, advisory lock, run SQL.
+
+Identifiers are always composed with psycopg.sql, never by string formatting.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import datetime
+from typing import Callable, Iterator
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from sqlmigrate import config
+from sqlmigrate.errors import DatabaseUnavailable, LockTimeout, UsageError
+from sqlmigrate.model import AppliedRow, RowState
+
+APPLICATION_NAME = "sqlmigrate"
+LOCK_POLL_SECONDS = 0.2
+TRACKING_COLUMNS = {"id", "name", "checksum", "executed_at"}
+
+
+def connect(url: str, *, options: dict[str, str] | None = None) -> psycopg.Connection:
+    """An autocommit connection: the runner sends BEGIN/COMMIT itself.
+
+    `options` are server settings (lock_timeout, ...) given at connection
+    start, so that RESET ALL between migrations keeps them (SPEC 5).
+    Raises DatabaseUnavailable with the password masked.
+    """
+    kwargs: dict[str, str] = {}
+    params = psycopg.conninfo.conninfo_to_dict(url) if url else {}
+    if "application_name" not in params:
+        kwargs["application_name"] = APPLICATION_NAME
+    if options:
+        extra = " ".join(f"-c {name}={value}" for name, value in options.items())
+        kwargs["options"] = f"{params.get('options', '')} {extra}".strip()
+    try:
+        return psycopg.connect(url, autocommit=True, **kwargs)
+    except psycopg.Error as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to {config.mask_url(url)}: {_first_line(exc)}"
+        ) from exc
+
+
+def describe_database(conn: psycopg.Connection) -> str:
+    info = conn.info
+    host = info.host if not info.host.startswith("/") else f"socket {info.host}"
+    return f"{info.dbname} on {host}:{info.port} as {info.user}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    # libpq repeats "connection to server at ... failed:" per address; keep the last reason
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
+def database_error(exc: psycopg.Error, doing: str) -> DatabaseUnavailable:
+    diag = exc.diag
+    state = f" {diag.sqlstate}" if getattr(diag, "sqlstate", None) else ""
+    return DatabaseUnavailable(f"database error while {doing}:{state} {_first_line(exc)}")
+
+
+# -- tracking table ----------------------------------------------------------------
+
+
+class Tracking:
+    """The tracking table of one connection."""
+
+    def __init__(self, conn: psycopg.Connection, spec: str) -> None:
+        self.conn = conn
+        self.spec = spec
+        schema, _, name = spec.rpartition(".")
+        if not name:
+            raise UsageError(f"--table {spec!r} names no table")
+        self.schema = schema or None
+        self.name = name
+        self.ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+
+    def _exec(self, query, params=None, *, doing: str):
+        try:
+            return self.conn.execute(query, params)
+        except psycopg.Error as exc:
+            raise database_error(exc, doing) from exc
+
+    def qualified(self) -> str:
+        """schema.name as the server resolves it (the current schema when unqualified)."""
+        if self.schema:
+            return f"{self.schema}.{self.name}"
+        row = self._exec("select current_schema()", doing="reading the current schema").fetchone()
+        if row is None or row[0] is None:
+            raise UsageError("no current schema: set search_path or give --table schema.name")
+        return f"{row[0]}.{self.name}"
+
+    def exists(self) -> bool:
+        regclass = self.ident.as_string(self.conn)
+        row = self._exec("select to_regclass(%s) is not null", (regclass,),
+                         doing="looking for the tracking table").fetchone()
+        return bool(row and row[0])
+
+    def create(self) -> None:
+        if self.schema:
+            row = self._exec("select 1 from pg_namespace where nspname = %s", (self.schema,),
+                             doing="looking for the tracking table's schema").fetchone()
+            if row is None:
+                raise UsageError(f"schema {self.schema!r} of --table {self.spec} does not exist")
+        self._exec(
+            sql.SQL(
+                """create table if not exists {} (
+                    id text primary key,
+                    name text not null,
+                    checksum text not null,
+                    content_checksum text,
+                    executed_at timestamptz not null default clock_timestamp(),
+                    duration_ms integer,
+                    applied_by text not null default current_user,
+                    down_sql text,
+                    state text not null default 'applied' check (state in ('applied', 'failed')),
+                    statements_run integer
+                )"""
+            ).format(self.ident),
+            doing=f"creating the tracking table {self.spec}",
+        )
+        self.check_shape()
+
+    def check_shape(self) -> None:
+        """Refuse a table of the same name left by another tool."""
+        rows = self._exec(
+            "select attname from pg_attribute where attrelid = to_regclass(%s) "
+            "and attnum > 0 and not attisdropped",
+            (self.ident.as_string(self.conn),),
+            doing="reading the tracking table's columns",
+        ).fetchall()
+        columns = {r[0] for r in rows}
+        missing = TRACKING_COLUMNS - columns
+        if missing:
+            raise UsageError(
+                f"table {self.spec} exists but is not a sqlmigrate tracking table "
+                f"(no column {', '.join(sorted(missing))}); choose another --table"
+            )
+
+    def rows(self) -> list[AppliedRow]:
+        """Every tracking row, or [] when the table does not exist yet."""
+        if not self.exists():
+            return []
+        self.check_shape()
+        cur = self.conn.cursor(row_factory=dict_row)
+        try:
+            cur.execute(sql.SQL("select * from {}").format(self.ident))
+        except psycopg.Error as exc:
+            raise database_error(exc, f"reading {self.spec}") from exc
+        out = []
+        for r in cur.fetchall():
+            out.append(
+                AppliedRow(
+                    id=r["id"],
+                    name=r["name"],
+                    checksum=r["checksum"],
+                    executed_at=r["executed_at"],
+                    content_checksum=r.get("content_checksum"),
+                    duration_ms=r.get("duration_ms"),
+                    down_sql=r.get("down_sql"),
+                    state=RowState(r.get("state") or "applied"),
+                    statements_run=r.get("statements_run"),
+                )
+            )
+        return sorted(out, key=lambda row: int(row.id) if row.id.isdigit() else -1)
+
+    def insert_query(self, *, id: str, name: str, checksum: str, content_checksum: str,
+                     duration_ms: int, down_sql: str | None, state: RowState,
+                     statements_run: int | None) -> sql.Composed:
+        return sql.SQL(
+            "insert into {} (id, name, checksum, content_checksum, duration_ms, down_sql, state, statements_run)"
+            " values ({}, {}, {}, {}, {}, {}, {}, {})"
+        ).format(
+            self.ident,
+            *(sql.Literal(v) for v in (id, name, checksum, content_checksum, duration_ms,
+                                       down_sql, state.value, statements_run)),
+        )
+
+    def delete_query(self, id: str) -> sql.Composed:
+        return sql.SQL("delete from {} where id = {}").format(self.ident, sql.Literal(id))
+
+    def update_query(self, id: str, **columns: object) -> sql.Composed:
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Literal(value))
+            for name, value in columns.items()
+        )
+        return sql.SQL("update {} set {} where id = {}").format(self.ident, assignments, sql.Literal(id))
+
+
+# -- advisory lock -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def advisory_lock(
+    conn: psycopg.Connection,
+    tracking: Tracking,
+    wait_seconds: float,
+    on_wait: Callable[[str], None],
+) -> Iterator[None]:
+    """Hold a session-level advisory lock keyed on database, schema and table.
+
+    Polls pg_try_advisory_lock outside any transaction, so that a waiting
+    process never blocks a CREATE INDEX CONCURRENTLY of the running one
+    (SPEC 5). Raises LockTimeout after `wait_seconds`.
+    """
+    key_text = f"sqlmigrate:{tracking.qualified()}"
+    try:
+        key = conn.execute(
+            "select hashtextextended(current_database() || ':' || %s, 0)", (key_text,)
+        ).fetchone()[0]  # type: ignore[index]
+        deadline = time.monotonic() + wait_seconds
+        announced = False
+        while True:
+            got = conn.execute("select pg_try_advisory_lock(%s)", (key,)).fetchone()[0]  # type: ignore[index]
+            if got:
+                break
+            if not announced:
+                on_wait(_lock_holder(conn, key))
+                announced = True
+            if time.monotonic() >= deadline:
+                raise LockTimeout(
+                    f"gave up after {wait_seconds:g}s waiting for the migration lock "
+                    f"on {tracking.spec} ({_lock_holder(conn, key)})"
+                )
+            time.sleep(LOCK_POLL_SECONDS)
+    except psycopg.Error as exc:
+        raise database_error(exc, "taking the migration lock") from exc
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.execute("rollback")
+                conn.execute("select pg_advisory_unlock(%s)", (key,))
+
+
+def _lock_holder(conn: psycopg.Connection, key: int) -> str:
+    classid, objid = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+    row = conn.execute(
+        """select a.pid, coalesce(nullif(a.application_name, ''), '?'), a.backend_start
+           from pg_locks l join pg_stat_activity a on a.pid = l.pid
+           where l.locktype = 'advisory' and l.granted and l.database = (
+                 select oid from pg_database where datname = current_database())
+             and l.classid::bigint = %s and l.objid::bigint = %s and l.objsubid = 1
+           limit 1""",
+        (classid, objid),
+    ).fetchone()
+    if row is None:
+        return "held by another session"
+    pid, app, since = row
+    stamp = since.isoformat(timespec="seconds") if isinstance(since, datetime) else since
+    return f"held by pid {pid} ({app}), connected since {stamp}"

@@ -1,0 +1,182 @@
+"""Runs a Plan on a connection already holding the advisory lock.
+
+A transactional step sends BEGIN, each statement, then its tracking row change,
+COMMIT and RESET ALL in one round trip: the row commits with the migration
+(SPEC 5), and no SET of one migration leaks into the next.
+"""
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import psycopg
+from psycopg import sql
+
+from sqlmigrate.db import Tracking
+from sqlmigrate.errors import DatabaseUnavailable, Interrupted
+from sqlmigrate.model import Direction, Plan, RowState, SqlError, SqlFile, Statement, Step, StepResult
+from sqlmigrate.sqlfile import line_col
+
+_FINISH = sql.SQL("{}; commit; reset all")
+
+
+class Progress(Protocol):
+    def started(self, step: Step) -> None: ...
+
+    def finished(self, result: StepResult) -> None: ...
+
+
+class _StatementFailed(Exception):
+    def __init__(self, error: SqlError, statements_run: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.statements_run = statements_run
+
+
+def run(conn: psycopg.Connection, tracking: Tracking, plan: Plan, progress: Progress) -> list[StepResult]:
+    """Run each step in order; stop at the first one that fails.
+
+    Returns the results (the last one carries the error, if any). Raises
+    DatabaseUnavailable when the connection is lost, Interrupted on Ctrl-C.
+    """
+    results: list[StepResult] = []
+    for step in plan.steps:
+        progress.started(step)
+        result = _run_step(conn, tracking, step)
+        results.append(result)
+        progress.finished(result)
+        if result.error is not None:
+            break
+    return results
+
+
+def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step) -> StepResult:
+    started = time.perf_counter()
+    try:
+        if step.sql.is_transactional:
+            _run_transactional(conn, tracking, step, started)
+        else:
+            _run_outside_transaction(conn, tracking, step, started)
+    except _StatementFailed as failure:
+        return StepResult(step, time.perf_counter() - started, failure.error, failure.statements_run)
+    except KeyboardInterrupt:
+        _rollback_quietly(conn)
+        raise Interrupted(f"interrupted during {step.id}_{step.name}; its transaction was rolled back") from None
+    except psycopg.Error as exc:
+        if conn.broken or conn.closed:
+            raise DatabaseUnavailable(
+                f"connection lost during {step.id}_{step.name} ({_short(exc)}); "
+                "its transaction was rolled back by the server"
+            ) from exc
+        _rollback_quietly(conn)
+        raise DatabaseUnavailable(f"database error while recording {step.id}_{step.name}: {_short(exc)}") from exc
+    return StepResult(step, time.perf_counter() - started)
+
+
+def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
+    cur = conn.cursor()
+    cur.execute("begin")
+    try:
+        for index, stmt in enumerate(step.sql.statements):
+            _execute(cur, step.sql, stmt, index)
+    except _StatementFailed:
+        _rollback_quietly(conn)
+        raise
+    cur.execute(_FINISH.format(_row_change(tracking, step, started, RowState.APPLIED, None)))
+
+
+def _run_outside_transaction(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
+    """SPEC 5: statement by statement; a failure leaves the row in state `failed`."""
+    cur = conn.cursor()
+    if step.direction is Direction.UP:
+        cur.execute(_row_change(tracking, step, started, RowState.FAILED, 0))
+    ran = 0
+    try:
+        for index, stmt in enumerate(step.sql.statements):
+            _execute(cur, step.sql, stmt, index)
+            ran = index + 1
+            if step.direction is Direction.UP:
+                cur.execute(tracking.update_query(step.id, statements_run=ran))
+    except _StatementFailed as failure:
+        failure.statements_run = ran
+        cur.execute(tracking.update_query(step.id, state=RowState.FAILED.value, statements_run=ran))
+        cur.execute("reset all")
+        raise
+    if step.direction is Direction.UP:
+        cur.execute(
+            sql.SQL("{}; reset all").format(
+                tracking.update_query(
+                    step.id, state=RowState.APPLIED.value, statements_run=ran,
+                    duration_ms=_ms_since(started),
+                )
+            )
+        )
+    else:
+        cur.execute(sql.SQL("{}; reset all").format(tracking.delete_query(step.id)))
+
+
+def _row_change(tracking: Tracking, step: Step, started: float, state: RowState, ran: int | None) -> sql.Composed:
+    if step.direction is Direction.DOWN:
+        return tracking.delete_query(step.id)
+    return tracking.insert_query(
+        id=step.id,
+        name=step.name,
+        checksum=step.sql.checksum,
+        content_checksum=step.sql.content_checksum,
+        duration_ms=_ms_since(started),
+        down_sql=step.down_sql,
+        state=state,
+        statements_run=ran,
+    )
+
+
+def _execute(cur: psycopg.Cursor, sql_file: SqlFile, stmt: Statement, index: int) -> None:
+    try:
+        if stmt.copy_data is not None:
+            with cur.copy(stmt.text) as copy:
+                copy.write(stmt.copy_data)
+        else:
+            cur.execute(stmt.text)  # no parameters: sent as written, simple protocol
+    except psycopg.Error as exc:
+        if cur.connection.broken or cur.connection.closed:
+            raise
+        raise _StatementFailed(_locate(sql_file, stmt, exc), index) from exc
+
+
+def _locate(sql_file: SqlFile, stmt: Statement, exc: psycopg.Error) -> SqlError:
+    """Place a PostgreSQL error in the file: its position is within the statement."""
+    diag = exc.diag
+    offset = stmt.offset
+    position = diag.statement_position
+    if position and str(position).isdigit():
+        offset = stmt.offset + int(position) - 1
+    line, col = line_col(sql_file.text, offset)
+    return SqlError(
+        path=sql_file.path,
+        line=line,
+        col=col,
+        sqlstate=diag.sqlstate or "?????",
+        message=diag.message_primary or _short(exc),
+        detail=diag.message_detail,
+        hint=diag.message_hint,
+        context=diag.context,
+    )
+
+
+def _rollback_quietly(conn: psycopg.Connection) -> None:
+    if conn.closed or conn.broken:
+        return
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("rollback")
+    except psycopg.Error:
+        pass
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _short(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,228 @@
+"""Shared records, frozen dataclasses passed between modules.
+
+Imports nothing from the package, so every module may import it.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in the migrations folder, compiler-style."""
+
+    path: Path
+    line: int  # 1-based
+    col: int  # 1-based, in characters
+    severity: Severity
+    rule: str
+    message: str
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One top-level SQL statement of a file.
+
+    `words` are its significant tokens (no whitespace or comments), keywords and
+    unquoted names lower-cased, literals and quoted identifiers as written;
+    capped for huge statements, which `is_truncated` then says.
+    """
+
+    text: str
+    offset: int  # in characters, into SqlFile.text
+    line: int
+    col: int
+    words: tuple[str, ...]
+    is_truncated: bool = False
+    copy_data: str | None = None  # the data block of COPY ... FROM stdin
+
+    @property
+    def keyword(self) -> str:
+        return self.words[0] if self.words else ""
+
+
+@dataclass(frozen=True)
+class Directive:
+    word: str  # normalised: "no-transaction", "ignore", ...
+    args: tuple[str, ...]
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class LexProblem:
+    """A place where the file cannot be read as SQL (unterminated quote, ...)."""
+
+    rule: str
+    message: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class SqlFile:
+    """A migration file, read and lexed once."""
+
+    path: Path
+    checksum: str
+    text: str
+    statements: tuple[Statement, ...]
+    directives: tuple[Directive, ...]
+    misplaced_directives: tuple[Directive, ...] = ()
+    problems: tuple[LexProblem, ...] = ()
+    content_checksum: str = ""
+
+    def has_directive(self, word: str) -> bool:
+        return any(d.word == word for d in self.directives)
+
+    @property
+    def is_transactional(self) -> bool:
+        return not self.has_directive("no-transaction")
+
+    @property
+    def is_irreversible(self) -> bool:
+        return self.has_directive("irreversible")
+
+    @property
+    def is_marked_empty(self) -> bool:
+        return self.has_directive("empty")
+
+    @property
+    def ignored_rules(self) -> frozenset[str]:
+        return frozenset(a for d in self.directives if d.word == "ignore" for a in d.args)
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """A file on disk: its checksum is known at once, its SQL is parsed on demand."""
+
+    path: Path
+    raw: bytes | None  # None when the file does not exist
+    checksum: str | None  # None when missing or not UTF-8
+    text: str | None  # None when missing or not UTF-8
+
+    @property
+    def exists(self) -> bool:
+        return self.raw is not None
+
+
+@dataclass(frozen=True)
+class Migration:
+    id: str  # as written in the folder name
+    number: int
+    name: str
+    folder: Path
+    up: MigrationFile
+    down: MigrationFile
+
+
+class RowState(str, enum.Enum):
+    APPLIED = "applied"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class AppliedRow:
+    """A row of the tracking table."""
+
+    id: str
+    name: str
+    checksum: str
+    executed_at: datetime
+    content_checksum: str | None = None
+    duration_ms: int | None = None
+    down_sql: str | None = None
+    state: RowState = RowState.APPLIED
+    statements_run: int | None = None
+
+    @property
+    def number(self) -> int:
+        return int(self.id)
+
+
+class State(str, enum.Enum):
+    APPLIED = "applied"
+    PENDING = "pending"
+    MODIFIED = "modified"
+    REFORMATTED = "reformatted"
+    MISSING = "missing"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    id: str
+    name: str
+    state: State
+    applied_at: datetime | None = None
+    migration: Migration | None = None
+    row: AppliedRow | None = None
+    notes: tuple[str, ...] = ()
+
+
+class Direction(str, enum.Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration to run in one direction, with the SQL file to run."""
+
+    direction: Direction
+    id: str
+    name: str
+    sql: SqlFile
+    migration: Migration | None  # None when rolling back from the stored down.sql
+    down_sql: str | None = None  # down.sql text to store with an up step
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    warnings: tuple[Finding, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SqlError:
+    """A PostgreSQL error, placed in the file that caused it."""
+
+    path: Path
+    line: int
+    col: int
+    sqlstate: str
+    message: str
+    detail: str | None = None
+    hint: str | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: Step
+    duration_s: float
+    error: SqlError | None = None
+    statements_run: int | None = None
+
+
+@dataclass
+class Report:
+    """What a command did, for the renderer; `exit_code` per SPEC 5."""
+
+    command: str
+    exit_code: int = 0
+    data: dict = field(default_factory=dict)

@@ -1,0 +1,205 @@
+"""Pure planning: migrations + tracking rows + options -> statuses, a Plan, or a refusal.
+
+Never touches a connection; parses SQL only where a decision needs it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmigrate import rules, sqlfile
+from sqlmigrate.discovery import Scan
+from sqlmigrate.errors import Refused, UsageError
+from sqlmigrate.model import (
+    AppliedRow,
+    Direction,
+    Finding,
+    Migration,
+    MigrationStatus,
+    Plan,
+    RowState,
+    Severity,
+    State,
+    Step,
+)
+
+
+def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
+    """One status per migration folder and per tracking row without a folder, by id."""
+    by_number = scan.by_number()
+    rows_by_number = {row.number: row for row in rows if row.id.isdigit()}
+    out: list[MigrationStatus] = []
+    for number in sorted(set(by_number) | set(rows_by_number)):
+        migration = by_number.get(number)
+        row = rows_by_number.get(number)
+        if migration is None:
+            assert row is not None
+            out.append(MigrationStatus(row.id, row.name, State.MISSING, row.executed_at, None, row,
+                                       ("folder is gone; down can still use the down.sql stored at apply time",)))
+        elif row is None:
+            out.append(MigrationStatus(migration.id, migration.name, State.PENDING, None, migration))
+        else:
+            state, notes = _applied_state(migration, row)
+            out.append(MigrationStatus(migration.id, migration.name, state, row.executed_at, migration, row, notes))
+    return out
+
+
+def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[str, ...]]:
+    notes: list[str] = []
+    if (row.id, row.name) != (migration.id, migration.name):
+        notes.append(f"applied as {row.id}_{row.name}")
+    if row.down_sql is not None and migration.down.checksum is not None:
+        if sqlfile.checksum(row.down_sql.encode()) != migration.down.checksum:
+            notes.append("down.sql edited since it was applied")
+    if row.state is RowState.FAILED:
+        ran = row.statements_run if row.statements_run is not None else "?"
+        notes.append(f"no-transaction migration stopped after {ran} statement(s); fix it, then run repair")
+        return State.FAILED, tuple(notes)
+    up = migration.up
+    if up.checksum == row.checksum:
+        return State.APPLIED, tuple(notes)
+    if up.text is not None and row.content_checksum:
+        if sqlfile.content_checksum(up.path, up.text) == row.content_checksum:
+            notes.append("up.sql reformatted since it was applied (comments, spacing or case only)")
+            return State.REFORMATTED, tuple(notes)
+    notes.append("up.sql changed since it was applied")
+    return State.MODIFIED, tuple(notes)
+
+
+def _find_number(scan: Scan, rows: list[AppliedRow], wanted: str) -> int:
+    if not wanted.isdigit():
+        raise UsageError(f"--to {wanted!r} is not an id (digits)")
+    number = int(wanted)
+    known = {m.number for m in scan.migrations} | {r.number for r in rows if r.id.isdigit()}
+    if number not in known:
+        raise UsageError(f"--to {wanted}: no migration has that id")
+    return number
+
+
+def _refuse_failed(states: list[MigrationStatus]) -> None:
+    failed = [s for s in states if s.state is State.FAILED]
+    if failed:
+        names = ", ".join(f"{s.id}_{s.name}" for s in failed)
+        raise Refused(
+            f"migration {names} failed part-way (no-transaction); nothing was run",
+            details=tuple(n for s in failed for n in s.notes)
+            + ("check the database by hand, then `sqlmigrate repair` to clear the failed state",),
+        )
+
+
+def plan_up(
+    scan: Scan,
+    rows: list[AppliedRow],
+    table: rules.TrackingTable,
+    *,
+    to: str | None = None,
+    allow_out_of_order: bool = False,
+) -> Plan:
+    """The pending migrations to apply, in id order. Raises Refused or UsageError."""
+    states = statuses(scan, rows)
+    _refuse_failed(states)
+    modified = [s for s in states if s.state is State.MODIFIED]
+    if modified:
+        raise Refused(
+            "applied migration(s) changed on disk: " + ", ".join(f"{s.id}_{s.name}" for s in modified),
+            details=(
+                "an applied migration's up.sql must not change: the database already ran the old text",
+                "undo the edit (git checkout), or write a new migration for the change;",
+                "if the edit is deliberate and the database already matches it, run `sqlmigrate repair ID`",
+            ),
+        )
+    pending = [s for s in states if s.state is State.PENDING]
+    if to is not None:
+        limit = _find_number(scan, rows, to)
+        pending = [s for s in pending if int(s.id) <= limit]
+    applied_numbers = [r.number for r in rows if r.id.isdigit()]
+    highest = max(applied_numbers, default=None)
+    if highest is not None and not allow_out_of_order:
+        early = [s for s in pending if int(s.id) < highest]
+        if early:
+            top = next(r for r in rows if r.id.isdigit() and r.number == highest)
+            raise Refused(
+                "pending migration(s) older than the newest applied one "
+                f"({top.id}_{top.name}): " + ", ".join(f"{s.id}_{s.name}" for s in early),
+                details=("give them ids above the newest applied one, or run `up --allow-out-of-order`",),
+            )
+    pending_numbers = {int(s.id) for s in pending}
+    findings = rules.check(scan, table, only=lambda m: m.number in pending_numbers)
+    blocking, warnings = split_for_up(findings)
+    if blocking:
+        raise Refused("validation failed; nothing was applied", findings=tuple(blocking + warnings))
+    steps = []
+    for status in pending:
+        migration = status.migration
+        assert migration is not None
+        up = rules.parse(migration.up)
+        assert up is not None
+        steps.append(Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text))
+    return Plan(tuple(steps), warnings=tuple(warnings))
+
+
+def split_for_up(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """SPEC 3: errors inside a down.sql block `down`, not a deploy: shown as warnings."""
+    blocking: list[Finding] = []
+    warnings: list[Finding] = []
+    for f in findings:
+        if f.is_error and not (rules.is_down_file(f) and f.rule != "missing-down"):
+            blocking.append(f)
+        elif f.is_error:
+            warnings.append(Finding(f.path, f.line, f.col, Severity.WARNING, f.rule,
+                                    f.message + " (blocks down, not up)", f.hint))
+        else:
+            warnings.append(f)
+    return blocking, warnings
+
+
+def plan_down(
+    scan: Scan,
+    rows: list[AppliedRow],
+    table: rules.TrackingTable,
+    *,
+    steps: int | None = None,
+    to: str | None = None,
+    all_: bool = False,
+) -> Plan:
+    """The applied migrations to roll back, highest id first. Raises Refused or UsageError."""
+    states = statuses(scan, rows)
+    _refuse_failed(states)
+    applied = [s for s in states if s.row is not None]
+    applied.sort(key=lambda s: int(s.id), reverse=True)
+    if all_:
+        chosen = applied
+    elif to is not None:
+        limit = _find_number(scan, rows, to)
+        chosen = [s for s in applied if int(s.id) > limit]
+    else:
+        count = 1 if steps is None else steps
+        if count < 1:
+            raise UsageError("--steps must be at least 1")
+        chosen = applied[:count]
+    plan_steps: list[Step] = []
+    notes: list[str] = []
+    findings: list[Finding] = []
+    for status in chosen:
+        row = status.row
+        assert row is not None
+        migration = status.migration
+        if migration is not None and migration.down.text is not None:
+            down = rules.parse(migration.down)
+        elif row.down_sql is not None:
+            label = f"{row.id}_{row.name}/down.sql (stored at apply time)"
+            down = sqlfile.parse_text(Path(label), row.down_sql)
+            notes.append(f"{row.id}_{row.name}: folder or down.sql gone; using the down.sql stored at apply time")
+        else:
+            raise Refused(f"{row.id}_{row.name}: no down.sql on disk and none stored; nothing was rolled back")
+        assert down is not None
+        if down.is_irreversible:
+            raise Refused(
+                f"{row.id}_{row.name} is irreversible (its down.sql says so); nothing was rolled back",
+                details=(f"roll back to it at most: `sqlmigrate down --to {row.id}`",),
+            )
+        findings.extend(f for f in rules.check_file(down, "down", table) if f.is_error)
+        plan_steps.append(Step(Direction.DOWN, row.id, row.name, down, migration))
+    if findings:
+        raise Refused("down.sql validation failed; nothing was rolled back",
+                      findings=tuple(rules.sort_findings(findings)))
+    return Plan(tuple(plan_steps), notes=tuple(notes))

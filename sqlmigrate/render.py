@@ -1,0 +1,299 @@
+"""Reports and findings -> text, json or GitHub annotations. The only printing.
+
+Progress goes to stdout, problems to stderr; with --format json, stdout holds
+exactly one JSON object.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlmigrate.errors import Refused, SqlMigrateError
+from sqlmigrate.model import (
+    Direction,
+    Finding,
+    MigrationStatus,
+    Plan,
+    Report,
+    SqlError,
+    Step,
+    StepResult,
+)
+
+_COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
+
+
+class Renderer:
+    def __init__(self, fmt: str = "text", out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.format = fmt
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._colour = _wants_colour(self.out)
+        self._colour_err = _wants_colour(self.err)
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _paint(self, text: str, colour: str, stream: TextIO | None = None) -> str:
+        enabled = self._colour_err if stream is self.err else self._colour
+        if not enabled:
+            return text
+        return f"\033[{_COLOURS[colour]}m{text}\033[0m"
+
+    def _print(self, text: str = "", *, err: bool = False, end: str = "\n") -> None:
+        stream = self.err if err else self.out
+        stream.write(text + end)
+        stream.flush()
+
+    @property
+    def is_text(self) -> bool:
+        return self.format == "text"
+
+    # -- progress hooks (commands.Hooks) ---------------------------------------------
+
+    def waiting_for_lock(self, holder: str) -> None:
+        self._print(f"waiting for the migration lock: {holder}", err=True)
+
+    def started(self, step: Step) -> None:
+        if self.is_text:
+            verb = "applying" if step.direction is Direction.UP else "rolling back"
+            self._print(f"{verb} {step.id}_{step.name} ...", end="")
+
+    def finished(self, result: StepResult) -> None:
+        if not self.is_text:
+            return
+        ms = f"{result.duration_s * 1000:.0f} ms"
+        if result.error is None:
+            self._print(f" {self._paint('ok', 'green')} ({ms})")
+        else:
+            self._print(f" {self._paint('FAILED', 'red')} ({ms})")
+            self.sql_error(result.error)
+
+    # -- findings ----------------------------------------------------------------
+
+    def findings(self, findings: list[Finding], *, fmt: str | None = None, err: bool = False) -> None:
+        fmt = fmt or self.format
+        if fmt == "github":
+            for f in findings:
+                kind = "error" if f.is_error else "warning"
+                message = _github_escape(f"{f.message} [{f.rule}]")
+                self._print(f"::{kind} file={f.path},line={f.line},col={f.col}::{message}", err=err)
+            return
+        for f in findings:
+            colour = "red" if f.is_error else "yellow"
+            stream = self.err if err else self.out
+            label = self._paint(f.severity.value, colour, stream)
+            self._print(f"{f.path}:{f.line}:{f.col}: {label}: {f.message} [{f.rule}]", err=err)
+            if f.hint:
+                self._print(f"  hint: {f.hint}", err=err)
+
+    def sql_error(self, error: SqlError) -> None:
+        self._print(f"{error.path}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}", err=True)
+        for label, value in (("DETAIL", error.detail), ("HINT", error.hint), ("CONTEXT", error.context)):
+            if value:
+                for i, line in enumerate(value.splitlines()):
+                    self._print(f"  {label + ':' if i == 0 else ' ' * (len(label) + 1)} {line}", err=True)
+
+    # -- reports -----------------------------------------------------------------
+
+    def report(self, report: Report) -> None:
+        if self.format == "json":
+            self._print(json.dumps(_json_report(report), indent=2, default=_json_default))
+            return
+        getattr(self, f"_text_{report.command}")(report)
+
+    def _text_check(self, report: Report) -> None:
+        findings = report.data["findings"]
+        self.findings(findings, fmt=self.format)
+        if self.format != "text":
+            return
+        errors = sum(1 for f in findings if f.is_error)
+        warnings = len(findings) - errors
+        count = report.data["migrations"]
+        self._print(f"checked {count} migration(s): {errors} error(s), {warnings} warning(s)")
+
+    def _text_status(self, report: Report) -> None:
+        statuses: list[MigrationStatus] = report.data["statuses"]
+        self.findings(report.data.get("findings", []), err=True)
+        self._print(f"database: {report.data['database']}  table: {report.data['table']}")
+        if not statuses:
+            self._print("no migrations")
+            return
+        rows = [("ID", "NAME", "STATE", "APPLIED AT")]
+        for s in statuses:
+            rows.append((s.id, s.name, s.state.value, _when(s.applied_at)))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        colours = {"applied": "green", "pending": "yellow", "modified": "red", "missing": "red",
+                   "failed": "red", "reformatted": "dim"}
+        for index, r in enumerate(rows):
+            cells = [r[i].ljust(widths[i]) for i in range(4)]
+            if index == 0:
+                self._print(self._paint("  ".join(cells).rstrip(), "bold"))
+                continue
+            cells[2] = self._paint(cells[2], colours.get(r[2].strip(), "bold"))
+            self._print("  ".join(cells).rstrip())
+            for note in statuses[index - 1].notes:
+                self._print(f"{'':{widths[0]}}  note: {note}")
+        counts: dict[str, int] = {}
+        for s in statuses:
+            counts[s.state.value] = counts.get(s.state.value, 0) + 1
+        self._print(", ".join(f"{n} {state}" for state, n in counts.items()))
+
+    def _text_up(self, report: Report) -> None:
+        self._text_migrate(report, "applied", "nothing to apply: the database is up to date")
+
+    def _text_down(self, report: Report) -> None:
+        self._text_migrate(report, "rolled back", "nothing to roll back")
+
+    def _text_migrate(self, report: Report, verb: str, nothing: str) -> None:
+        plan: Plan = report.data["plan"]
+        if plan.warnings:
+            self.findings(list(plan.warnings), err=True)
+        for note in plan.notes:
+            self._print(f"note: {note}", err=True)
+        if report.data["dry_run"]:
+            self._dry_run(plan, report.data["table"])
+            return
+        results: list[StepResult] = report.data["results"]
+        failed: StepResult | None = report.data["failed"]
+        done = [r for r in results if r.error is None]
+        total = sum(r.duration_s for r in results)
+        if not plan.steps:
+            self._print(nothing)
+            return
+        line = f"{verb} {len(done)} migration(s) in {total:.2f} s"
+        if failed is not None:
+            step = failed.step
+            what = "was rolled back" if step.sql.is_transactional else (
+                f"stopped after {failed.statements_run or 0} statement(s) and is recorded as failed"
+            )
+            line = f"{line}; {step.id}_{step.name} FAILED and {what}"
+            left = report.data["not_run"]
+            if left:
+                line += f"; {len(left)} not run: " + ", ".join(f"{s.id}_{s.name}" for s in left)
+            self._print(line, err=True)
+        else:
+            self._print(line)
+
+    def _dry_run(self, plan: Plan, table: str) -> None:
+        if not plan.steps:
+            self._print("-- nothing to run")
+        for step in plan.steps:
+            self._print(f"-- {step.id}_{step.name}: {step.sql.path}")
+            transactional = step.sql.is_transactional
+            if transactional:
+                self._print("BEGIN;")
+            else:
+                self._print("-- (no-transaction: each statement on its own)")
+            for stmt in step.sql.statements:
+                text = stmt.text if stmt.text.rstrip().endswith(";") else stmt.text + ";"
+                self._print(text)
+                if stmt.copy_data is not None:
+                    self._print(stmt.copy_data + "\\.")
+            action = "insert" if step.direction is Direction.UP else "delete"
+            self._print(f"-- {action} the row of {step.id} in {table}")
+            if transactional:
+                self._print("COMMIT;")
+            self._print()
+
+    def _text_generate(self, report: Report) -> None:
+        for path in report.data["created"]:
+            self._print(f"created {path}")
+
+    # -- fatal errors ----------------------------------------------------------------
+
+    def error(self, exc: SqlMigrateError) -> None:
+        if self.format == "json":
+            payload: dict[str, Any] = {"error": exc.message, "exit_code": exc.exit_code}
+            if exc.details:
+                payload["details"] = list(exc.details)
+            if isinstance(exc, Refused) and exc.findings:
+                payload["findings"] = [_finding_json(f) for f in exc.findings]
+            self._print(json.dumps(payload, indent=2))
+            return
+        if isinstance(exc, Refused) and exc.findings:
+            self.findings(list(exc.findings), err=True)
+        self._print(f"sqlmigrate: {exc.message}", err=True)
+        for detail in exc.details:
+            self._print(f"  {detail}", err=True)
+
+
+def _wants_colour(stream: TextIO) -> bool:
+    if "NO_COLOR" in os.environ:
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S%z") if value else "-"
+
+
+def _github_escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    return {"path": str(f.path), "line": f.line, "col": f.col, "severity": f.severity.value,
+            "rule": f.rule, "message": f.message, "hint": f.hint}
+
+
+def _sql_error_json(e: SqlError) -> dict[str, Any]:
+    return {"path": str(e.path), "line": e.line, "col": e.col, "sqlstate": e.sqlstate,
+            "message": e.message, "detail": e.detail, "hint": e.hint, "context": e.context}
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    return {"id": step.id, "name": step.name, "path": str(step.sql.path),
+            "transactional": step.sql.is_transactional}
+
+
+def _json_report(report: Report) -> dict[str, Any]:
+    data = report.data
+    out: dict[str, Any] = {"command": report.command, "exit_code": report.exit_code}
+    if report.command == "check":
+        out["findings"] = [_finding_json(f) for f in data["findings"]]
+    elif report.command == "status":
+        out["database"] = data["database"]
+        out["table"] = data["table"]
+        out["migrations"] = [
+            {"id": s.id, "name": s.name, "state": s.state.value,
+             "applied_at": s.applied_at.isoformat() if s.applied_at else None, "notes": list(s.notes)}
+            for s in data["statuses"]
+        ]
+        out["findings"] = [_finding_json(f) for f in data.get("findings", [])]
+    elif report.command in ("up", "down"):
+        plan: Plan = data["plan"]
+        out["dry_run"] = data["dry_run"]
+        out["warnings"] = [_finding_json(f) for f in plan.warnings]
+        out["notes"] = list(plan.notes)
+        if data["dry_run"]:
+            out["planned"] = [
+                dict(_step_json(s), statements=[st.text for st in s.sql.statements]) for s in plan.steps
+            ]
+        else:
+            out["done"] = [dict(_step_json(r.step), duration_s=round(r.duration_s, 6))
+                           for r in data["results"] if r.error is None]
+            failed = data["failed"]
+            out["failed"] = None if failed is None else dict(
+                _step_json(failed.step), error=_sql_error_json(failed.error),
+                statements_run=failed.statements_run)
+            out["not_run"] = [_step_json(s) for s in data["not_run"]]
+    elif report.command == "generate":
+        out["created"] = [str(p) for p in data["created"]]
+        out["id"] = data["id"]
+        out["name"] = data["name"]
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)

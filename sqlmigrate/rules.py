@@ -1,0 +1,428 @@
+"""Pure checks of SPEC 4: SqlFile / Migration -> Finding list, and the rule registry.
+
+Works on the statements sqlfile built; no database, no lexing of its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from sqlmigrate import sqlfile
+from sqlmigrate.discovery import Scan
+from sqlmigrate.model import Finding, Migration, MigrationFile, Severity, SqlFile, Statement
+
+E, W = Severity.ERROR, Severity.WARNING
+
+# rule id -> severity; ids are stable: users type them in ignore directives
+RULES: dict[str, Severity] = {
+    "bad-name": E,
+    "duplicate-id": E,
+    "missing-up": E,
+    "missing-down": E,
+    "empty-up": E,
+    "empty-down": E,
+    "not-utf8": E,
+    "unterminated": E,
+    "syntax": E,
+    "transaction-control": E,
+    "needs-no-transaction": E,
+    "unknown-directive": E,
+    "misplaced-directive": E,
+    "touches-tracking-table": E,
+    "destructive": W,
+    "lock-unsafe": W,
+}
+WARNING_RULES = frozenset(r for r, s in RULES.items() if s is W)
+DIRECTIVES_BY_FILE = {
+    "up": frozenset({"no-transaction", "empty", "ignore"}),
+    "down": frozenset({"no-transaction", "irreversible", "empty", "ignore"}),
+}
+NO_TRANSACTION_HINT = 'add "-- sqlmigrate: no-transaction" before the first statement'
+
+
+@dataclass(frozen=True)
+class TrackingTable:
+    """The configured tracking table, as exact (already folded) names."""
+
+    name: str
+    schema: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> "TrackingTable":
+        schema, _, name = spec.rpartition(".")
+        return cls(name=name, schema=schema or None)
+
+
+def finding(sql: SqlFile, stmt: Statement, rule: str, message: str, hint: str | None = None) -> Finding:
+    return Finding(sql.path, stmt.line, stmt.col, RULES[rule], rule, message, hint)
+
+
+# -- helpers on statement words ------------------------------------------------
+
+
+def _ident(word: str) -> str:
+    """A name as PostgreSQL resolves it: quoted kept exactly, unquoted folded."""
+    if len(word) >= 2 and word[0] == '"' and word[-1] == '"':
+        return word[1:-1].replace('""', '"')
+    return word.lower()
+
+
+def _qualified_name(words: tuple[str, ...], i: int) -> tuple[str | None, str, int]:
+    """Read `[schema.]name` at words[i]; returns (schema, name, index after)."""
+    if i + 2 < len(words) and words[i + 1] == ".":
+        return _ident(words[i]), _ident(words[i + 2]), i + 3
+    if i < len(words):
+        return None, _ident(words[i]), i + 1
+    return None, "", i
+
+
+def _skip(words: tuple[str, ...], i: int, *optional: str) -> int:
+    while i < len(words) and words[i] in optional:
+        i += 1
+    return i
+
+
+def _table_after(words: tuple[str, ...], i: int) -> tuple[str | None, str, int]:
+    i = _skip(words, i, "if exists", "if not exists", "only")
+    return _qualified_name(words, i)
+
+
+def _top_level_parts(words: tuple[str, ...], start: int) -> Iterator[tuple[str, ...]]:
+    """Split words[start:] on commas outside parentheses (ALTER TABLE actions)."""
+    depth = 0
+    part: list[str] = []
+    for word in words[start:]:
+        if word == "(":
+            depth += 1
+        elif word == ")":
+            depth -= 1
+        elif word in (",", ";") and depth == 0:
+            if part:
+                yield tuple(part)
+            part = []
+            continue
+        part.append(word)
+    if part:
+        yield tuple(part)
+
+
+def _has_top_level(words: tuple[str, ...], wanted: str) -> bool:
+    depth = 0
+    for word in words:
+        if word == "(":
+            depth += 1
+        elif word == ")":
+            depth -= 1
+        elif depth == 0 and word == wanted:
+            return True
+    return False
+
+
+def _table_of(stmt: Statement) -> tuple[str, tuple[str | None, str, int]] | None:
+    """(verb, table) for statements acting on one table by name."""
+    w = stmt.words
+    if len(w) < 2:
+        return None
+    head = w[0]
+    if head in ("create", "create or replace"):
+        i = _skip(w, 1, "global", "local", "temporary", "temp", "unlogged")
+        if i < len(w) and w[i] == "table":
+            return "create", _table_after(w, i + 1)
+    if head in ("alter", "drop") and w[1] == "table":
+        return head, _table_after(w, 2)
+    if head == "truncate":
+        return "truncate", _table_after(w, _skip(w, 1, "table"))
+    return None
+
+
+# -- error rules on statements -------------------------------------------------
+
+_TRANSACTION_WORDS = {"begin", "commit", "end", "abort"}
+
+
+def _transaction_control(stmt: Statement) -> str | None:
+    w = stmt.words
+    head = w[0]
+    nxt = w[1] if len(w) > 1 else ""
+    if head in _TRANSACTION_WORDS:
+        if head == "commit" and nxt == "prepared":
+            return "COMMIT PREPARED"
+        return head.upper()
+    if head == "start" and nxt == "transaction":
+        return "START TRANSACTION"
+    if head == "rollback":
+        if nxt == "to":
+            return None  # ROLLBACK TO SAVEPOINT works inside the runner's transaction
+        return "ROLLBACK PREPARED" if nxt == "prepared" else "ROLLBACK"
+    if head == "prepare" and nxt == "transaction":
+        return "PREPARE TRANSACTION"
+    return None
+
+
+def _needs_no_transaction(stmt: Statement) -> str | None:
+    w = stmt.words
+    head = w[0]
+    nxt = w[1] if len(w) > 1 else ""
+    head_words = w[:8]
+    if head in ("create", "drop", "reindex") and "concurrently" in head_words:
+        return f"{head.upper()} ... CONCURRENTLY"
+    if head == "alter" and nxt == "table" and "detach" in w and "concurrently" in w:
+        return "DETACH PARTITION ... CONCURRENTLY"
+    if head == "vacuum":
+        return "VACUUM"
+    if head in ("create", "drop") and nxt in ("database", "tablespace"):
+        return f"{head.upper()} {nxt.upper()}"
+    if head == "alter" and nxt == "system":
+        return "ALTER SYSTEM"
+    if head == "alter" and nxt == "database" and "set" in w and "tablespace" in w:
+        return "ALTER DATABASE ... SET TABLESPACE"
+    if head in ("create", "drop") and nxt == "subscription":
+        return f"{head.upper()} SUBSCRIPTION"
+    return None
+
+
+def _names_tracking_table(schema: str | None, name: str, table: TrackingTable) -> bool:
+    if name != table.name:
+        return False
+    return schema is None or table.schema is None or schema == table.schema
+
+
+def _touches_tracking_table(stmt: Statement, table: TrackingTable) -> bool:
+    w = stmt.words
+    target = _table_of(stmt)
+    if target is None:
+        return False
+    verb, (schema, name, after) = target
+    if _names_tracking_table(schema, name, table):
+        return True
+    if verb == "drop" or verb == "truncate":
+        # DROP TABLE a, b / TRUNCATE a, b
+        i = after
+        while i < len(w) and w[i] == ",":
+            schema, name, i = _qualified_name(w, i + 1)
+            if _names_tracking_table(schema, name, table):
+                return True
+    if verb == "alter":
+        # ALTER TABLE x RENAME TO tracking
+        for i in range(after, len(w) - 2):
+            if w[i] == "rename" and w[i + 1] == "to":
+                schema2, name2, _ = _qualified_name(w, i + 2)
+                if _names_tracking_table(schema2 or schema, name2, table):
+                    return True
+    return False
+
+
+# -- warning rules -------------------------------------------------------------
+
+
+def _destructive(stmt: Statement) -> str | None:
+    w = stmt.words
+    head = w[0]
+    nxt = w[1] if len(w) > 1 else ""
+    if head == "drop" and nxt in ("table", "schema"):
+        return f"DROP {nxt.upper()} destroys data"
+    if head == "truncate":
+        return "TRUNCATE destroys data"
+    if head in ("delete", "update") and not stmt.is_truncated and not _has_top_level(w, "where"):
+        return f"{head.upper()} without WHERE changes every row"
+    if head == "alter" and nxt == "table":
+        _, _, after = _table_after(w, 2)
+        for part in _top_level_parts(w, after):
+            if part[0] == "drop" and (len(part) < 2 or part[1] not in _DROP_NOT_COLUMN):
+                return "DROP COLUMN destroys data"
+    return None
+
+
+_DROP_NOT_COLUMN = {"constraint", "default", "not null", "not", "identity", "expression", "trigger"}
+
+
+def _lock_unsafe(stmt: Statement, created: set[str]) -> str | None:
+    w = stmt.words
+    head = w[0]
+    if head == "create" and "index" in w[1:3]:
+        if "concurrently" in w[:6]:
+            return None
+        on = _index_of(w, "on")
+        if on is None:
+            return None
+        _, table, _ = _table_after(w, on + 1)
+        if table in created:
+            return None
+        return (
+            f"CREATE INDEX without CONCURRENTLY blocks writes to {table} while it builds",
+            "use CREATE INDEX CONCURRENTLY in a migration marked no-transaction",
+        )
+    if head == "alter" and len(w) > 1 and w[1] == "table":
+        _, table, after = _table_after(w, 2)
+        if table in created:
+            return None
+        for part in _top_level_parts(w, after):
+            problem = _unsafe_action(part, table)
+            if problem:
+                return problem
+    return None
+
+
+def _index_of(words: tuple[str, ...], wanted: str) -> int | None:
+    try:
+        return words.index(wanted)
+    except ValueError:
+        return None
+
+
+def _unsafe_action(part: tuple[str, ...], table: str):
+    verb = part[0]
+    if verb == "add":
+        is_constraint = len(part) > 1 and part[1] in ("constraint", "foreign", "check", "primary key", "unique")
+        not_valid = "not" in part and "valid" in part or "not valid" in part
+        if not is_constraint:
+            if "not null" in part and "default" not in part and "generated" not in part:
+                return (
+                    f"ADD COLUMN ... NOT NULL without DEFAULT fails on a non-empty {table} "
+                    "and rewrites it under an exclusive lock",
+                    "add the column nullable, backfill it, then SET NOT NULL",
+                )
+            if "references" in part and not not_valid:
+                return (
+                    f"ADD COLUMN ... REFERENCES validates every row of {table} under lock",
+                    "add the column, then the foreign key with NOT VALID, then VALIDATE CONSTRAINT",
+                )
+            return None
+        if ("foreign" in part or "check" in part) and not not_valid:
+            kind = "foreign key" if "foreign" in part else "CHECK constraint"
+            return (
+                f"adding a {kind} without NOT VALID scans {table} while holding a lock",
+                "add it NOT VALID, then VALIDATE CONSTRAINT in a later migration",
+            )
+    if verb == "alter" and "type" in part[:6]:
+        return (
+            f"ALTER COLUMN ... TYPE may rewrite {table} under an ACCESS EXCLUSIVE lock",
+            "add a new column, backfill it, and switch over",
+        )
+    return None
+
+
+# -- per file ------------------------------------------------------------------
+
+
+def parse(mfile: MigrationFile) -> SqlFile | None:
+    """Lex a readable migration file (None when missing or not UTF-8)."""
+    if mfile.text is None:
+        return None
+    return sqlfile.parse_text(mfile.path, mfile.text, mfile.checksum)
+
+
+def check_file(sql: SqlFile, kind: str, table: TrackingTable) -> list[Finding]:
+    """Every finding of one up.sql or down.sql file."""
+    out: list[Finding] = []
+    out.extend(_directive_findings(sql, kind))
+    for problem in sql.problems:
+        out.append(Finding(sql.path, problem.line, problem.col, RULES[problem.rule], problem.rule, problem.message))
+    if not sql.statements:
+        out.extend(_empty_findings(sql, kind))
+    created: set[str] = set()
+    ignored = sql.ignored_rules
+    for stmt in sql.statements:
+        if not stmt.words or stmt.words == (";",):
+            continue
+        what = _transaction_control(stmt)
+        if what:
+            out.append(
+                finding(sql, stmt, "transaction-control",
+                        f"{what} at top level: sqlmigrate runs each migration in its own transaction",
+                        "remove it; use no-transaction for statements that must run outside one")
+            )
+        if sql.is_transactional:
+            what = _needs_no_transaction(stmt)
+            if what:
+                out.append(
+                    finding(sql, stmt, "needs-no-transaction",
+                            f"{what} cannot run inside a transaction block", NO_TRANSACTION_HINT)
+                )
+        if _touches_tracking_table(stmt, table):
+            shown = f"{table.schema}.{table.name}" if table.schema else table.name
+            out.append(
+                finding(sql, stmt, "touches-tracking-table",
+                        f"statement changes a table named like the tracking table {shown}",
+                        "rename the table, or run sqlmigrate with another --table")
+            )
+        if kind == "up":
+            if "destructive" not in ignored:
+                message = _destructive(stmt)
+                if message:
+                    out.append(finding(sql, stmt, "destructive", message,
+                                       "make sure this is intended; silence with -- sqlmigrate: ignore destructive"))
+            if "lock-unsafe" not in ignored:
+                problem = _lock_unsafe(stmt, created)
+                if problem:
+                    out.append(finding(sql, stmt, "lock-unsafe", *problem))
+            target = _table_of(stmt)
+            if target and target[0] == "create":
+                created.add(target[1][1])
+    return out
+
+
+def _empty_findings(sql: SqlFile, kind: str) -> list[Finding]:
+    if sql.is_marked_empty or (kind == "down" and sql.is_irreversible):
+        return []
+    if kind == "up":
+        return [Finding(sql.path, 1, 1, E, "empty-up", "up.sql holds no statement",
+                        'write its SQL, or mark it "-- sqlmigrate: empty" if that is on purpose')]
+    return [Finding(sql.path, 1, 1, E, "empty-down", "down.sql holds no statement",
+                    'write the rollback, or mark it "-- sqlmigrate: irreversible" or "-- sqlmigrate: empty"')]
+
+
+def _directive_findings(sql: SqlFile, kind: str) -> Iterable[Finding]:
+    for d in sql.misplaced_directives:
+        yield Finding(sql.path, d.line, d.col, E, "misplaced-directive",
+                      "sqlmigrate directive after the first statement has no effect",
+                      "move it above the first statement")
+    allowed = DIRECTIVES_BY_FILE[kind]
+    for d in sql.directives:
+        if d.word not in allowed:
+            where = " in up.sql" if d.word in DIRECTIVES_BY_FILE["down"] else ""
+            yield Finding(sql.path, d.line, d.col, E, "unknown-directive",
+                          f"unknown directive {d.word!r}{where}",
+                          "allowed here: " + ", ".join(sorted(allowed)))
+        elif d.word == "ignore":
+            if not d.args:
+                yield Finding(sql.path, d.line, d.col, E, "unknown-directive",
+                              "ignore names no rule", "write -- sqlmigrate: ignore RULE[, RULE...]")
+            for rule in d.args:
+                if rule not in WARNING_RULES:
+                    what = "an error rule, which cannot be ignored" if rule in RULES else "an unknown rule"
+                    yield Finding(sql.path, d.line, d.col, E, "unknown-directive",
+                                  f"ignore names {rule!r}, {what}",
+                                  "rules that can be ignored: " + ", ".join(sorted(WARNING_RULES)))
+        elif d.args:
+            yield Finding(sql.path, d.line, d.col, E, "unknown-directive",
+                          f"directive {d.word!r} takes no argument")
+
+
+def check_migration(migration: Migration, table: TrackingTable) -> list[Finding]:
+    """Findings of both files of one migration (layout findings aside)."""
+    out: list[Finding] = []
+    for kind, mfile in (("up", migration.up), ("down", migration.down)):
+        sql = parse(mfile)
+        if sql is not None:
+            out.extend(check_file(sql, kind, table))
+    return out
+
+
+def check(scan: Scan, table: TrackingTable, only: Callable[[Migration], bool] | None = None) -> list[Finding]:
+    """Layout findings plus those of every migration (or those `only` selects), sorted."""
+    out = list(scan.findings)
+    for migration in scan.migrations:
+        if only is None or only(migration):
+            out.extend(check_migration(migration, table))
+    return sort_findings(out)
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (str(f.path), f.line, f.col, f.rule))
+
+
+def is_down_file(f: Finding) -> bool:
+    return Path(f.path).name == "down.sql"
+
