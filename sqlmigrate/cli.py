@@ -172,17 +172,18 @@ def run(argv: list[str], env: dict[str, str]) -> int:
     return report.exit_code
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    env = dict(os.environ) if env is None else env
     try:
-        return run(argv, dict(os.environ))
+        return run(argv, env)
     except KeyboardInterrupt:
         sys.stderr.write("\nsqlmigrate: interrupted; the migration in progress was rolled back\n")
         return Interrupted.exit_code
     except BrokenPipeError:
         return 1
     except Exception as exc:  # the one place an unexpected error becomes one line
-        if os.environ.get("SQLMIGRATE_DEBUG"):
+        if env.get("SQLMIGRATE_DEBUG"):
             raise
         sys.stderr.write(f"sqlmigrate: internal error: {type(exc).__name__}: {exc} "
                          "(set SQLMIGRATE_DEBUG=1 for a traceback)\n")

@@ -1,0 +1,217 @@
+"""Test fixtures: a real PostgreSQL server, a fresh database per test, inline migrations.
+
+Server, in this order: SQLMIGRATE_TEST_DATABASE_URL, DATABASE_URL, libpq's
+defaults (the local server), else a throwaway cluster started here with
+initdb/pg_ctl. When none can be had, database tests fail with one line.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = ROOT / "tests" / "corpora"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: object, env: dict[str, str] | None = None) -> CliResult:
+    """Run the command line in-process with exactly `env` as its environment."""
+    from sqlmigrate import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in args], dict(env or {}))
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def run_process(*args: object, env: dict[str, str] | None = None, timeout: float = 120,
+                input: str | None = None) -> CliResult:
+    """Run `python -m sqlmigrate` as a real process."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "sqlmigrate", *map(str, args)],
+        capture_output=True, text=True, env=full_env, timeout=timeout, input=input, cwd=ROOT,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+# -- the server -------------------------------------------------------------------
+
+
+def _can_connect(conninfo: str) -> str | None:
+    try:
+        with psycopg.connect(conninfo, connect_timeout=5, autocommit=True) as conn:
+            conn.execute("select 1")
+        return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+def _admin_conninfo(url: str) -> str:
+    """The same server, database `postgres` unless the URL names none."""
+    params = psycopg.conninfo.conninfo_to_dict(url) if url else {}
+    params.setdefault("dbname", "postgres")
+    return psycopg.conninfo.make_conninfo(**params)
+
+
+def _find_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    return str(candidates[0]) if candidates else None
+
+
+class _ThrowawayCluster:
+    """A private server in a temporary folder, for machines with none running."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _find_binary("initdb"), _find_binary("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise RuntimeError("no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin")
+        self.pg_ctl = pg_ctl
+        self.base = Path(tempfile.mkdtemp(prefix="sqlmigrate-pg-"))
+        self.user = None
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            for candidate in ("postgres", "nobody"):
+                with contextlib.suppress(KeyError):
+                    self.user = pwd.getpwnam(candidate)
+                    break
+            if self.user is None:
+                raise RuntimeError("running as root and no 'postgres' or 'nobody' user for initdb")
+            os.chown(self.base, self.user.pw_uid, self.user.pw_gid)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        data = self.base / "data"
+        self._run([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+        options = f"-k {self.base} -p {self.port} -c listen_addresses='' -c fsync=off"
+        self._run([pg_ctl, "-D", str(data), "-o", options, "-l", str(self.base / "log"), "-w", "start"])
+        self.data = data
+        self.conninfo = f"host={self.base} port={self.port} user=postgres dbname=postgres"
+
+    def _run(self, cmd: list[str]) -> None:
+        if self.user is not None:
+            cmd = ["runuser", "-u", self.user.pw_name, "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, cwd=self.base)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"])
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """Admin conninfo of a reachable server; fails with one line when there is none."""
+    url = os.environ.get("SQLMIGRATE_TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    admin = _admin_conninfo(url)
+    problem = _can_connect(admin)
+    if problem is None:
+        yield admin
+        return
+    try:
+        cluster = _ThrowawayCluster()
+    except Exception as exc:  # noqa: BLE001 - reported as the one line below
+        pytest.fail(
+            f"no PostgreSQL server: {problem}; and could not start one ({exc}). "
+            "Set DATABASE_URL to a server where this user may CREATE DATABASE.",
+            pytrace=False,
+        )
+    try:
+        yield cluster.conninfo
+    finally:
+        cluster.stop()
+
+
+def _with_db(conninfo: str, dbname: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    params["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**params)
+
+
+@pytest.fixture
+def new_database(server):
+    """Factory of fresh databases, each dropped at the end of the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"sqlmigrate_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        created.append(name)
+        return _with_db(server, name)
+
+    yield make
+    with psycopg.connect(server, autocommit=True) as conn:
+        for name in created:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database(new_database) -> str:
+    """Conninfo of a fresh, empty database for this test only."""
+    return new_database()
+
+
+@pytest.fixture
+def db(database):
+    """An autocommit connection to the test database, for asserting its state."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def write_migrations(tmp_path):
+    """Write {"001_name": (up_sql, down_sql)} into a migrations folder; returns its path.
+
+    A value of None for up or down leaves that file out; bytes are written as is.
+    """
+    directory = tmp_path / "migrations"
+
+    def write(migrations: dict[str, tuple[str | bytes | None, str | bytes | None]]) -> Path:
+        directory.mkdir(exist_ok=True)
+        for folder, (up, down) in migrations.items():
+            path = directory / folder
+            path.mkdir(exist_ok=True)
+            for name, content in (("up.sql", up), ("down.sql", down)):
+                if content is None:
+                    continue
+                data = content if isinstance(content, bytes) else content.encode()
+                (path / name).write_bytes(data)
+        return directory
+
+    return write
+
+
+def tables(conn: psycopg.Connection, schema: str = "public") -> set[str]:
+    rows = conn.execute(
+        "select tablename from pg_tables where schemaname = %s", (schema,)
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def tracking_ids(conn: psycopg.Connection, table: str = "schema_migrations") -> list[str]:
+    rows = conn.execute(sql.SQL("select id from {} order by id::numeric").format(sql.Identifier(table))).fetchall()
+    return [r[0] for r in rows]
