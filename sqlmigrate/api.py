@@ -1,0 +1,79 @@
+"""Library entry points: the commands as functions that print nothing.
+
+For applications and test fixtures: `migrate(url)` brings a database to the
+latest migration in one call. Failures raise the exceptions of errors.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmigrate import commands
+from sqlmigrate.config import DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings
+from sqlmigrate.errors import MigrationFailed, Refused
+from sqlmigrate.model import MigrationStatus, Report
+
+
+class _Silent(commands.Hooks):
+    pass
+
+
+def _settings(database_url: str, directory: str | Path, table: str, lock_wait: float) -> Settings:
+    return Settings(database_url=database_url, directory=Path(directory), table=table, lock_wait=lock_wait)
+
+
+def _ids_done(report: Report) -> list[str]:
+    failed = report.data.get("failed")
+    if failed is not None:
+        error = failed.error
+        raise MigrationFailed(
+            f"{error.path}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}",
+            details=tuple(x for x in (error.detail, error.hint) if x),
+        )
+    return [r.step.id for r in report.data["results"]]
+
+
+def migrate(
+    database_url: str = "",
+    directory: str | Path = "migrations",
+    *,
+    table: str = DEFAULT_TABLE,
+    to: str | None = None,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+) -> list[str]:
+    """Apply every pending migration (up to `to`); returns the ids applied, in order.
+
+    Raises Refused (validation, modified migration), MigrationFailed (a
+    migration's SQL failed; earlier ones stay applied), DatabaseUnavailable,
+    LockTimeout, UsageError.
+    """
+    settings = _settings(database_url, directory, table, lock_wait)
+    return _ids_done(commands.up(settings, _Silent(), to=to))
+
+
+def rollback(
+    database_url: str = "",
+    directory: str | Path = "migrations",
+    *,
+    table: str = DEFAULT_TABLE,
+    steps: int | None = None,
+    to: str | None = None,
+    all: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+) -> list[str]:
+    """Roll back (one by default); returns the ids rolled back, highest first."""
+    settings = _settings(database_url, directory, table, lock_wait)
+    return _ids_done(commands.down(settings, _Silent(), steps=steps, to=to, all_=all))
+
+
+def status(
+    database_url: str = "",
+    directory: str | Path = "migrations",
+    *,
+    table: str = DEFAULT_TABLE,
+) -> list[MigrationStatus]:
+    """One MigrationStatus per migration (state, applied_at, notes)."""
+    settings = _settings(database_url, directory, table, DEFAULT_LOCK_WAIT)
+    return list(commands.status(settings).data["statuses"])
+
+
+__all__ = ["migrate", "rollback", "status", "MigrationFailed", "Refused"]
