@@ -142,7 +142,12 @@ def _confirm_all(args: argparse.Namespace) -> None:
 
 
 def run(argv: list[str], env: dict[str, str]) -> int:
-    args = build_parser(env).parse_args(argv)
+    try:
+        args = build_parser(env).parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits on --help, --version and usage errors; main() returns
+        # the code instead, so that in-process callers get an int like any other run
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     settings = _settings(args)
     from sqlmigrate import commands
     from sqlmigrate.render import Renderer

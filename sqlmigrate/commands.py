@@ -133,9 +133,10 @@ def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run:
             return Report(command, 0, {"plan": plan, "dry_run": True, "table": settings.table})
         with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
             # the state is read under the lock: a concurrent run may just have finished
-            if command == "up":
-                tracking.create()
             plan = make_plan(tracking.rows())
+            if command == "up" and plan.steps:
+                # only now: a refused up changes nothing, the table included (SPEC 3)
+                tracking.create()
             results = executor.run(conn, tracking, plan, hooks)
     failed = next((r for r in results if r.error is not None), None)
     left = plan.steps[len(results):]
@@ -174,7 +175,11 @@ def generate(settings: Settings, name: str) -> Report:
         highest, width = 0, 3
     next_id = str(highest + 1).zfill(width)
     folder = directory / f"{next_id}_{clean}"
-    folder.mkdir(parents=True, exist_ok=False)
+    try:
+        folder.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        # a plain file of that name (plain files are ignored when ids are counted)
+        raise UsageError(f"{folder} already exists; nothing was created") from None
     created: list[Path] = []
     for kind, what, extra in (
         ("up", "that makes the change", ""),

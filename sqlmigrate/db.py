@@ -14,7 +14,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from sqlmigrate import config
-from sqlmigrate.errors import DatabaseUnavailable, LockTimeout, UsageError
+from sqlmigrate.errors import DatabaseUnavailable, LockTimeout, Refused, UsageError
 from sqlmigrate.model import AppliedRow, RowState
 
 APPLICATION_NAME = "sqlmigrate"
@@ -26,22 +26,44 @@ def connect(url: str, *, options: dict[str, str] | None = None) -> psycopg.Conne
     """An autocommit connection: the runner sends BEGIN/COMMIT itself.
 
     `options` are server settings (lock_timeout, ...) given at connection
-    start, so that RESET ALL between migrations keeps them (SPEC 5).
-    Raises DatabaseUnavailable with the password masked.
+    start, so that resetting the session between migrations keeps them
+    (SPEC 5). Raises UsageError for a URL libpq cannot parse and
+    DatabaseUnavailable when the server cannot be reached, the password masked.
     """
-    kwargs: dict[str, str] = {}
-    params = psycopg.conninfo.conninfo_to_dict(url) if url else {}
+    masked = config.mask_url(url)
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(url) if url else {}
+    except psycopg.Error as exc:
+        # libpq quotes the whole URL in some of these messages, password included
+        raise UsageError(f"invalid database URL {masked}: {_scrub(_first_line(exc), url, masked)}") from None
+    # never prepare: the DEALLOCATE ALL between migrations would drop what psycopg prepared
+    kwargs: dict[str, object] = {"prepare_threshold": None}
     if "application_name" not in params:
         kwargs["application_name"] = APPLICATION_NAME
     if options:
         extra = " ".join(f"-c {name}={value}" for name, value in options.items())
-        kwargs["options"] = f"{params.get('options', '')} {extra}".strip()
+        kwargs["options"] = f"{params.get('options') or _libpq_default('options')} {extra}".strip()
     try:
-        return psycopg.connect(url, autocommit=True, **kwargs)
+        return psycopg.connect(url, autocommit=True, **kwargs)  # type: ignore[arg-type]
     except psycopg.Error as exc:
         raise DatabaseUnavailable(
-            f"cannot connect to {config.mask_url(url)}: {_first_line(exc)}"
+            f"cannot connect to {masked}: {_scrub(_first_line(exc), url, masked)}"
         ) from exc
+
+
+def _libpq_default(keyword: str) -> str:
+    """What libpq would use for `keyword` when the URL does not say (PGOPTIONS, ...).
+
+    Giving `options` explicitly replaces PGOPTIONS, so it is read here and kept.
+    """
+    for option in psycopg.pq.Conninfo.get_defaults():
+        if option.keyword.decode() == keyword and option.val is not None:
+            return option.val.decode()
+    return ""
+
+
+def _scrub(text: str, url: str, masked: str) -> str:
+    return text.replace(url, masked) if url else text
 
 
 def describe_database(conn: psycopg.Connection) -> str:
@@ -75,9 +97,20 @@ class Tracking:
         schema, _, name = spec.rpartition(".")
         if not name:
             raise UsageError(f"--table {spec!r} names no table")
-        self.schema = schema or None
+        self.is_schema_given = bool(schema)
+        # Pinned at connection start: a migration's `SET search_path` or
+        # `SET ROLE` must not send its tracking row elsewhere, or write it as another role.
+        current_schema, self.owner = self._session_facts()
+        self.schema: str | None = schema or current_schema
         self.name = name
-        self.ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+        self.ident = sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
+
+    def _session_facts(self) -> tuple[str | None, str]:
+        """The current schema (None when search_path names none) and the current role."""
+        row = self._exec("select current_schema(), current_user",
+                         doing="reading the current schema and role").fetchone()
+        assert row is not None
+        return row[0], row[1]
 
     def _exec(self, query, params=None, *, doing: str):
         try:
@@ -87,12 +120,9 @@ class Tracking:
 
     def qualified(self) -> str:
         """schema.name as the server resolves it (the current schema when unqualified)."""
-        if self.schema:
-            return f"{self.schema}.{self.name}"
-        row = self._exec("select current_schema()", doing="reading the current schema").fetchone()
-        if row is None or row[0] is None:
+        if self.schema is None:
             raise UsageError("no current schema: set search_path or give --table schema.name")
-        return f"{row[0]}.{self.name}"
+        return f"{self.schema}.{self.name}"
 
     def exists(self) -> bool:
         regclass = self.ident.as_string(self.conn)
@@ -101,7 +131,11 @@ class Tracking:
         return bool(row and row[0])
 
     def create(self) -> None:
-        if self.schema:
+        """Create the table unless it exists. Raises UsageError, Refused, DatabaseUnavailable."""
+        if self.schema is None:
+            raise UsageError("no current schema to create the tracking table in: "
+                             "set search_path or give --table schema.name")
+        if self.is_schema_given:
             row = self._exec("select 1 from pg_namespace where nspname = %s", (self.schema,),
                              doing="looking for the tracking table's schema").fetchone()
             if row is None:
@@ -136,9 +170,10 @@ class Tracking:
         columns = {r[0] for r in rows}
         missing = TRACKING_COLUMNS - columns
         if missing:
-            raise UsageError(
+            raise Refused(
                 f"table {self.spec} exists but is not a sqlmigrate tracking table "
-                f"(no column {', '.join(sorted(missing))}); choose another --table"
+                f"(no column {', '.join(sorted(missing))}); nothing was changed",
+                details=("another tool may own it: choose another tracking table with --table",),
             )
 
     def rows(self) -> list[AppliedRow]:

@@ -1,8 +1,8 @@
 """Runs a Plan on a connection already holding the advisory lock.
 
-A transactional step sends BEGIN, each statement, then its tracking row change,
-COMMIT and RESET ALL in one round trip: the row commits with the migration
-(SPEC 5), and no SET of one migration leaks into the next.
+A transactional step sends BEGIN, each statement, then the session reset, its
+tracking row change and COMMIT in one round trip: the row commits with the
+migration (SPEC 5), and nothing one migration set leaks into the next.
 """
 from __future__ import annotations
 
@@ -17,7 +17,21 @@ from sqlmigrate.errors import DatabaseUnavailable, Interrupted
 from sqlmigrate.model import Direction, Plan, RowState, SqlError, SqlFile, Statement, Step, StepResult
 from sqlmigrate.sqlfile import line_col
 
-_FINISH = sql.SQL("{}; commit; reset all")
+# SPEC 5: each migration starts from a clean session, as if on its own
+# connection. This is DISCARD ALL without pg_advisory_unlock_all() (which would
+# drop the migration lock) and runs inside a transaction, as DISCARD ALL cannot.
+# RESET ALL alone keeps SET ROLE; SET SESSION AUTHORIZATION DEFAULT clears it.
+# Settings given at connection start (URL, PGOPTIONS, --lock-timeout) survive.
+# It runs before the tracking row change, so that row is written by the
+# connecting user whatever role or settings the migration chose.
+CLEAN_SESSION = sql.SQL(
+    "close all; set session authorization default; reset all; deallocate all; "
+    "unlisten *; discard plans; discard temp; discard sequences"
+)
+_FINISH = sql.SQL("{}; {}; commit")
+# Progress of a no-transaction migration is recorded between its statements,
+# while its own SET ROLE may be in force: write the row as the connecting role.
+_AS_OWNER = sql.SQL("begin; set local role {}; {}; commit")
 
 
 class Progress(Protocol):
@@ -82,7 +96,7 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
     except _StatementFailed:
         _rollback_quietly(conn)
         raise
-    cur.execute(_FINISH.format(_row_change(tracking, step, started, RowState.APPLIED, None)))
+    cur.execute(_FINISH.format(CLEAN_SESSION, _row_change(tracking, step, started, RowState.APPLIED, None)))
 
 
 def _run_outside_transaction(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
@@ -96,23 +110,19 @@ def _run_outside_transaction(conn: psycopg.Connection, tracking: Tracking, step:
             _execute(cur, step.sql, stmt, index)
             ran = index + 1
             if step.direction is Direction.UP:
-                cur.execute(tracking.update_query(step.id, statements_run=ran))
+                cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner),
+                                             tracking.update_query(step.id, statements_run=ran)))
     except _StatementFailed as failure:
         failure.statements_run = ran
-        cur.execute(tracking.update_query(step.id, state=RowState.FAILED.value, statements_run=ran))
-        cur.execute("reset all")
+        cur.execute(sql.SQL("{}; {}").format(
+            CLEAN_SESSION, tracking.update_query(step.id, state=RowState.FAILED.value, statements_run=ran)))
         raise
     if step.direction is Direction.UP:
-        cur.execute(
-            sql.SQL("{}; reset all").format(
-                tracking.update_query(
-                    step.id, state=RowState.APPLIED.value, statements_run=ran,
-                    duration_ms=_ms_since(started),
-                )
-            )
-        )
+        done = tracking.update_query(step.id, state=RowState.APPLIED.value, statements_run=ran,
+                                     duration_ms=_ms_since(started))
     else:
-        cur.execute(sql.SQL("{}; reset all").format(tracking.delete_query(step.id)))
+        done = tracking.delete_query(step.id)
+    cur.execute(sql.SQL("{}; {}").format(CLEAN_SESSION, done))
 
 
 def _row_change(tracking: Tracking, step: Step, started: float, state: RowState, ran: int | None) -> sql.Composed:

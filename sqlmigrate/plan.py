@@ -193,9 +193,11 @@ def plan_down(
             raise Refused(f"{row.id}_{row.name}: no down.sql on disk and none stored; nothing was rolled back")
         assert down is not None
         if down.is_irreversible:
+            # the down.sql errors found above it are shown too: one run reports all
             raise Refused(
                 f"{row.id}_{row.name} is irreversible (its down.sql says so); nothing was rolled back",
                 details=(f"roll back to it at most: `sqlmigrate down --to {row.id}`",),
+                findings=tuple(rules.sort_findings(findings)),
             )
         findings.extend(f for f in rules.check_file(down, "down", table) if f.is_error)
         plan_steps.append(Step(Direction.DOWN, row.id, row.name, down, migration))

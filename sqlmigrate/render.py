@@ -34,6 +34,7 @@ class Renderer:
         self.err = err or sys.stderr
         self._colour = _wants_colour(self.out)
         self._colour_err = _wants_colour(self.err)
+        self._is_line_open = False  # "applying X ..." printed, its outcome not yet
 
     # -- helpers -----------------------------------------------------------------
 
@@ -61,10 +62,12 @@ class Renderer:
         if self.is_text:
             verb = "applying" if step.direction is Direction.UP else "rolling back"
             self._print(f"{verb} {step.id}_{step.name} ...", end="")
+            self._is_line_open = True
 
     def finished(self, result: StepResult) -> None:
         if not self.is_text:
             return
+        self._is_line_open = False
         ms = f"{result.duration_s * 1000:.0f} ms"
         if result.error is None:
             self._print(f" {self._paint('ok', 'green')} ({ms})")
@@ -206,6 +209,10 @@ class Renderer:
     # -- fatal errors ----------------------------------------------------------------
 
     def error(self, exc: SqlMigrateError) -> None:
+        if self._is_line_open:
+            # a run stopped mid-migration (lost connection, Ctrl-C): end its progress line
+            self._print(f" {self._paint('stopped', 'red')}")
+            self._is_line_open = False
         if self.format == "json":
             payload: dict[str, Any] = {"error": exc.message, "exit_code": exc.exit_code}
             if exc.details:

@@ -1,0 +1,215 @@
+"""`down` against a real server: steps, --to, --all, --dry-run, refusals, stored down.sql."""
+from __future__ import annotations
+
+import shutil
+
+from tests.conftest import run_cli, run_process, tables, tracking_ids
+
+FOUR = {
+    "001_a": ("create table a (id int);\n", "drop table a;\n"),
+    "002_b": ("create table b (id int);\n", "drop table b;\n"),
+    "003_c": ("create table c (id int);\n", "drop table c;\n"),
+    "010_d": ("create table d (id int);\n", "drop table d;\n"),
+}
+
+
+def run(command, mdir, database, *args):
+    return run_cli(command, "--dir", mdir, "--database-url", database, *args)
+
+
+def applied(write_migrations, database, migrations=FOUR):
+    mdir = write_migrations(migrations)
+    result = run("up", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    return mdir
+
+
+def test_default_is_one_step(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == ["001", "002", "003"]
+    assert "d" not in tables(db) and "c" in tables(db)
+    assert "rolling back 010_d" in result.stdout
+    assert "rolled back 1 migration(s)" in result.stdout
+
+
+def test_steps(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--steps", "2")
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == ["001", "002"]
+    assert tables(db) == {"a", "b", "schema_migrations"}
+    assert result.stdout.index("rolling back 010_d") < result.stdout.index("rolling back 003_c")
+
+
+def test_steps_more_than_applied_rolls_back_all(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--steps", "9")
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == []
+
+
+def test_steps_must_be_positive(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--steps", "0")
+    assert result.exit_code == 2
+    assert "argument --steps: '0' is not a positive whole number" in result.stderr
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+
+
+def test_to_rolls_back_everything_above(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--to", "2")
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == ["001", "002"]
+    assert tables(db) == {"a", "b", "schema_migrations"}
+
+
+def test_to_unknown_id_is_a_usage_error(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--to", "5")
+    assert result.exit_code == 2
+    assert "--to 5: no migration has that id" in result.stderr
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+
+
+def test_all_without_yes_on_non_terminal_is_refused(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run_process("down", "--all", "--dir", mdir, "--database-url", database, input="yes\n")
+    assert result.exit_code == 1
+    assert "add --yes to confirm" in result.stderr
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+    assert tables(db) == {"a", "b", "c", "d", "schema_migrations"}
+
+
+def test_all_without_yes_in_process(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--all")
+    assert result.exit_code == 1
+    assert "add --yes to confirm" in result.stderr
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+
+
+def test_all_with_yes(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--all", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == []
+    assert tables(db) == {"schema_migrations"}
+    assert "rolled back 4 migration(s)" in result.stdout
+
+
+def test_dry_run_prints_down_sql_and_changes_nothing(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--steps", "2", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert out.index("drop table d;") < out.index("drop table c;")
+    assert "drop table b;" not in out
+    assert out.splitlines().count("BEGIN;") == 2 and out.splitlines().count("COMMIT;") == 2
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+    assert tables(db) == {"a", "b", "c", "d", "schema_migrations"}
+
+
+def test_all_dry_run_needs_no_confirmation(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    result = run("down", mdir, database, "--all", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "drop table a;" in result.stdout
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+
+
+def test_nothing_applied(database, db, write_migrations):
+    mdir = write_migrations(FOUR)
+    result = run("down", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "nothing to roll back" in result.stdout
+    assert tables(db) == set()  # down never creates the tracking table
+
+
+def test_irreversible_refuses_before_anything_runs(database, db, write_migrations):
+    migrations = dict(FOUR)
+    migrations["002_b"] = ("create table b (id int);\n", "-- sqlmigrate: irreversible\n")
+    mdir = applied(write_migrations, database, migrations)
+    result = run("down", mdir, database, "--to", "1")
+    assert result.exit_code == 1
+    assert "002_b is irreversible (its down.sql says so); nothing was rolled back" in result.stderr
+    assert "down --to 002" in result.stderr
+    # state unchanged, also for 003 and 010 above it
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+    assert tables(db) == {"a", "b", "c", "d", "schema_migrations"}
+    all_ = run("down", mdir, database, "--all", "--yes")
+    assert all_.exit_code == 1
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+    # down to the irreversible one works
+    ok = run("down", mdir, database, "--to", "2")
+    assert ok.exit_code == 0, ok.stderr
+    assert tracking_ids(db) == ["001", "002"]
+
+
+def test_folder_deleted_after_apply_uses_stored_down_sql(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    shutil.rmtree(mdir / "010_d")
+    status = run("status", mdir, database)
+    assert "missing" in status.stdout
+    result = run("down", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "010_d: folder or down.sql gone; using the down.sql stored at apply time" in result.stderr
+    assert "d" not in tables(db)
+    assert tracking_ids(db) == ["001", "002", "003"]
+
+
+def test_edited_down_sql_is_used(database, db, write_migrations):
+    mdir = applied(write_migrations, database)
+    (mdir / "010_d" / "down.sql").write_text("drop table d;\ncreate table d_was_here (id int);\n")
+    status = run("status", mdir, database)
+    assert "down.sql edited since it was applied" in status.stdout
+    result = run("down", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "d_was_here" in tables(db)
+
+
+def test_down_sql_failure_keeps_migration_applied(database, db, write_migrations):
+    migrations = dict(FOUR)
+    migrations["003_c"] = ("create table c (id int);\n", "drop table c;\n-- oops\ndrop table nope;\n")
+    mdir = applied(write_migrations, database, migrations)
+    result = run("down", mdir, database, "--steps", "3")
+    assert result.exit_code == 4
+    assert '003_c/down.sql:3:1: ERROR 42P01: table "nope" does not exist' in result.stderr
+    assert "003_c FAILED and was rolled back; 1 not run: 002_b" in result.stderr
+    # 010 rolled back; 003 still applied with its table (the drop table c was rolled back)
+    assert tracking_ids(db) == ["001", "002", "003"]
+    assert tables(db) == {"a", "b", "c", "schema_migrations"}
+
+
+def test_down_sql_validation_error_refuses(database, db, write_migrations):
+    migrations = dict(FOUR)
+    migrations["003_c"] = ("create table c (id int);\n", "drop table c;\ncommit;\n")
+    mdir = applied(write_migrations, database, migrations)
+    result = run("down", mdir, database, "--steps", "2")
+    assert result.exit_code == 1
+    assert "003_c/down.sql:2:1: error:" in result.stderr and "[transaction-control]" in result.stderr
+    assert "nothing was rolled back" in result.stderr
+    assert tracking_ids(db) == ["001", "002", "003", "010"]
+
+
+def test_down_after_folder_renamed(database, db, write_migrations):
+    mdir = applied(write_migrations, database, {"1_x": ("create table x (id int);\n", "drop table x;\n")})
+    (mdir / "1_x").rename(mdir / "001_x")
+    result = run("down", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == []
+    assert "x" not in tables(db)
+
+
+def test_set_in_down_does_not_break_tracking(database, db, write_migrations):
+    db.execute("create schema other")
+    mdir = applied(write_migrations, database, {
+        "001_a": ("create table a (id int);\n", "drop table a;\n"),
+        "002_b": ("create table b (id int);\n", "set search_path = other;\ndrop table public.b;\n"),
+    })
+    result = run("down", mdir, database, "--all", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == []
+    assert tables(db) == {"schema_migrations"}

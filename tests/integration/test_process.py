@@ -1,0 +1,74 @@
+"""`python -m sqlmigrate` as a real process: entry point, help, environment, no tracebacks."""
+from __future__ import annotations
+
+from sqlmigrate import __version__
+from tests.conftest import run_process, tables
+
+
+def test_version():
+    result = run_process("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"sqlmigrate {__version__}"
+
+
+def test_help_lists_commands_and_command_help_lists_options():
+    result = run_process("--help")
+    assert result.exit_code == 0
+    for command in ("status", "up", "down", "generate", "check"):
+        assert command in result.stdout
+    up = run_process("up", "--help")
+    assert up.exit_code == 0
+    for option in ("--to", "--dry-run", "--allow-out-of-order", "--database-url", "--dir", "--table",
+                   "--format", "--lock-wait", "--lock-timeout", "--statement-timeout"):
+        assert option in up.stdout, option
+    down = run_process("down", "--help")
+    for option in ("--steps", "--to", "--all", "--yes", "--dry-run"):
+        assert option in down.stdout, option
+
+
+def test_no_command_is_a_usage_error():
+    result = run_process()
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_url_prints_no_traceback(write_migrations):
+    mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
+    result = run_process("up", "--dir", mdir, "--database-url", "postgresql://u:secretpw@127.0.0.1:1/db")
+    assert result.exit_code == 3
+    assert "Traceback" not in result.stderr
+    assert "secretpw" not in result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_environment_defaults(database, db, write_migrations):
+    mdir = write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
+    result = run_process("up", env={"DATABASE_URL": database, "SQLMIGRATE_DIR": str(mdir),
+                                    "SQLMIGRATE_TABLE": "env_tracking"})
+    assert result.exit_code == 0, result.stderr
+    assert tables(db) == {"a", "env_tracking"}
+
+
+def test_pgoptions_hold_in_every_migration_also_with_timeouts(database, db, write_migrations):
+    db.execute("create schema other")
+    mdir = write_migrations({
+        "001_set": ("set search_path = public;\nset work_mem = '1MB';\ncreate table a (id int);\n",
+                    "drop table a;\n"),
+        "002_see": ("create table seen as select current_schema() as schema, "
+                    "current_setting('work_mem') as work_mem, current_setting('lock_timeout') as lt;\n",
+                    "drop table seen;\n"),
+    })
+    env = {"PGOPTIONS": "-c search_path=other,public -c work_mem=7MB"}
+    # --lock-timeout also goes into the startup options: PGOPTIONS must not be lost
+    result = run_process("up", "--dir", mdir, "--database-url", database, "--lock-timeout", "4s", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert tables(db, "other") == {"schema_migrations", "seen"}
+    assert db.execute("select schema, work_mem, lt from other.seen").fetchone() == ("other", "7MB", "4s")
+    assert [r[0] for r in db.execute("select id from other.schema_migrations order by id")] == ["001", "002"]
+
+
+def test_no_color_and_no_escape_codes_when_piped(database, write_migrations):
+    mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
+    result = run_process("up", "--dir", mdir, "--database-url", database)
+    assert result.exit_code == 0, result.stderr
+    assert "\033[" not in result.stdout + result.stderr
