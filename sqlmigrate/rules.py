@@ -83,6 +83,33 @@ def _skip(words: tuple[str, ...], i: int, *optional: str) -> int:
     return i
 
 
+def _skip_parenthesised(words: tuple[str, ...], i: int) -> int:
+    """Skip an option list such as REINDEX (VERBOSE) at words[i]."""
+    if i < len(words) and words[i] == "(":
+        depth = 0
+        for j in range(i, len(words)):
+            depth += words[j] == "("
+            depth -= words[j] == ")"
+            if depth == 0:
+                return j + 1
+        return len(words)
+    return i
+
+
+def _top_level(words: tuple[str, ...]) -> list[str]:
+    """The words outside parentheses."""
+    out: list[str] = []
+    depth = 0
+    for word in words:
+        if word == "(":
+            depth += 1
+        elif word == ")":
+            depth -= 1
+        elif depth == 0:
+            out.append(word)
+    return out
+
+
 def _table_after(words: tuple[str, ...], i: int) -> tuple[str | None, str, int]:
     i = _skip(words, i, "if exists", "if not exists", "only")
     return _qualified_name(words, i)
@@ -136,6 +163,17 @@ def _table_of(stmt: Statement) -> tuple[str, tuple[str | None, str, int]] | None
     return None
 
 
+def _created_relation(stmt: Statement) -> list[str]:
+    """The table or materialized view a CREATE statement makes (lock-unsafe exempts it)."""
+    target = _table_of(stmt)
+    if target and target[0] == "create":
+        return [target[1][1]]
+    w = stmt.words
+    if w[0] == "create" and w[1:3] == ("materialized", "view"):
+        return [_table_after(w, 3)[1]]
+    return []
+
+
 # -- error rules on statements -------------------------------------------------
 
 _TRANSACTION_WORDS = {"begin", "commit", "end", "abort"}
@@ -152,8 +190,8 @@ def _transaction_control(stmt: Statement) -> str | None:
     if head == "start" and nxt == "transaction":
         return "START TRANSACTION"
     if head == "rollback":
-        if nxt == "to":
-            return None  # ROLLBACK TO SAVEPOINT works inside the runner's transaction
+        if "to" in w[1:3]:
+            return None  # ROLLBACK [WORK] TO SAVEPOINT works inside the runner's transaction
         return "ROLLBACK PREPARED" if nxt == "prepared" else "ROLLBACK"
     if head == "prepare" and nxt == "transaction":
         return "PREPARE TRANSACTION"
@@ -171,6 +209,14 @@ def _needs_no_transaction(stmt: Statement) -> str | None:
         return "DETACH PARTITION ... CONCURRENTLY"
     if head == "vacuum":
         return "VACUUM"
+    if head == "reindex":
+        kind = w[_skip_parenthesised(w, 1):][:1]
+        if kind and kind[0] in ("schema", "database", "system"):
+            return f"REINDEX {kind[0].upper()}"
+    if head == "cluster" and w[_skip_parenthesised(w, _skip(w, 1, "verbose")):] in ((), (";",)):
+        return "CLUSTER without a table"  # reclusters every table, one transaction each
+    if head == "discard" and nxt == "all":
+        return "DISCARD ALL"
     if head in ("create", "drop") and nxt in ("database", "tablespace"):
         return f"{head.upper()} {nxt.upper()}"
     if head == "alter" and nxt == "system":
@@ -197,12 +243,13 @@ def _touches_tracking_table(stmt: Statement, table: TrackingTable) -> bool:
     if _names_tracking_table(schema, name, table):
         return True
     if verb == "drop" or verb == "truncate":
-        # DROP TABLE a, b / TRUNCATE a, b
-        i = after
+        # DROP TABLE a, b / TRUNCATE [ONLY] a [*], [ONLY] b [*]
+        i = _skip(w, after, "*")
         while i < len(w) and w[i] == ",":
-            schema, name, i = _qualified_name(w, i + 1)
+            schema, name, i = _qualified_name(w, _skip(w, i + 1, "only"))
             if _names_tracking_table(schema, name, table):
                 return True
+            i = _skip(w, i, "*")
     if verb == "alter":
         # ALTER TABLE x RENAME TO tracking
         for i in range(after, len(w) - 2):
@@ -224,6 +271,8 @@ def _destructive(stmt: Statement) -> str | None:
         return f"DROP {nxt.upper()} destroys data"
     if head == "truncate":
         return "TRUNCATE destroys data"
+    if head == "with":
+        head = next((word for word in _top_level(w) if word in _DML), "")
     if head in ("delete", "update") and not stmt.is_truncated and not _has_top_level(w, "where"):
         return f"{head.upper()} without WHERE changes every row"
     if head == "alter" and nxt == "table":
@@ -234,10 +283,11 @@ def _destructive(stmt: Statement) -> str | None:
     return None
 
 
+_DML = ("select", "insert", "update", "delete", "merge")
 _DROP_NOT_COLUMN = {"constraint", "default", "not null", "not", "identity", "expression", "trigger"}
 
 
-def _lock_unsafe(stmt: Statement, created: set[str]) -> str | None:
+def _lock_unsafe(stmt: Statement, created: set[str]) -> tuple[str, str] | None:
     w = stmt.words
     head = w[0]
     if head == "create" and "index" in w[1:3]:
@@ -271,36 +321,56 @@ def _index_of(words: tuple[str, ...], wanted: str) -> int | None:
         return None
 
 
-def _unsafe_action(part: tuple[str, ...], table: str):
+_SERIAL_TYPES = {"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"}
+
+
+def _unsafe_action(part: tuple[str, ...], table: str) -> tuple[str, str] | None:
+    """The lock-unsafe finding (message, hint) of one ALTER TABLE action, if any."""
     verb = part[0]
+    top = _top_level(part)
+    not_valid = any(a == "not" and b == "valid" for a, b in zip(top, top[1:]))
     if verb == "add":
-        is_constraint = len(part) > 1 and part[1] in ("constraint", "foreign", "check", "primary key", "unique")
-        not_valid = "not" in part and "valid" in part or "not valid" in part
-        if not is_constraint:
-            if "not null" in part and "default" not in part and "generated" not in part:
-                return (
-                    f"ADD COLUMN ... NOT NULL without DEFAULT fails on a non-empty {table} "
-                    "and rewrites it under an exclusive lock",
-                    "add the column nullable, backfill it, then SET NOT NULL",
-                )
-            if "references" in part and not not_valid:
-                return (
-                    f"ADD COLUMN ... REFERENCES validates every row of {table} under lock",
-                    "add the column, then the foreign key with NOT VALID, then VALIDATE CONSTRAINT",
-                )
-            return None
-        if ("foreign" in part or "check" in part) and not not_valid:
-            kind = "foreign key" if "foreign" in part else "CHECK constraint"
+        kind = top[3] if len(top) > 3 and top[1] == "constraint" else (top[1] if len(top) > 1 else "")
+        if kind in ("foreign", "check") and not not_valid:
+            what = "foreign key" if kind == "foreign" else "CHECK constraint"
             return (
-                f"adding a {kind} without NOT VALID scans {table} while holding a lock",
+                f"adding a {what} without NOT VALID scans {table} while holding a lock",
                 "add it NOT VALID, then VALIDATE CONSTRAINT in a later migration",
             )
-    if verb == "alter" and "type" in part[:6]:
+        if kind in ("constraint", "foreign", "check", "primary key", "unique", "exclude"):
+            return None
+        # a column: its constraints cannot be NOT VALID, so they check every row at once
+        if "not null" in top and "default" not in top and "generated" not in top \
+                and not _SERIAL_TYPES.intersection(top):
+            return (
+                f"ADD COLUMN ... NOT NULL without DEFAULT fails on a non-empty {table} "
+                "and rewrites it under an exclusive lock",
+                "add the column nullable, backfill it, then SET NOT NULL",
+            )
+        if "references" in top:
+            return (
+                f"ADD COLUMN ... REFERENCES validates every row of {table} under lock",
+                "add the column, then the foreign key with NOT VALID, then VALIDATE CONSTRAINT",
+            )
+        if "check" in top:
+            return (
+                f"ADD COLUMN ... CHECK scans {table} under an ACCESS EXCLUSIVE lock",
+                "add the column, then the CHECK constraint with NOT VALID, then VALIDATE CONSTRAINT",
+            )
+        return None
+    if verb == "alter" and _is_type_change(part):
         return (
             f"ALTER COLUMN ... TYPE may rewrite {table} under an ACCESS EXCLUSIVE lock",
             "add a new column, backfill it, and switch over",
         )
     return None
+
+
+def _is_type_change(part: tuple[str, ...]) -> bool:
+    """ALTER [COLUMN] name [SET DATA] TYPE ... (not a column that is named type)."""
+    i = 2 if len(part) > 1 and part[1] == "column" else 1
+    rest = part[i + 1:i + 4]
+    return rest[:1] == ("type",) or rest == ("set", "data", "type")
 
 
 # -- per file ------------------------------------------------------------------
@@ -354,12 +424,10 @@ def check_file(sql: SqlFile, kind: str, table: TrackingTable) -> list[Finding]:
                     out.append(finding(sql, stmt, "destructive", message,
                                        "make sure this is intended; silence with -- sqlmigrate: ignore destructive"))
             if "lock-unsafe" not in ignored:
-                problem = _lock_unsafe(stmt, created)
-                if problem:
-                    out.append(finding(sql, stmt, "lock-unsafe", *problem))
-            target = _table_of(stmt)
-            if target and target[0] == "create":
-                created.add(target[1][1])
+                unsafe = _lock_unsafe(stmt, created)
+                if unsafe:
+                    out.append(finding(sql, stmt, "lock-unsafe", *unsafe))
+            created.update(_created_relation(stmt))
     return out
 
 

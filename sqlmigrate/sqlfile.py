@@ -1,11 +1,12 @@
 """Migration file bytes -> SqlFile: checksums, directives, statements with line/col.
 
 The only user of sqlparse. One pass of its lexer per file, with PostgreSQL's
-quoting rules put in front of its generic ones; everything downstream works on
-the statements built here.
+lexical rules put in front of its generic ones; everything downstream works on
+the statements built here. Imports only model.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from pathlib import Path
@@ -21,29 +22,56 @@ MAX_WORDS = 4000  # words kept per statement; rules only look at the head
 
 KNOWN_DIRECTIVES = ("no-transaction", "irreversible", "empty", "ignore")
 _DIRECTIVE = re.compile(r"--\s*sqlmigrate\s*:\s*(.*?)\s*$", re.IGNORECASE)
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$")
 _COPY_END = re.compile(r"^\\\.[ \t]*(?:\r?\n|$)", re.MULTILINE)
+_COMMENT_DELIMITER = re.compile(r"/\*|\*/")
 
-_UnterminatedE = T.Error.UnterminatedE
+# An opener whose end never comes: the rest of the file belongs to it.
+_Unterminated = T.Error.Unterminated
 _CommentClose = T.Comment.Multiline.Close
 
-# PostgreSQL's own quoting, tried before sqlparse's generic rules (which take
-# "\'" as an escape in every string and "# " as a comment, both MySQL-isms).
+# One character of a PostgreSQL operator ('--' and '/*' start comments, never
+# operators), and one of the characters SQL's own operators are made of.
+_OP_STEP = r"(?:[~!@#^&|`?%*<>=+]|-(?!-)|/(?!\*))"
+_SQL_OP_STEP = r"(?:[*<>=+]|-(?!-)|/(?!\*))"
+
+# PostgreSQL's own lexical rules, tried before sqlparse's generic ones (which
+# take "\'" as an escape in every string, "# " as a comment, "-1" as one number
+# and "[1,2]" as a name: MySQL and SQLite habits that PostgreSQL does not share).
+# sqlparse resolves terminated dollar quotes and block comments before any of
+# these, so an opener that reaches the regexes never ends.
 _POSTGRES_REGEX = [
+    (r"\s+", T.Whitespace),
     (r"--[^\r\n]*(?:\r\n|\r|\n)?", T.Comment.Single),
-    (r"[eE]'(?:[^'\\]|\\[\s\S]|'')*'", T.String.Single),
-    (r"[eE]'", _UnterminatedE),
-    (r"'(?:[^']|'')*'", T.String.Single),
-    (r'"(?:[^"]|"")*"', T.String.Symbol),
-    (r"\*/", _CommentClose),
+    # a closing quote is never followed by another one: that would be a doubled quote
+    (r"[eE]'[^'\\]*(?:(?:\\[\s\S]|'')[^'\\]*)*'(?!')", T.String.Single),
+    (r"'[^']*(?:''[^']*)*'(?!')", T.String.Single),
+    (r'"[^"]*(?:""[^"]*)*"(?!")', T.String.Symbol),
+    (r"[eE]'|'|\"|/\*|\$(?:[_A-ZÀ-Ü]\w*)?\$", _Unterminated),
+    (r"\*/(?!\*)", _CommentClose),
+    (r"[;(),\[\]]", T.Punctuation),
+    (r"(?:0[xob][0-9a-f_]+|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:e[+-]?\d+)?)(?![\w$])",
+     T.Number),
+    # operators as PostgreSQL cuts them, so that "a>=-1" reads like "a >= - 1": a
+    # trailing + or - starts the next token unless the operator has a character
+    # SQL's own operators lack
+    (rf"(?=(?:{_OP_STEP})*?[~!@#^&|`?%]){_OP_STEP}+", T.Operator),
+    (rf"{_SQL_OP_STEP}*(?:[*<>=]|/(?!\*))|[+\-]", T.Operator),
 ]
+
+
+def _generic_regex() -> list:
+    """sqlparse's rules minus those that contradict PostgreSQL."""
+    dropped = (T.Keyword.TZCast,)  # swallows the zone's string literal into a keyword
+    return [
+        (rx, tt) for rx, tt in sqlparse_keywords.SQL_REGEX
+        if "# " not in rx and tt not in dropped
+    ]
 
 
 def _build_lexer() -> Lexer:
     lexer = Lexer()
     lexer.clear()
-    generic = [(rx, tt) for rx, tt in sqlparse_keywords.SQL_REGEX if "# " not in rx]
-    lexer.set_SQL_REGEX(_POSTGRES_REGEX + generic)
+    lexer.set_SQL_REGEX(_POSTGRES_REGEX + _generic_regex())
     for name in (
         "KEYWORDS_COMMON", "KEYWORDS_ORACLE", "KEYWORDS_MYSQL", "KEYWORDS_PLPGSQL",
         "KEYWORDS_HQL", "KEYWORDS_MSACCESS", "KEYWORDS_SNOWFLAKE", "KEYWORDS_BIGQUERY", "KEYWORDS",
@@ -95,23 +123,55 @@ class _Lines:
             pos = find("\n", pos + 1)
 
     def at(self, offset: int) -> tuple[int, int]:
-        import bisect
-
         index = bisect.bisect_right(self._starts, offset) - 1
         return index + 1, offset - self._starts[index] + 1
 
 
-def _is_space_or_comment(ttype) -> bool:
-    return ttype in T.Whitespace or ttype in T.Newline or ttype in T.Comment
+_SKIP, _COMMENT, _EXACT, _FOLD = range(4)
+_KINDS: dict = {}
+
+
+def _kind(ttype) -> int:
+    """What a token type is to the builder; cached, as the lexer yields few types."""
+    kind = _KINDS.get(ttype)
+    if kind is None:
+        if ttype in T.Whitespace or ttype in T.Newline:
+            kind = _SKIP
+        elif ttype in T.Comment:
+            kind = _COMMENT
+        elif ttype in T.Literal or ttype in T.Error:
+            kind = _EXACT
+        else:
+            kind = _FOLD
+        _KINDS[ttype] = kind
+    return kind
 
 
 def _word(ttype, value: str) -> str:
-    """A token as the rules and the content checksum see it."""
-    if ttype in T.Keyword or ttype in T.Name:
-        if ttype in T.Keyword and (" " in value or "\n" in value or "\t" in value):
-            return " ".join(value.lower().split())
-        return value.lower()
+    """A token as the rules and the content checksum see it (SPEC 2): literals
+    and quoted names exactly, everything else folded like PostgreSQL does."""
+    if _kind(ttype) == _EXACT:
+        if value[0] == "E" and ttype in T.String.Single:
+            return "e" + value[1:]  # the E of E'...' is not part of the literal
+        return value
+    value = value.lower()
+    if " " in value or "\n" in value or "\t" in value or "\r" in value:
+        return " ".join(value.split())  # multi-word keywords: NOT  NULL
     return value
+
+
+def _nested_comment_end(text: str, start: int) -> int | None:
+    """End of the block comment opening at `start`, nesting as PostgreSQL does
+    (sqlparse stops at the first '*/'); None when it never closes."""
+    depth = 0
+    for match in _COMMENT_DELIMITER.finditer(text, start):
+        depth += 1 if match.group() == "/*" else -1
+        if depth == 0:
+            return match.end()
+    return None
+
+
+_UNTERMINATED_WHAT = {"$": "dollar-quoted body", "/": "block comment", '"': "quoted identifier"}
 
 
 class _Builder:
@@ -125,66 +185,68 @@ class _Builder:
         self.directives: list[Directive] = []
         self.misplaced: list[Directive] = []
         self.problems: list[LexProblem] = []
-        self.content = hashlib.sha256()
+        self.content: list[str] = []  # SPEC 2: hashed once, joined by spaces
+        self.seen_sql = False  # directives are only valid before any SQL
         # state of the statement being built
         self.start: int | None = None
         self.end = 0
         self.words: list[str] = []
+        self.first = ""
+        self.previous = ""
         self.truncated = False
         self.atomic_depth = 0
-        self.comment_depth = 0
-
-    # -- token handling ----------------------------------------------------
 
     def run(self) -> None:
         pos = 0
-        text = self.text
-        while True:
+        while pos < len(self.text):
             pos = self._lex_from(pos)
-            if pos >= len(text):
-                break
-        self._finish_statement(len(text))
+        self._finish_statement(len(self.text))
 
     def _lex_from(self, base: int) -> int:
-        """Lex text[base:]; returns where lexing stopped (a COPY data block)."""
+        """Lex text[base:]; returns where to go on: the end of the text, or the
+        end of a region sqlparse cannot see (COPY data, a nested comment)."""
         text = self.text[base:] if base else self.text
         offset = base
         for ttype, value in _lexer().get_tokens(text):
             here = offset
             offset += len(value)
-            if self.comment_depth:
-                self._inside_nested_comment(ttype, value)
+            kind = _kind(ttype)
+            if kind == _SKIP:
                 continue
-            if ttype in T.Comment:
-                self._comment(ttype, value, here)
+            if kind == _COMMENT:
+                resume = self._comment(ttype, value, here)
+                if resume is not None:
+                    return resume
                 continue
-            if ttype in T.Whitespace or ttype in T.Newline:
-                continue
-            if ttype in T.Error:
-                self._error_token(ttype, value, here)
+            if ttype is _Unterminated:
+                what = _UNTERMINATED_WHAT.get(value[0], "string")
+                self._problem("unterminated", f"{what} starting here never ends", here)
+                if what != "block comment":
+                    self._significant(ttype, self.text[here:], here, len(self.text))
+                return len(self.text)
             self._significant(ttype, value, here, offset)
-            if ttype is T.Punctuation and value == ";" and not self.atomic_depth:
-                stopped = self._finish_statement(offset)
-                if stopped is not None:
-                    return stopped
+            if value == ";" and not self.atomic_depth:
+                resume = self._finish_statement(offset)
+                if resume is not None:
+                    return resume
         return len(self.text)
 
-    def _comment(self, ttype, value: str, here: int) -> None:
+    def _comment(self, ttype, value: str, here: int) -> int | None:
+        """Handle a comment; returns where to resume when it runs past sqlparse's token."""
         if ttype is _CommentClose:
-            line, col = self.lines.at(here)
-            self.problems.append(LexProblem("syntax", "'*/' outside a comment", line, col))
-            return
+            self._problem("syntax", "'*/' outside a comment", here)
+            return None
         if ttype in T.Comment.Multiline:
-            opened = value.count("/*") - value.count("*/")
-            if opened > 0:  # PostgreSQL nests block comments; sqlparse does not
-                self.comment_depth = opened
-                self._nested_start = here
-            elif not value.endswith("*/"):
-                self._unterminated(here, "block comment")
-            return
+            if "/*" not in value[2:]:
+                return None
+            end = _nested_comment_end(self.text, here)
+            if end is None:
+                self._problem("unterminated", "block comment starting here never ends", here)
+                return len(self.text)
+            return end
         match = _DIRECTIVE.match(value.rstrip("\r\n"))
         if match is None:
-            return
+            return None
         line, col = self.lines.at(here)
         words = match.group(1).replace(",", " ").split()
         directive = Directive(
@@ -193,51 +255,31 @@ class _Builder:
             line=line,
             col=col,
         )
-        if self.start is None and not self.statements:
-            self.directives.append(directive)
-            self.content.update(_directive_text(directive).encode())
-            self.content.update(b" ")
-        else:
+        if self.seen_sql:
             self.misplaced.append(directive)
-
-    def _inside_nested_comment(self, ttype, value: str) -> None:
-        if ttype is _CommentClose:
-            self.comment_depth -= 1
         else:
-            self.comment_depth += value.count("/*") - value.count("*/")
-        if self.comment_depth <= 0:
-            self.comment_depth = 0
+            self.directives.append(directive)
+            self.content.append(_directive_text(directive))
+        return None
 
-    def _error_token(self, ttype, value: str, here: int) -> None:
-        if ttype is _UnterminatedE or value == "'":
-            self._unterminated(here, "string")
-        elif value == '"':
-            self._unterminated(here, "quoted identifier")
-        elif value == "$" and _DOLLAR_TAG.match(self.text, here):
-            # sqlparse resolves every terminated dollar quote up front; a tag
-            # left over here never finds its closing tag
-            self._unterminated(here, "dollar-quoted body")
-
-    def _unterminated(self, here: int, what: str) -> None:
-        if any(p.rule == "unterminated" for p in self.problems):
-            return  # everything after the first one is noise
+    def _problem(self, rule: str, message: str, here: int) -> None:
         line, col = self.lines.at(here)
-        self.problems.append(
-            LexProblem("unterminated", f"{what} starting here never ends", line, col)
-        )
+        self.problems.append(LexProblem(rule, message, line, col))
 
     def _significant(self, ttype, value: str, here: int, end: int) -> None:
+        self.seen_sql = True
+        word = _word(ttype, value)
         if self.start is None:
             self.start = here
             self.words = []
+            self.first = word
             self.truncated = False
         self.end = end
-        word = _word(ttype, value)
-        self.content.update(word.encode())
-        self.content.update(b" ")
+        self.content.append(word)
+        self._track_atomic(word)
+        self.previous = word
         if len(self.words) < MAX_WORDS:
             self.words.append(word)
-            self._track_atomic(word)
         else:
             self.truncated = True
 
@@ -249,9 +291,8 @@ class _Builder:
                 self.atomic_depth += 1
             elif word == "end" or word.startswith("end "):
                 self.atomic_depth -= 1
-        elif word == "atomic" and len(self.words) >= 2 and self.words[-2] == "begin":
-            if self.words[0] in ("create", "create or replace"):
-                self.atomic_depth = 1
+        elif word == "atomic" and self.previous == "begin" and self.first in ("create", "create or replace"):
+            self.atomic_depth = 1
 
     def _finish_statement(self, stop: int) -> int | None:
         """Close the statement ending at `stop`; returns where to resume lexing
@@ -259,8 +300,13 @@ class _Builder:
         if self.start is None:
             return None
         start = self.start
-        end = stop if self.words and self.words[-1] == ";" else self.end
         words = tuple(self.words)
+        self.start = None
+        self.words = []
+        self.atomic_depth = 0
+        if words == (";",):
+            return None  # an empty statement: nothing to run or check
+        end = stop if words[-1] == ";" else self.end
         line, col = self.lines.at(start)
         copy_data = None
         resume = None
@@ -269,14 +315,13 @@ class _Builder:
             data_start = len(self.text) if data_start < 0 else data_start + 1
             match = _COPY_END.search(self.text, data_start)
             if match is None:
-                self._unterminated(start, "COPY data (no '\\.' line)")
+                self._problem("unterminated", "COPY data starting here has no '\\.' line", start)
                 resume = len(self.text)
                 copy_data = self.text[data_start:]
             else:
                 copy_data = self.text[data_start:match.start()]
                 resume = match.end()
-            self.content.update(copy_data.encode())
-            self.content.update(b" ")
+            self.content.append(copy_data)
         self.statements.append(
             Statement(
                 text=self.text[start:end],
@@ -288,14 +333,7 @@ class _Builder:
                 copy_data=copy_data,
             )
         )
-        self.start = None
-        self.words = []
-        self.atomic_depth = 0
         return resume
-
-    def finish_checks(self) -> None:
-        if self.comment_depth:
-            self._unterminated(getattr(self, "_nested_start", 0), "block comment")
 
 
 def _is_copy_from_stdin(words: tuple[str, ...]) -> bool:
@@ -314,12 +352,12 @@ def _directive_text(directive: Directive) -> str:
 
 
 def parse_text(path: Path, text: str, file_checksum: str | None = None) -> SqlFile:
-    """Lex `text` (already decoded, BOM removed) into a SqlFile."""
+    """Lex `text` (decoded; a leading BOM is dropped) into a SqlFile."""
+    text = text.removeprefix("\ufeff")
     if file_checksum is None:
         file_checksum = checksum(text.encode("utf-8"))
     builder = _Builder(path, text)
     builder.run()
-    builder.finish_checks()
     return SqlFile(
         path=path,
         checksum=file_checksum,
@@ -328,7 +366,7 @@ def parse_text(path: Path, text: str, file_checksum: str | None = None) -> SqlFi
         directives=tuple(builder.directives),
         misplaced_directives=tuple(builder.misplaced),
         problems=tuple(builder.problems),
-        content_checksum=builder.content.hexdigest(),
+        content_checksum=hashlib.sha256(" ".join(builder.content).encode()).hexdigest(),
     )
 
 

@@ -1,0 +1,76 @@
+"""Very large and binary files: split correctly, checked, never a crash (SPEC 4)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmigrate import discovery, rules, sqlfile
+
+TABLE = rules.TrackingTable.parse("schema_migrations")
+PATH = Path("m/001_big/up.sql")
+
+
+def test_five_megabyte_single_insert():
+    # one statement of ~5 MB: a long string holding ';', quotes and newlines
+    value = ("line; with 'quotes'' and -- dashes /* and */ $$\n" * 110_000).replace("'", "''")
+    text = (
+        "create table t (a int, b text);\n"
+        f"insert into t (a, b) values (1, '{value}');\n"
+        "  update t set a = 2;\n"
+    )
+    assert len(text.encode()) > 5_000_000
+    sql = sqlfile.parse_text(PATH, text)
+    assert [s.keyword for s in sql.statements] == ["create", "insert", "update"]
+    insert, update = sql.statements[1], sql.statements[2]
+    assert (insert.line, insert.col) == (2, 1)
+    assert insert.text.endswith("');")
+    assert (update.line, update.col) == (2 + 110_000 + 1, 3)
+    assert sql.problems == ()
+    found = rules.check_file(sql, "up", TABLE)
+    assert [(f.line, f.col, f.rule) for f in found] == [(110_003, 3, "destructive")]
+
+
+def test_fifty_thousand_row_values_list():
+    rows = ",\n".join(f"  ({i}, 'name {i}', E'it\\'s {i}', {i}.5, -{i}, NULL)" for i in range(50_000))
+    text = (
+        "-- sqlmigrate: ignore lock-unsafe\n"
+        "create table t (a int, b text, c text, d numeric, e int, f int);\n"
+        f"insert into t values\n{rows};\n"
+        "\tdelete from t where a < 0;\n"
+        "select count(*) from t"
+    )
+    sql = sqlfile.parse_text(PATH, text)
+    assert [s.keyword for s in sql.statements] == ["create", "insert", "delete", "select"]
+    insert, delete, select = sql.statements[1:]
+    assert (insert.line, insert.col) == (3, 1)
+    assert insert.is_truncated and len(insert.words) == sqlfile.MAX_WORDS
+    assert insert.text.endswith("NULL);")
+    assert (delete.line, delete.col) == (3 + 50_000 + 1, 2)
+    assert (select.line, select.col) == (3 + 50_000 + 2, 1)
+    assert select.text == "select count(*) from t"
+    assert rules.check_file(sql, "up", TABLE) == []
+
+
+def test_huge_update_without_visible_where_is_not_guessed():
+    # past MAX_WORDS the rule cannot see a WHERE, so it does not claim there is none
+    values = ", ".join(f"c{i} = {i}" for i in range(5_000))
+    sql = sqlfile.parse_text(PATH, f"update t set {values} where id = 1;")
+    assert sql.statements[0].is_truncated
+    assert rules.check_file(sql, "up", TABLE) == []
+
+
+def test_content_checksum_of_a_big_file_sees_an_edit_at_its_end():
+    rows = ",".join(f"({i})" for i in range(50_000))
+    a = f"insert into t values {rows};"
+    assert sqlfile.content_checksum(PATH, a) != sqlfile.content_checksum(PATH, a.replace("(49999)", "(49998)"))
+    assert sqlfile.content_checksum(PATH, a) == sqlfile.content_checksum(PATH, a.replace(",", ",\n  "))
+
+
+def test_binary_file_is_not_utf8(tmp_path):
+    folder = tmp_path / "migrations" / "001_blob"
+    folder.mkdir(parents=True)
+    (folder / "up.sql").write_bytes(bytes(range(256)) * 4096)
+    (folder / "down.sql").write_text("select 1;\n")
+    scan = discovery.scan(tmp_path / "migrations")
+    found = rules.check(scan, TABLE)
+    assert [(Path(f.path).name, f.line, f.col, f.rule) for f in found] == [("up.sql", 1, 1, "not-utf8")]
+    assert found[0].is_error

@@ -1,0 +1,513 @@
+"""SPEC 4 rules, table-driven: for each rule, SQL that must fire (exact line:col) next to SQL that must not."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sqlmigrate import discovery, rules
+from sqlmigrate.model import Severity
+from sqlmigrate.sqlfile import parse_text
+
+DEFAULT = rules.TrackingTable.parse("schema_migrations")
+
+
+def findings(text: str, kind: str = "up", table: rules.TrackingTable = DEFAULT) -> list[tuple[int, int, str]]:
+    sql = parse_text(Path(f"m/001_x/{kind}.sql"), text)
+    return [(f.line, f.col, f.rule) for f in rules.check_file(sql, kind, table)]
+
+
+def fired(text: str, rule: str, kind: str = "up", table: rules.TrackingTable = DEFAULT) -> list[tuple[int, int]]:
+    """Where `rule` fires in `text`."""
+    return [(line, col) for line, col, r in findings(text, kind, table) if r == rule]
+
+
+def test_rule_severities_follow_the_spec():
+    errors = {
+        "bad-name", "duplicate-id", "missing-up", "missing-down", "empty-up", "empty-down", "not-utf8",
+        "unterminated", "transaction-control", "needs-no-transaction", "unknown-directive",
+        "misplaced-directive", "touches-tracking-table",
+    }
+    assert {r for r, s in rules.RULES.items() if s is Severity.ERROR} >= errors
+    assert rules.WARNING_RULES == {"destructive", "lock-unsafe"}
+
+
+# -- transaction-control ---------------------------------------------------------
+
+FUNCTION_WITH_COMMIT = (
+    "create procedure p() language plpgsql as $$\nbegin\n  commit;\n  rollback;\nend $$;\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("begin;\nselect 1;", [(1, 1)]),
+        ("select 1;\n  BEGIN TRANSACTION ISOLATION LEVEL SERIALIZABLE;", [(2, 3)]),
+        ("start transaction;", [(1, 1)]),
+        ("select 1;\ncommit;", [(2, 1)]),
+        ("COMMIT AND CHAIN;", [(1, 1)]),
+        ("end;", [(1, 1)]),
+        ("end transaction;", [(1, 1)]),
+        ("rollback;", [(1, 1)]),
+        ("abort;", [(1, 1)]),
+        ("prepare transaction 'x';", [(1, 1)]),
+        ("commit prepared 'x';", [(1, 1)]),
+        ("rollback prepared 'x';", [(1, 1)]),
+        ("begin;\ncreate table t (a int);\ncommit;", [(1, 1), (3, 1)]),
+        # leaves alone:
+        ("savepoint a;\nrelease savepoint a;", []),
+        ("savepoint a;\nrollback to savepoint a;", []),
+        ("savepoint a;\nrollback to a;", []),
+        ("savepoint a;\nROLLBACK WORK TO SAVEPOINT a;", []),
+        ("savepoint a;\nrollback transaction to a;", []),
+        (FUNCTION_WITH_COMMIT, []),
+        ("do $$ begin commit; end $$;", []),
+        ("create function f() returns int language sql\nbegin atomic\n  select 1;\nend;", []),
+        ("select 'begin; commit;';\n-- commit;\n/* rollback; */", []),
+        ("prepare q as select 1;", []),
+    ],
+)
+def test_transaction_control(text, where):
+    assert fired(text, "transaction-control") == where
+
+
+def test_transaction_control_in_down_sql():
+    assert fired("commit;", "transaction-control", kind="down") == [(1, 1)]
+
+
+# -- needs-no-transaction ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("create index concurrently i on t (a);", [(1, 1)]),
+        ("select 1;\n  CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", [(2, 3)]),
+        ("drop index concurrently if exists i;", [(1, 1)]),
+        ("reindex table concurrently t;", [(1, 1)]),
+        ("REINDEX (VERBOSE) INDEX CONCURRENTLY i;", [(1, 1)]),
+        ("reindex schema public;", [(1, 1)]),
+        ("reindex (verbose) database app;", [(1, 1)]),
+        ("reindex system app;", [(1, 1)]),
+        ("vacuum;", [(1, 1)]),
+        ("VACUUM (ANALYZE) t;", [(1, 1)]),
+        ("cluster;", [(1, 1)]),
+        ("cluster verbose", [(1, 1)]),
+        ("discard all;", [(1, 1)]),
+        ("create database app;", [(1, 1)]),
+        ("drop database if exists app;", [(1, 1)]),
+        ("create tablespace ts location '/x';", [(1, 1)]),
+        ("drop tablespace ts;", [(1, 1)]),
+        ("alter system set work_mem = '64MB';", [(1, 1)]),
+        ("alter database app set tablespace ts;", [(1, 1)]),
+        ("alter table p detach partition c concurrently;", [(1, 1)]),
+        # leaves alone:
+        ("create index i on t (a);", []),
+        ("-- sqlmigrate: no-transaction\ncreate index concurrently i on t (a);", []),
+        ("-- sqlmigrate: no-transaction\nvacuum;", []),
+        ("refresh materialized view concurrently mv;", []),
+        ("reindex table t;", []),
+        ("reindex index i;", []),
+        ("cluster t using t_pkey;", []),
+        ("cluster t", []),
+        ("discard temp;", []),
+        ("alter database app set work_mem = '64MB';", []),
+        ("alter table p detach partition c;", []),
+        ("create function f() returns void as $$ refresh materialized view concurrently mv $$ language sql;", []),
+        ("do $$ begin execute 'vacuum'; end $$;", []),
+        ("select 'create index concurrently';", []),
+    ],
+)
+def test_needs_no_transaction(text, where):
+    assert fired(text, "needs-no-transaction") == where
+
+
+def test_needs_no_transaction_in_down_sql():
+    assert fired("drop index concurrently i;", "needs-no-transaction", kind="down") == [(1, 1)]
+    assert fired("-- sqlmigrate: no-transaction\ndrop index concurrently i;", "needs-no-transaction",
+                 kind="down") == []
+
+
+# -- unterminated ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("select 1;\nselect 'abc;", [(2, 8)]),
+        ('select "abc;', [(1, 8)]),
+        ("select $$abc;", [(1, 8)]),
+        ("select $f$abc $$;", [(1, 8)]),
+        ("select 1;\n /* abc", [(2, 2)]),
+        ("/* a /* b */ c */ select 1; /* d /* e */", [(1, 29)]),
+        # leaves alone:
+        ("select 'abc', \"d\", $$e$$, $f$g$f$; /* h /* i */ */", []),
+        ("select 'it''s';", []),
+    ],
+)
+def test_unterminated(text, where):
+    assert fired(text, "unterminated") == where
+
+
+# -- directives: unknown-directive, misplaced-directive ----------------------------
+
+
+@pytest.mark.parametrize(
+    "text, kind, where",
+    [
+        ("-- sqlmigrate: transactional\nselect 1;", "up", [(1, 1)]),
+        ("-- header\n-- sqlmigrate: irreversible\nselect 1;", "up", [(2, 1)]),
+        ("-- sqlmigrate: ignore unterminated\nselect 1;", "up", [(1, 1)]),
+        ("-- sqlmigrate: ignore touches-tracking-table\nselect 1;", "down", [(1, 1)]),
+        ("-- sqlmigrate: ignore no-such-rule\nselect 1;", "up", [(1, 1)]),
+        ("-- sqlmigrate: ignore destructive, bogus\nselect 1;", "up", [(1, 1)]),
+        ("-- sqlmigrate: ignore\nselect 1;", "up", [(1, 1)]),
+        ("-- sqlmigrate: no-transaction please\nselect 1;", "up", [(1, 1)]),
+        ("-- sqlmigrate:\nselect 1;", "up", [(1, 1)]),
+        ("  -- sqlmigrate: irreversible\n  -- sqlmigrate: bogus\n", "down", [(2, 3)]),
+        # leaves alone:
+        ("-- sqlmigrate: irreversible\n", "down", []),
+        ("-- sqlmigrate: no-transaction\nselect 1;", "up", []),
+        ("-- sqlmigrate: no-transaction\nselect 1;", "down", []),
+        ("-- sqlmigrate: empty\n", "up", []),
+        ("-- sqlmigrate: empty\n", "down", []),
+        ("-- sqlmigrate: ignore destructive, lock-unsafe\nselect 1;", "up", []),
+        ("--SQLMigrate : IGNORE Lock-Unsafe\nselect 1;", "up", []),
+        ("-- sqlmigrate is great: not a directive\nselect 1;", "up", []),
+    ],
+)
+def test_unknown_directive(text, kind, where):
+    assert fired(text, "unknown-directive", kind=kind) == where
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("select 1;\n-- sqlmigrate: no-transaction\nselect 2;", [(2, 1)]),
+        ("select 1 -- sqlmigrate: empty\n;", [(1, 10)]),
+        ("select 1;\n  -- SQLMIGRATE: ignore destructive", [(2, 3)]),
+        ("select 1;\n-- sqlmigrate: bogus", [(2, 1)]),
+        # leaves alone:
+        ("-- sqlmigrate: no-transaction\nselect 1;", []),
+        ("/* header */\n-- sqlmigrate: no-transaction\nselect 1;", []),
+        ("select '\n-- sqlmigrate: no-transaction\n';", []),
+        ("do $$\n-- sqlmigrate: no-transaction\nbegin end $$;", []),
+        ("select 1;\n/* -- sqlmigrate: no-transaction */", []),
+    ],
+)
+def test_misplaced_directive(text, where):
+    assert fired(text, "misplaced-directive") == where
+
+
+def test_misplaced_directive_has_no_effect():
+    sql = parse_text(Path("m/001_x/up.sql"), "select 1;\n-- sqlmigrate: no-transaction\ncreate index concurrently i on t (a);")
+    assert sql.is_transactional
+    assert fired(sql.text, "needs-no-transaction") == [(3, 1)]
+
+
+# -- empty-up, empty-down ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, kind, expected",
+    [
+        ("", "up", [(1, 1, "empty-up")]),
+        ("-- only a comment\n\n", "up", [(1, 1, "empty-up")]),
+        (";\n;", "up", [(1, 1, "empty-up")]),
+        ("-- sqlmigrate: irreversible\n", "up", [(1, 1, "unknown-directive"), (1, 1, "empty-up")]),
+        ("", "down", [(1, 1, "empty-down")]),
+        ("/* nothing to undo */", "down", [(1, 1, "empty-down")]),
+        ("-- sqlmigrate: no-transaction\n", "down", [(1, 1, "empty-down")]),
+        # leaves alone:
+        ("-- sqlmigrate: empty\n", "up", []),
+        ("-- sqlmigrate: empty\n-- emptied after a squash\n", "up", []),
+        ("-- sqlmigrate: irreversible\n", "down", []),
+        ("-- sqlmigrate: empty\n", "down", []),
+        ("select 1", "up", []),
+        ("select 1", "down", []),
+    ],
+)
+def test_empty_files(text, kind, expected):
+    assert sorted(findings(text, kind)) == sorted(expected)
+
+
+# -- touches-tracking-table ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, table, where",
+    [
+        ("create table schema_migrations (id int);", "schema_migrations", [(1, 1)]),
+        ("select 1;\n  CREATE TABLE IF NOT EXISTS Schema_Migrations (id int);", "schema_migrations", [(2, 3)]),
+        ("drop table schema_migrations;", "schema_migrations", [(1, 1)]),
+        ("drop table if exists a, schema_migrations cascade;", "schema_migrations", [(1, 1)]),
+        ("alter table schema_migrations add column note text;", "schema_migrations", [(1, 1)]),
+        ("alter table if exists only schema_migrations rename to old;", "schema_migrations", [(1, 1)]),
+        ("alter table x rename to schema_migrations;", "schema_migrations", [(1, 1)]),
+        ("truncate schema_migrations;", "schema_migrations", [(1, 1)]),
+        ("truncate table only a *, only schema_migrations;", "schema_migrations", [(1, 1)]),
+        ("drop table public.schema_migrations;", "schema_migrations", [(1, 1)]),
+        ("drop table app.migs;", "app.migs", [(1, 1)]),
+        ("drop table migs;", "app.migs", [(1, 1)]),  # unqualified: could be app's; flag it
+        ('drop table "app"."migs";', "app.migs", [(1, 1)]),
+        ("alter table app.x rename to migs;", "app.migs", [(1, 1)]),
+        ('drop table "Migs";', "Migs", [(1, 1)]),
+        ("drop table MIGS;", "migs", [(1, 1)]),
+        ("create table schema_migrations (id int);", "schema_migrations", [(1, 1)]),
+        # leaves alone:
+        ("drop table other.migs;", "app.migs", []),
+        ("alter table other.x rename to migs;", "app.migs", []),
+        ("drop table Migs;", "Migs", []),  # folds to migs, not "Migs"
+        ('drop table "Migs";', "migs", []),
+        ("drop table schema_migrations_old;", "schema_migrations", []),
+        ("alter table t rename column a to schema_migrations;", "schema_migrations", []),
+        ("create table schema_migrations (id int);", "other_table", []),
+        ("insert into schema_migrations values (1);", "schema_migrations", []),
+        ("select 'drop table schema_migrations';", "schema_migrations", []),
+        ("do $$ begin drop table schema_migrations; end $$;", "schema_migrations", []),
+    ],
+)
+def test_touches_tracking_table(text, table, where):
+    assert fired(text, "touches-tracking-table", table=rules.TrackingTable.parse(table)) == where
+
+
+def test_touches_tracking_table_in_down_sql():
+    assert fired("drop table schema_migrations;", "touches-tracking-table", kind="down") == [(1, 1)]
+
+
+# -- destructive (warning, up.sql only) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("drop table t;", [(1, 1)]),
+        ("select 1;\n  DROP TABLE IF EXISTS a, b;", [(2, 3)]),
+        ("drop schema s cascade;", [(1, 1)]),
+        ("truncate t;", [(1, 1)]),
+        ("delete from t;", [(1, 1)]),
+        ("update t set a = 1;", [(1, 1)]),
+        ("update t set a = (select b from u where u.id = t.id);", [(1, 1)]),
+        ("with x as (select 1) delete from t;", [(1, 1)]),
+        ("with x as (select id from u where a) update t set b = 1;", [(1, 1)]),
+        ("alter table t drop column c;", [(1, 1)]),
+        ("alter table t drop c;", [(1, 1)]),
+        ("alter table t drop if exists c;", [(1, 1)]),
+        ("alter table t add column x int, drop column y;", [(1, 1)]),
+        # leaves alone:
+        ("delete from t where a = 1;", []),
+        ("update t set a = 1 where b;", []),
+        ("update t set a = u.b from u where u.id = t.id;", []),
+        ("with x as (select 1) delete from t where a in (select * from x);", []),
+        ("alter table t drop constraint c;", []),
+        ("alter table t alter column c drop default;", []),
+        ("alter table t alter column c drop not null;", []),
+        ("drop index i;", []),
+        ("drop view v;", []),
+        ("do $$ begin drop table t; end $$;", []),
+        ("-- sqlmigrate: ignore destructive\ndrop table t;", []),
+    ],
+)
+def test_destructive(text, where):
+    assert fired(text, "destructive") == where
+
+
+def test_destructive_is_not_checked_in_down_sql():
+    assert fired("drop table t;\ndelete from u;", "destructive", kind="down") == []
+
+
+def test_destructive_is_a_warning():
+    sql = parse_text(Path("m/001_x/up.sql"), "drop table t;")
+    [found] = rules.check_file(sql, "up", DEFAULT)
+    assert (found.severity, found.rule) == (Severity.WARNING, "destructive")
+
+
+# -- lock-unsafe (warning, up.sql only) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("create index i on t (a);", [(1, 1)]),
+        ("select 1;\n  CREATE UNIQUE INDEX i ON public.t (a);", [(2, 3)]),
+        ("create index if not exists i on only t using btree (a);", [(1, 1)]),
+        ("alter table t add column c int not null;", [(1, 1)]),
+        ("alter table t add c text not null check (c <> '');", [(1, 1)]),
+        ("alter table t alter column c type bigint;", [(1, 1)]),
+        ("alter table t alter c type bigint using c::bigint;", [(1, 1)]),
+        ("alter table t alter column c set data type text;", [(1, 1)]),
+        ("alter table t alter column a set not null, alter column b type text;", [(1, 1)]),
+        ("alter table t add constraint fk foreign key (a) references u (id);", [(1, 1)]),
+        ("alter table t add foreign key (a) references u;", [(1, 1)]),
+        ("alter table t add column u_id int references u (id);", [(1, 1)]),
+        ("alter table t add constraint ck check (a > 0);", [(1, 1)]),
+        ("alter table t add check (a > 0);", [(1, 1)]),
+        ("alter table t add column c int default 0 check (c >= 0);", [(1, 1)]),
+        ("alter table t add column c bytea null constraint c_len check (length(c) = 32);", [(1, 1)]),
+        ("alter table t add column c int null check (c is not null) default 1;", [(1, 1)]),
+        ("create index i on t (a);\ncreate table t (a int);", [(1, 1)]),  # created after, not before
+        ("create table u (a int);\ncreate index i on t (a);", [(2, 1)]),
+        # leaves alone:
+        ("-- sqlmigrate: no-transaction\ncreate index concurrently i on t (a);", []),
+        ("create table t (a int references u (id) check (a > 0), b int not null);\n"
+         "create index i on t (a);\n"
+         "alter table t add column c int not null;\n"
+         "alter table t alter column a type bigint;\n"
+         "alter table only t add constraint fk foreign key (b) references u (id);", []),
+        ("create table if not exists \"T\" (a int);\ncreate index on \"T\" (a);", []),
+        ("create materialized view mv as select 1 as a;\ncreate unique index i on mv (a);", []),
+        ("alter table t add column c int;", []),
+        ("alter table t add column c int not null default 0;", []),
+        ("alter table t add column c int default 0 not null;", []),
+        ("alter table t add column id bigserial not null;", []),
+        ("alter table t add column id int generated always as identity not null;", []),
+        ("alter table t add constraint fk foreign key (a) references u (id) not valid;", []),
+        ("alter table t add constraint ck check (a > 0) not valid;", []),
+        ("alter table t validate constraint ck;", []),
+        ("alter table t alter column type set not null;", []),  # a column named type
+        ("alter table t alter column c set default 0;", []),
+        ("alter table t add constraint u unique (a);", []),
+        ("alter table t add primary key (a);", []),
+        ("do $$ begin create index i on t (a); end $$;", []),
+        ("-- sqlmigrate: ignore lock-unsafe\ncreate index i on t (a);", []),
+    ],
+)
+def test_lock_unsafe(text, where):
+    assert fired(text, "lock-unsafe") == where
+
+
+def test_lock_unsafe_is_not_checked_in_down_sql():
+    assert fired("create index i on t (a);", "lock-unsafe", kind="down") == []
+
+
+def test_one_finding_per_statement_and_rule():
+    text = "alter table t alter column a type text, add constraint fk foreign key (b) references u;"
+    assert findings(text) == [(1, 1, "lock-unsafe")]
+
+
+# -- ignore directive ------------------------------------------------------------------
+
+
+def test_ignore_silences_only_the_named_warning():
+    text = "-- sqlmigrate: ignore destructive\ndrop table t;\ncreate index i on u (a);"
+    assert findings(text) == [(3, 1, "lock-unsafe")]
+
+
+def test_ignore_silences_several_warnings():
+    text = "--  SQLMigrate : ignore Lock-Unsafe ,destructive\ndrop table t;\ncreate index i on u (a);"
+    assert findings(text) == []
+
+
+def test_ignore_does_not_silence_errors():
+    text = "-- sqlmigrate: ignore destructive, lock-unsafe\nbegin;\ndrop table t;"
+    assert findings(text) == [(2, 1, "transaction-control")]
+
+
+def test_ignore_naming_an_error_rule_is_refused_and_silences_nothing():
+    text = "-- sqlmigrate: ignore transaction-control\nbegin;"
+    assert findings(text) == [(1, 1, "unknown-directive"), (2, 1, "transaction-control")]
+
+
+# -- layout rules: discovery.scan + rules.check on folders ---------------------------
+
+
+def write(root: Path, files: dict[str, bytes | str | None]) -> Path:
+    """Create `files` (relative path -> content; None makes a folder) under root/migrations."""
+    mdir = root / "migrations"
+    mdir.mkdir()
+    for rel, content in files.items():
+        path = mdir / rel
+        if content is None:
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.encode()
+        path.write_bytes(content)
+    return mdir
+
+
+def layout_findings(mdir: Path) -> list[tuple[str, int, int, str]]:
+    found = rules.check(discovery.scan(mdir), DEFAULT)
+    return [(Path(f.path).relative_to(mdir).as_posix(), f.line, f.col, f.rule) for f in found]
+
+
+def ok(name: str) -> dict[str, str]:
+    return {f"{name}/up.sql": "select 1;\n", f"{name}/down.sql": "select 1;\n"}
+
+
+@pytest.mark.parametrize(
+    "folder, is_bad",
+    [
+        ("1-x", True),
+        ("001_Bad", True),
+        ("001_", True),
+        ("_x", True),
+        ("abc_x", True),
+        ("001_x-y", True),
+        ("001__x", True),
+        ("stuff", True),  # a stray folder
+        ("001_x", False),
+        ("1_0", False),
+        ("20261124153000_add_roles", False),
+        ("0_x", False),
+    ],
+)
+def test_bad_name(tmp_path, folder, is_bad):
+    mdir = write(tmp_path, ok(folder))
+    expected = [(folder, 1, 1, "bad-name")] if is_bad else []
+    assert layout_findings(mdir) == expected
+
+
+def test_duplicate_id_compares_ids_as_integers(tmp_path):
+    mdir = write(tmp_path, {**ok("1_a"), **ok("001_b"), **ok("2_c"), **ok("20_d")})
+    assert layout_findings(mdir) == [("1_a", 1, 1, "duplicate-id")]
+    assert [m.id for m in discovery.scan(mdir).migrations] == ["001", "2", "20"]
+
+
+def test_missing_up_and_down(tmp_path):
+    mdir = write(tmp_path, {
+        "001_no_up/down.sql": "select 1;",
+        "002_no_down/up.sql": "select 1;",
+        "003_nothing": None,
+        **ok("004_fine"),
+    })
+    assert layout_findings(mdir) == [
+        ("001_no_up", 1, 1, "missing-up"),
+        ("002_no_down", 1, 1, "missing-down"),
+        ("003_nothing", 1, 1, "missing-down"),
+        ("003_nothing", 1, 1, "missing-up"),
+    ]
+
+
+def test_not_utf8(tmp_path):
+    mdir = write(tmp_path, {
+        "001_latin1/up.sql": "select 'caf\xe9';".encode("latin-1"),
+        "001_latin1/down.sql": "select 1;",
+        **ok("002_fine"),
+    })
+    assert layout_findings(mdir) == [("001_latin1/up.sql", 1, 1, "not-utf8")]
+
+
+def test_plain_files_at_top_level_are_ignored(tmp_path):
+    mdir = write(tmp_path, {
+        "README.md": "# migrations\n",
+        "notes.sql": "this is not sql at all '",
+        "LICENSE": b"\xff\xfe binary",
+        **ok("001_x"),
+    })
+    assert layout_findings(mdir) == []
+
+
+def test_findings_of_files_are_checked_too(tmp_path):
+    mdir = write(tmp_path, {
+        "001_x/up.sql": "-- sqlmigrate: no-transaction\ncreate index concurrently i on t (a);\n",
+        "001_x/down.sql": "drop index concurrently i;\n",
+        "002_y/up.sql": "-- nothing yet\n",
+        "002_y/down.sql": "-- sqlmigrate: irreversible\n",
+    })
+    assert layout_findings(mdir) == [
+        ("001_x/down.sql", 1, 1, "needs-no-transaction"),
+        ("002_y/up.sql", 1, 1, "empty-up"),
+    ]

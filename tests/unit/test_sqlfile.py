@@ -1,0 +1,381 @@
+"""sqlfile: splitting, line/col (1-based, in characters), directives, lex problems, checksums."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from sqlmigrate import sqlfile
+from sqlmigrate.model import LexProblem
+
+PATH = Path("m/001_x/up.sql")
+
+
+def parse(text: str):
+    return sqlfile.parse_text(PATH, text)
+
+
+def starts(text: str) -> list[tuple[int, int]]:
+    """(line, col) of every statement."""
+    return [(s.line, s.col) for s in parse(text).statements]
+
+
+def texts(text: str) -> list[str]:
+    return [s.text for s in parse(text).statements]
+
+
+def problems(text: str) -> list[tuple[str, int, int]]:
+    return [(p.rule, p.line, p.col) for p in parse(text).problems]
+
+
+# -- splitting and positions -----------------------------------------------------
+
+
+def test_dollar_quoted_body_is_one_token():
+    text = (
+        "select 1;\n"
+        "create function f() returns int as $$\n"
+        "begin\n"
+        "  return 1;\n"
+        "end\n"
+        "$$ language plpgsql;\n"
+        "select 2;\n"
+    )
+    assert starts(text) == [(1, 1), (2, 1), (7, 1)]
+    assert texts(text)[1].endswith("$$ language plpgsql;")
+    assert problems(text) == []
+
+
+def test_tagged_dollar_quote_holds_plain_dollar_quotes():
+    text = "do $body$ begin perform $$;$$; end $body$;\n  select 2;"
+    assert starts(text) == [(1, 1), (2, 3)]
+    assert texts(text)[0] == "do $body$ begin perform $$;$$; end $body$;"
+
+
+def test_escape_string_with_backslash_quote():
+    text = "select E'it\\'s; ok';\n\tselect 2;"
+    assert starts(text) == [(1, 1), (2, 2)]
+    assert parse(text).statements[0].words == ("select", "e'it\\'s; ok'", ";")
+
+
+def test_backslash_does_not_escape_in_a_standard_string():
+    # standard_conforming_strings: 'a\' is a whole string, the ; after it ends the statement
+    text = "select 'a\\'; select 2;"
+    assert starts(text) == [(1, 1), (1, 14)]
+
+
+def test_doubled_quotes_in_string_and_identifier():
+    text = "select 'a''; b';  select \"x\"\";y\" from t;\nselect 3;"
+    assert starts(text) == [(1, 1), (1, 19), (2, 1)]
+    assert parse(text).statements[1].words[1] == '"x"";y"'
+
+
+def test_quoted_identifier_containing_semicolon():
+    text = 'create table "a;b" (x int);\n    insert into "a;b" values (1);'
+    assert starts(text) == [(1, 1), (2, 5)]
+
+
+def test_nested_block_comments():
+    # PostgreSQL nests block comments; the ';' inside belong to the comment
+    text = "/* a /* b; */ c; */ select 1;\nselect 2;"
+    assert starts(text) == [(1, 21), (2, 1)]
+    assert texts(text) == ["select 1;", "select 2;"]
+    assert problems(text) == []
+
+
+def test_quote_inside_nested_comment_is_not_a_string():
+    text = "/* a /* b */ it's; still a comment */\nselect 1;\nselect 'x';"
+    assert starts(text) == [(2, 1), (3, 1)]
+    assert problems(text) == []
+
+
+def test_comment_inside_a_statement_does_not_move_its_start():
+    text = "select /* a /* b */ ; */ 1;"
+    assert starts(text) == [(1, 1)]
+    assert parse(text).statements[0].words == ("select", "1", ";")
+
+
+def test_double_dash_inside_string_is_not_a_comment():
+    text = "select '--not a comment;' as x; select 2;"
+    assert starts(text) == [(1, 1), (1, 33)]
+
+
+def test_begin_commit_inside_function_body_do_not_split():
+    text = (
+        "create procedure p() language plpgsql as $$\n"
+        "begin\n"
+        "  insert into t values (1);\n"
+        "  commit;\n"
+        "end $$;\n"
+        "select 2;\n"
+    )
+    assert starts(text) == [(1, 1), (6, 1)]
+    assert parse(text).statements[0].keyword == "create"
+
+
+def test_begin_commit_inside_do_block_do_not_split():
+    text = "do $$\nbegin\n  commit;\n  rollback;\nend\n$$;\nselect 2;"
+    assert starts(text) == [(1, 1), (7, 1)]
+    assert parse(text).statements[0].words == ("do", "$$\nbegin\n  commit;\n  rollback;\nend\n$$", ";")
+
+
+def test_begin_atomic_body_with_case_is_one_statement():
+    text = (
+        "create function f(x int) returns int language sql\n"
+        "begin atomic\n"
+        "  select case when x > 0 then 1 else 2 end;\n"
+        "  select 3;\n"
+        "end;\n"
+        "select 4;\n"
+    )
+    assert starts(text) == [(1, 1), (6, 1)]
+    assert texts(text)[0].endswith("select 3;\nend;")
+
+
+def test_begin_atomic_procedure_then_more_statements():
+    text = "create or replace procedure p()\nbegin atomic insert into t values (1); end;\nselect 1;\nselect 2;"
+    assert starts(text) == [(1, 1), (3, 1), (4, 1)]
+
+
+def test_savepoint_statements_are_split():
+    text = "savepoint a;\nrelease savepoint a;\nrollback to savepoint a;"
+    assert starts(text) == [(1, 1), (2, 1), (3, 1)]
+    assert [s.keyword for s in parse(text).statements] == ["savepoint", "release", "rollback"]
+
+
+def test_copy_from_stdin_data_is_not_sql():
+    text = (
+        "create table t (a int, b text);\n"
+        "copy t (a, b) from stdin;\n"
+        "1\tone; drop table t;\n"
+        "2\t$$two\n"
+        "\\.\n"
+        "select 3;\n"
+    )
+    sql = parse(text)
+    assert starts(text) == [(1, 1), (2, 1), (6, 1)]
+    assert sql.statements[1].text == "copy t (a, b) from stdin;"
+    assert sql.statements[1].copy_data == "1\tone; drop table t;\n2\t$$two\n"
+    assert sql.statements[2].text == "select 3;"
+    assert sql.problems == ()
+
+
+def test_copy_without_end_marker_is_unterminated():
+    text = "copy t from stdin;\n1\n2\n"
+    sql = parse(text)
+    assert sql.statements[0].copy_data == "1\n2\n"
+    assert problems(text) == [("unterminated", 1, 1)]
+
+
+def test_dollar_signs_in_a_line_comment_are_not_a_dollar_quote():
+    text = "-- Query pattern: $$x$$ = ANY(a) and $$y\nselect 1;\nselect $$a$$;"
+    assert starts(text) == [(2, 1), (3, 1)]
+    assert problems(text) == []
+
+
+def test_last_statement_without_semicolon():
+    text = "select 1;\nselect 2\n\n-- trailing comment\n"
+    assert starts(text) == [(1, 1), (2, 1)]
+    assert texts(text)[1] == "select 2"
+
+
+def test_empty_statements_are_dropped():
+    text = "select 1;;\n ; select 2;"
+    assert starts(text) == [(1, 1), (2, 4)]
+
+
+def test_offsets_point_into_the_text():
+    text = "-- header\n\tselect 1;\n/* x */ select 'é';"
+    sql = parse(text)
+    for stmt in sql.statements:
+        assert sql.text[stmt.offset:stmt.offset + len(stmt.text)] == stmt.text
+        assert sqlfile.line_col(sql.text, stmt.offset) == (stmt.line, stmt.col)
+
+
+def test_crlf_file_positions():
+    text = "select 1;\r\n\r\n  select 2;\r\n"
+    assert starts(text) == [(1, 1), (3, 3)]
+    assert texts(text) == ["select 1;", "select 2;"]
+
+
+def test_bom_and_crlf_give_the_same_checksums_as_lf():
+    lf = b"-- sqlmigrate: no-transaction\nselect 1;\nselect 2;\n"
+    crlf_bom = sqlfile.BOM + lf.replace(b"\n", b"\r\n")
+    assert sqlfile.checksum(crlf_bom) == sqlfile.checksum(lf)
+    assert sqlfile.checksum(lf) == hashlib.sha256(lf).hexdigest()
+    with_bom = sqlfile.parse_text(PATH, sqlfile.decode(crlf_bom))
+    plain = sqlfile.parse_text(PATH, sqlfile.decode(lf))
+    assert with_bom.checksum == plain.checksum
+    assert with_bom.content_checksum == plain.content_checksum
+    assert [(s.line, s.col) for s in with_bom.statements] == [(2, 1), (3, 1)]
+    assert with_bom.directives[0].word == "no-transaction"
+
+
+def test_bom_left_in_text_is_ignored():
+    assert starts("\ufeffselect 1;") == [(1, 1)]
+
+
+def test_columns_count_characters_not_bytes():
+    # é is 2 bytes, ☕ 3 and 😀 4 in UTF-8; a tab is one character
+    text = "/* café ☕ */\tselect 1;\n\t\t-- ü 😀\n\t/* 😀 */ select 2;"
+    sql = parse(text)
+    assert [(s.line, s.col) for s in sql.statements] == [(1, 14), (3, 10)]
+
+
+# -- unterminated ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, line, col, what",
+    [
+        pytest.param("select 1;\nselect 'abc;\nselect 2;", 2, 8, "string", id="string"),
+        pytest.param("select 'abc'';", 1, 8, "string", id="string-ending-in-doubled-quote"),
+        pytest.param("select\n  E'abc\\';", 2, 3, "string", id="escape-string"),
+        pytest.param('select 1;\n  select "abc;', 2, 10, "quoted identifier", id="quoted-identifier"),
+        pytest.param("create function f() as $$ begin;\nselect 2;", 1, 24, "dollar-quoted body", id="dollar"),
+        pytest.param("select 1;\ndo $body$ begin end $bod$;", 2, 4, "dollar-quoted body", id="tagged-dollar"),
+        pytest.param("select 1; /* abc\nselect 2;", 1, 11, "block comment", id="block-comment"),
+        pytest.param("select 1;\n\t/* a /* b */ c\nselect 2;", 2, 2, "block comment", id="nested-comment"),
+    ],
+)
+def test_unterminated_points_at_the_opening(text, line, col, what):
+    sql = parse(text)
+    assert sql.problems == (LexProblem("unterminated", f"{what} starting here never ends", line, col),)
+
+
+def test_unterminated_string_swallows_the_rest_of_the_file():
+    # as in PostgreSQL: nothing after the opening quote is SQL
+    sql = parse("select 'abc;\ncommit;\nvacuum;")
+    assert len(sql.statements) == 1
+    assert sql.statements[0].words == ("select", "'abc;\ncommit;\nvacuum;")
+
+
+def test_terminated_quotes_are_not_problems():
+    text = "select 'a', E'\\\\', \"b\", $$c$$, $t$d$t$ /* e /* f */ */;"
+    assert problems(text) == []
+
+
+def test_comment_close_outside_comment_is_a_syntax_problem_but_star_slash_star_is_not():
+    assert problems("select 2 */ 3;") == [("syntax", 1, 10)]
+    assert problems("select 2*/* a comment */3;") == []
+    assert parse("select 2*/* a comment */3;").statements[0].words == ("select", "2", "*", "3", ";")
+
+
+# -- directives ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, word, args",
+    [
+        ("-- sqlmigrate: no-transaction", "no-transaction", ()),
+        ("--SQLMigrate : No-Transaction", "no-transaction", ()),
+        ("--   sqlmigrate:EMPTY   ", "empty", ()),
+        ("-- SQLMIGRATE :irreversible", "irreversible", ()),
+        ("-- sqlmigrate: ignore destructive, lock-unsafe", "ignore", ("destructive", "lock-unsafe")),
+        ("--sqlmigrate:ignore Destructive ,LOCK-UNSAFE", "ignore", ("destructive", "lock-unsafe")),
+        ("-- sqlmigrate: ignore destructive,lock-unsafe", "ignore", ("destructive", "lock-unsafe")),
+    ],
+)
+def test_directive_spellings(line, word, args):
+    sql = parse(f"-- header\n{line}\r\nselect 1;")
+    assert [(d.word, d.args, d.line, d.col) for d in sql.directives] == [(word, args, 2, 1)]
+    assert sql.misplaced_directives == ()
+
+
+def test_indented_directive_after_block_comment_is_a_directive():
+    sql = parse("/* licence */\n   -- sqlmigrate: no-transaction\nselect 1;")
+    assert [(d.word, d.line, d.col) for d in sql.directives] == [("no-transaction", 2, 4)]
+    assert not sql.is_transactional
+
+
+def test_directive_after_first_statement_is_misplaced():
+    sql = parse("-- sqlmigrate: empty\nselect 1;\n  -- sqlmigrate: no-transaction\nselect 2;")
+    assert [d.word for d in sql.directives] == ["empty"]
+    assert [(d.word, d.line, d.col) for d in sql.misplaced_directives] == [("no-transaction", 3, 3)]
+    assert sql.is_transactional
+
+
+def test_directive_inside_first_statement_is_misplaced():
+    sql = parse("select 1 -- sqlmigrate: no-transaction\n;")
+    assert sql.directives == ()
+    assert [(d.line, d.col) for d in sql.misplaced_directives] == [(1, 10)]
+
+
+def test_directive_text_in_string_or_dollar_body_is_not_a_directive():
+    text = "select '\n-- sqlmigrate: no-transaction\n';\ndo $$\n-- sqlmigrate: empty\nbegin end $$;"
+    sql = parse(text)
+    assert sql.directives == ()
+    assert sql.misplaced_directives == ()
+    assert len(sql.statements) == 2
+
+
+def test_directive_in_block_comment_is_not_a_directive():
+    sql = parse("/* -- sqlmigrate: no-transaction */\nselect 1;")
+    assert sql.directives == ()
+    assert sql.is_transactional
+
+
+# -- content checksum (SPEC 2) ---------------------------------------------------
+
+BASE = (
+    "-- sqlmigrate: no-transaction\n"
+    "create table users (id int primary key, name text not null default 'x', \"Mixed\" int);\n"
+    "insert into users values (1, 'Ann', 2), (a-1, E'b', 3);\n"
+    "create function f() returns int as $$ select 1 $$ language sql;\n"
+)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param("-- Copyright 2026 Example\n-- Licence: MIT\n" + BASE, id="licence-header"),
+        pytest.param(BASE.replace("\n", "\r\n"), id="crlf"),
+        pytest.param(BASE.replace("create table", "CREATE   TABLE").replace("insert into", "INSERT\n\tINTO"),
+                     id="keyword-case-and-spacing"),
+        pytest.param(BASE.replace("users", "USERS").replace("name text", "Name TEXT"), id="unquoted-name-case"),
+        pytest.param(BASE.replace("(id int", "(\n  id int /* key */").replace("a-1", "a - 1"),
+                     id="comments-and-spacing"),
+        pytest.param(BASE.replace("-- sqlmigrate: no-transaction", "--SQLMIGRATE : No-Transaction"),
+                     id="directive-spelling"),
+        pytest.param(BASE.replace("E'b'", "e'b'"), id="escape-string-prefix-case"),
+    ],
+)
+def test_content_checksum_ignores_formatting(variant):
+    assert sqlfile.content_checksum(PATH, variant) == sqlfile.content_checksum(PATH, BASE)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(BASE.replace("'Ann'", "'ann'"), id="string-literal-case"),
+        pytest.param(BASE.replace("'Ann'", "'Ann '"), id="string-literal-space"),
+        pytest.param(BASE.replace('"Mixed"', '"mixed"'), id="quoted-identifier-case"),
+        pytest.param(BASE.replace("(1, 'Ann', 2)", "(1, 'Ann', 20)"), id="number"),
+        pytest.param(BASE.replace("$$ select 1 $$", "$$ select  1 $$"), id="dollar-body"),
+        pytest.param(BASE.replace("-- sqlmigrate: no-transaction\n", ""), id="directive-removed"),
+        pytest.param(BASE.replace("int primary key", "bigint primary key"), id="keyword"),
+    ],
+)
+def test_content_checksum_sees_real_edits(variant):
+    assert sqlfile.content_checksum(PATH, variant) != sqlfile.content_checksum(PATH, BASE)
+
+
+def test_operators_are_cut_as_postgresql_cuts_them():
+    tight = "select a>=-1, b+-2, c->>'k', d||e, f@>g, h*-3, i/-4 from t where x=-1;"
+    spaced = "select a >= - 1, b + - 2, c ->> 'k', d || e, f @> g, h * - 3, i / - 4 from t where x = - 1;"
+    assert parse(tight).statements[0].words == parse(spaced).statements[0].words
+    assert sqlfile.content_checksum(PATH, tight) == sqlfile.content_checksum(PATH, spaced)
+
+
+def test_time_zone_literal_is_kept_exactly():
+    a = "select now() at time zone 'UTC';"
+    b = "select now() AT TIME ZONE 'utc';"
+    assert parse(a).statements[0].words[-2] == "'UTC'"
+    assert sqlfile.content_checksum(PATH, a) != sqlfile.content_checksum(PATH, b)
+
+
+def test_content_checksum_includes_copy_data():
+    a = "copy t from stdin;\n1\n\\.\n"
+    b = "copy t from stdin;\n2\n\\.\n"
+    assert sqlfile.content_checksum(PATH, a) != sqlfile.content_checksum(PATH, b)
