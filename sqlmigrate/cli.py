@@ -106,6 +106,19 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="confirm --all without asking")
     p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
 
+    sub.add_parser("verify", parents=[common, database], help="compare applied migrations with the files",
+                   description="Exit 1 naming each modified, missing or failed migration; pending ones are fine.")
+
+    p = sub.add_parser("repair", parents=[common, database, locking], help="accept deliberate edits, clear failed runs",
+                       description="Record the current checksums of modified or reformatted migrations, and clear "
+                                   "failed runs so they can run again (default: every such migration).")
+    p.add_argument("ids", nargs="*", metavar="ID", help="migrations to repair (default: all that need it)")
+
+    p = sub.add_parser("baseline", parents=[common, database, locking], help="adopt an existing database",
+                       description="On a database whose tracking table is empty, record every migration up to ID "
+                                   "as applied without running it.")
+    p.add_argument("id", metavar="ID", help="the last migration the database already has")
+
     p = sub.add_parser("generate", parents=[common], help="create the next migration folder",
                        description="Create <next id>_<name>/up.sql and down.sql templates.")
     p.add_argument("name", help="migration name; lower-cased, spaces and '-' become '_'")
@@ -168,6 +181,12 @@ def run(argv: list[str], env: dict[str, str]) -> int:
                                    dry_run=args.dry_run)
         elif args.command == "generate":
             report = commands.generate(settings, args.name)
+        elif args.command == "verify":
+            report = commands.verify(settings)
+        elif args.command == "repair":
+            report = commands.repair(settings, renderer, args.ids)
+        elif args.command == "baseline":
+            report = commands.baseline(settings, renderer, args.id)
         else:  # pragma: no cover - argparse rejects unknown commands
             raise UsageError(f"unknown command {args.command}")
     except SqlMigrateError as exc:

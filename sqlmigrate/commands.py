@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from sqlmigrate import discovery, plan as planning, rules
 from sqlmigrate.config import Settings
 from sqlmigrate.errors import UsageError
-from sqlmigrate.model import Plan, Report, Step, StepResult
+from sqlmigrate.model import Plan, Repair, RepairAction, Report, RowState, Step, StepResult
 
 TEMPLATE = """\
 -- {kind}.sql of {folder}
@@ -191,3 +191,60 @@ def generate(settings: Settings, name: str) -> Report:
         created.append(path)
     return Report("generate", 0, {"created": created, "id": next_id, "name": clean})
 
+
+
+# -- verify, repair, baseline -------------------------------------------------------
+
+
+def verify(settings: Settings) -> Report:
+    """Exit 1 naming each modified, missing or failed migration; pending ones are fine."""
+    scan = _scan(settings)
+    with _session(settings) as (conn, tracking):
+        rows = tracking.rows()
+    states = planning.statuses(scan, rows)
+    problems = [s for s in states if s.state in planning.VERIFY_PROBLEMS]
+    return Report("verify", 1 if problems else 0, {"statuses": states, "problems": problems})
+
+
+def repair(settings: Settings, hooks: Hooks, ids: list[str]) -> Report:
+    """Record current checksums / clear failed runs, in one transaction under the lock."""
+    from sqlmigrate import db
+
+    scan = _scan(settings)
+    with _session(settings) as (conn, tracking):
+        with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
+            repairs = planning.plan_repair(scan, tracking.rows(), ids)
+            queries = [_repair_query(tracking, r) for r in repairs]
+            db.run_in_transaction(conn, queries, doing="repairing the tracking table")
+    return Report("repair", 0, {"repairs": repairs})
+
+
+def _repair_query(tracking, repair: Repair):
+    if repair.action is RepairAction.CLEAR_FAILED_UP:
+        return tracking.delete_query(repair.id)
+    if repair.action is RepairAction.CLEAR_FAILED_DOWN:
+        return tracking.update_query(repair.id, state=RowState.APPLIED.value, failed_during=None,
+                                     statements_run=None)
+    return tracking.update_query(repair.id, checksum=repair.checksum, content_checksum=repair.content_checksum,
+                                 down_sql=repair.down_sql)
+
+
+def baseline(settings: Settings, hooks: Hooks, to: str) -> Report:
+    """Record every migration up to `to` as applied without running it."""
+    from sqlmigrate import db
+
+    scan = _scan(settings)
+    with _session(settings) as (conn, tracking):
+        with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
+            chosen = planning.plan_baseline(scan, tracking.rows(), to)
+            tracking.create()
+            queries = []
+            for m in chosen:
+                up = rules.parse(m.up)
+                assert up is not None
+                queries.append(tracking.insert_query(
+                    id=m.id, name=m.name, checksum=up.checksum, content_checksum=up.content_checksum,
+                    down_sql=m.down.text, state=RowState.APPLIED.value, duration_ms=None,
+                ))
+            db.run_in_transaction(conn, queries, doing="recording the baseline")
+    return Report("baseline", 0, {"recorded": chosen})

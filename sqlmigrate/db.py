@@ -152,7 +152,8 @@ class Tracking:
                     applied_by text not null default current_user,
                     down_sql text,
                     state text not null default 'applied' check (state in ('applied', 'failed')),
-                    statements_run integer
+                    statements_run integer,
+                    failed_during text check (failed_during in ('up', 'down'))
                 )"""
             ).format(self.ident),
             doing=f"creating the tracking table {self.spec}",
@@ -199,21 +200,15 @@ class Tracking:
                     down_sql=r.get("down_sql"),
                     state=RowState(r.get("state") or "applied"),
                     statements_run=r.get("statements_run"),
+                    failed_during=r.get("failed_during"),
                 )
             )
         return sorted(out, key=lambda row: int(row.id) if row.id.isdigit() else -1)
 
-    def insert_query(self, *, id: str, name: str, checksum: str, content_checksum: str,
-                     duration_ms: int, down_sql: str | None, state: RowState,
-                     statements_run: int | None) -> sql.Composed:
-        return sql.SQL(
-            "insert into {} (id, name, checksum, content_checksum, duration_ms, down_sql, state, statements_run)"
-            " values ({}, {}, {}, {}, {}, {}, {}, {})"
-        ).format(
-            self.ident,
-            *(sql.Literal(v) for v in (id, name, checksum, content_checksum, duration_ms,
-                                       down_sql, state.value, statements_run)),
-        )
+    def insert_query(self, **columns: object) -> sql.Composed:
+        names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)
+        values = sql.SQL(", ").join(sql.Literal(value) for value in columns.values())
+        return sql.SQL("insert into {} ({}) values ({})").format(self.ident, names, values)
 
     def delete_query(self, id: str) -> sql.Composed:
         return sql.SQL("delete from {} where id = {}").format(self.ident, sql.Literal(id))
@@ -224,6 +219,16 @@ class Tracking:
             for name, value in columns.items()
         )
         return sql.SQL("update {} set {} where id = {}").format(self.ident, assignments, sql.Literal(id))
+
+
+def run_in_transaction(conn: psycopg.Connection, queries: list, *, doing: str) -> None:
+    """Run tracking-table changes all together or not at all."""
+    try:
+        with conn.transaction():
+            for query in queries:
+                conn.execute(query)
+    except psycopg.Error as exc:
+        raise database_error(exc, doing) from exc
 
 
 # -- advisory lock -------------------------------------------------------------------

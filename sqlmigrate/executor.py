@@ -115,11 +115,12 @@ def _run_outside_transaction(conn: psycopg.Connection, tracking: Tracking, step:
     except _StatementFailed as failure:
         failure.statements_run = ran
         cur.execute(sql.SQL("{}; {}").format(
-            CLEAN_SESSION, tracking.update_query(step.id, state=RowState.FAILED.value, statements_run=ran)))
+            CLEAN_SESSION, tracking.update_query(step.id, state=RowState.FAILED.value, statements_run=ran,
+                                            failed_during=step.direction.value)))
         raise
     if step.direction is Direction.UP:
         done = tracking.update_query(step.id, state=RowState.APPLIED.value, statements_run=ran,
-                                     duration_ms=_ms_since(started))
+                                     duration_ms=_ms_since(started), failed_during=None)
     else:
         done = tracking.delete_query(step.id)
     cur.execute(sql.SQL("{}; {}").format(CLEAN_SESSION, done))
@@ -128,16 +129,19 @@ def _run_outside_transaction(conn: psycopg.Connection, tracking: Tracking, step:
 def _row_change(tracking: Tracking, step: Step, started: float, state: RowState, ran: int | None) -> sql.Composed:
     if step.direction is Direction.DOWN:
         return tracking.delete_query(step.id)
-    return tracking.insert_query(
+    columns: dict[str, object] = dict(
         id=step.id,
         name=step.name,
         checksum=step.sql.checksum,
         content_checksum=step.sql.content_checksum,
         duration_ms=_ms_since(started),
         down_sql=step.down_sql,
-        state=state,
+        state=state.value,
         statements_run=ran,
     )
+    if state is RowState.FAILED:
+        columns["failed_during"] = "up"
+    return tracking.insert_query(**columns)
 
 
 def _execute(cur: psycopg.Cursor, sql_file: SqlFile, stmt: Statement, index: int) -> None:

@@ -147,6 +147,7 @@ class AppliedRow:
     down_sql: str | None = None
     state: RowState = RowState.APPLIED
     statements_run: int | None = None
+    failed_during: str | None = None  # "up" or "down": which run a failed state is from
 
     @property
     def number(self) -> int:
@@ -226,3 +227,20 @@ class Report:
     command: str
     exit_code: int = 0
     data: dict = field(default_factory=dict)
+
+
+class RepairAction(str, enum.Enum):
+    RECORD_CHECKSUMS = "record-checksums"  # modified or reformatted: the file is now the truth
+    CLEAR_FAILED_UP = "clear-failed-up"  # forget the partial run: the migration is pending again
+    CLEAR_FAILED_DOWN = "clear-failed-down"  # the rollback stopped: the migration is applied again
+
+
+@dataclass(frozen=True)
+class Repair:
+    id: str
+    name: str
+    action: RepairAction
+    was: State
+    checksum: str | None = None
+    content_checksum: str | None = None
+    down_sql: str | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmigrate import rules, sqlfile
+from sqlmigrate import discovery, rules, sqlfile
 from sqlmigrate.discovery import Scan
 from sqlmigrate.errors import Refused, UsageError
 from sqlmigrate.model import (
@@ -16,6 +16,8 @@ from sqlmigrate.model import (
     Migration,
     MigrationStatus,
     Plan,
+    Repair,
+    RepairAction,
     RowState,
     Severity,
     State,
@@ -205,3 +207,77 @@ def plan_down(
         raise Refused("down.sql validation failed; nothing was rolled back",
                       findings=tuple(rules.sort_findings(findings)))
     return Plan(tuple(plan_steps), notes=tuple(notes))
+
+
+# -- verify, repair, baseline -------------------------------------------------------
+
+VERIFY_PROBLEMS = (State.MODIFIED, State.MISSING, State.FAILED)
+
+
+def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repair]:
+    """What `repair` changes: new checksums for modified/reformatted, cleared failed runs.
+
+    With no ids, every repairable migration. Raises UsageError for an id that
+    is unknown or has nothing to repair.
+    """
+    states = {int(s.id): s for s in statuses(scan, rows)}
+    repairable = (State.MODIFIED, State.REFORMATTED, State.FAILED)
+    if ids:
+        chosen = []
+        for wanted in ids:
+            if not wanted.isdigit() or int(wanted) not in states:
+                raise UsageError(f"repair {wanted}: no migration has that id")
+            status = states[int(wanted)]
+            if status.state not in repairable:
+                raise UsageError(f"repair {wanted}: {status.id}_{status.name} is {status.state.value}; "
+                                 "only modified, reformatted or failed migrations can be repaired")
+            chosen.append(status)
+    else:
+        chosen = [s for s in states.values() if s.state in repairable]
+    out: list[Repair] = []
+    for status in sorted(chosen, key=lambda s: int(s.id)):
+        row = status.row
+        assert row is not None
+        if status.state is State.FAILED:
+            action = RepairAction.CLEAR_FAILED_DOWN if row.failed_during == "down" else RepairAction.CLEAR_FAILED_UP
+            out.append(Repair(row.id, row.name, action, status.state))
+            continue
+        migration = status.migration
+        assert migration is not None
+        if migration.up.text is None:
+            raise Refused(f"repair {row.id}: {migration.up.path} cannot be read as UTF-8; nothing was changed")
+        out.append(
+            Repair(
+                row.id, migration.name, RepairAction.RECORD_CHECKSUMS, status.state,
+                checksum=migration.up.checksum,
+                content_checksum=sqlfile.content_checksum(migration.up.path, migration.up.text),
+                down_sql=migration.down.text,
+            )
+        )
+    return out
+
+
+def plan_baseline(scan: Scan, rows: list[AppliedRow], to: str) -> list[Migration]:
+    """The migrations `baseline ID` records as applied. Raises Refused or UsageError."""
+    if rows:
+        raise Refused(
+            f"the tracking table already has {len(rows)} row(s); baseline only adopts a database "
+            "whose tracking table is empty; nothing was changed"
+        )
+    limit = _find_number(scan, [], to)
+    chosen = [m for m in scan.migrations if m.number <= limit]
+    numbers = {m.number for m in chosen}
+    blocking = [f for f in scan.findings if f.is_error and _finding_number(f) in numbers
+                and f.rule in ("missing-up", "not-utf8") and not rules.is_down_file(f)]
+    if blocking:
+        raise Refused("cannot record migrations whose up.sql is missing or unreadable; nothing was changed",
+                      findings=tuple(blocking))
+    return chosen
+
+
+def _finding_number(f: Finding) -> int | None:
+    for part in Path(f.path).parts[::-1]:
+        match = discovery.FOLDER_NAME.match(part)
+        if match:
+            return int(match["id"])
+    return None

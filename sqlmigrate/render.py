@@ -18,7 +18,10 @@ from sqlmigrate.model import (
     Finding,
     MigrationStatus,
     Plan,
+    Repair,
+    RepairAction,
     Report,
+    State,
     SqlError,
     Step,
     StepResult,
@@ -202,6 +205,36 @@ class Renderer:
                 self._print("COMMIT;")
             self._print()
 
+    def _text_verify(self, report: Report) -> None:
+        problems: list[MigrationStatus] = report.data["problems"]
+        statuses: list[MigrationStatus] = report.data["statuses"]
+        for s in problems:
+            self._print(f"{s.id}_{s.name}: {self._paint(s.state.value, 'red', self.err)}", err=True)
+            for note in s.notes:
+                self._print(f"  {note}", err=True)
+        for s in statuses:
+            if s.state is State.REFORMATTED:
+                self._print(f"{s.id}_{s.name}: reformatted (comments, spacing or case only; not a problem)")
+        applied = sum(1 for s in statuses if s.row is not None)
+        pending = sum(1 for s in statuses if s.state is State.PENDING)
+        if problems:
+            self._print(f"verify failed: {len(problems)} problem(s) among {applied} applied migration(s)", err=True)
+        else:
+            self._print(f"verify ok: {applied} applied migration(s) match their files; {pending} pending")
+
+    def _text_repair(self, report: Report) -> None:
+        repairs: list[Repair] = report.data["repairs"]
+        if not repairs:
+            self._print("nothing to repair")
+        for r in repairs:
+            self._print(f"{r.id}_{r.name}: {_REPAIR_TEXT[r.action]}")
+
+    def _text_baseline(self, report: Report) -> None:
+        recorded = report.data["recorded"]
+        for m in recorded:
+            self._print(f"recorded {m.id}_{m.name} as applied (not run)")
+        self._print(f"baseline: {len(recorded)} migration(s) recorded")
+
     def _text_generate(self, report: Report) -> None:
         for path in report.data["created"]:
             self._print(f"created {path}")
@@ -226,6 +259,13 @@ class Renderer:
         self._print(f"sqlmigrate: {exc.message}", err=True)
         for detail in exc.details:
             self._print(f"  {detail}", err=True)
+
+
+_REPAIR_TEXT = {
+    RepairAction.RECORD_CHECKSUMS: "recorded the current checksums of up.sql (and its down.sql)",
+    RepairAction.CLEAR_FAILED_UP: "cleared the failed run; the migration is pending again",
+    RepairAction.CLEAR_FAILED_DOWN: "cleared the failed rollback; the migration is applied again",
+}
 
 
 def _wants_colour(stream: TextIO) -> bool:
@@ -291,6 +331,15 @@ def _json_report(report: Report) -> dict[str, Any]:
                 _step_json(failed.step), error=_sql_error_json(failed.error),
                 statements_run=failed.statements_run)
             out["not_run"] = [_step_json(s) for s in data["not_run"]]
+    elif report.command == "verify":
+        out["problems"] = [{"id": s.id, "name": s.name, "state": s.state.value, "notes": list(s.notes)}
+                           for s in data["problems"]]
+        out["reformatted"] = [s.id for s in data["statuses"] if s.state is State.REFORMATTED]
+    elif report.command == "repair":
+        out["repaired"] = [{"id": r.id, "name": r.name, "action": r.action.value, "was": r.was.value}
+                           for r in data["repairs"]]
+    elif report.command == "baseline":
+        out["recorded"] = [{"id": m.id, "name": m.name} for m in data["recorded"]]
     elif report.command == "generate":
         out["created"] = [str(p) for p in data["created"]]
         out["id"] = data["id"]

@@ -270,7 +270,8 @@ def test_tracking_row_failure_is_a_database_error_and_rolls_back(database, db, w
     db.execute(
         "create table schema_migrations (id text primary key, name text not null, checksum text not null,"
         " content_checksum text, executed_at timestamptz not null default now(), duration_ms int,"
-        " applied_by text, down_sql text, state text not null default 'applied', statements_run int)"
+        " applied_by text, down_sql text, state text not null default 'applied', statements_run int,"
+        " failed_during text)"
     )
     db.execute("create function no_rows() returns trigger language plpgsql as "
                "$$begin raise exception 'no rows today'; end$$")
