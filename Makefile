@@ -37,6 +37,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/check_speed.py
 	$(BIN)/python benchmarks/bench.py
 
 clean:

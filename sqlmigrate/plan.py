@@ -20,6 +20,7 @@ from sqlmigrate.model import (
     RepairAction,
     RowState,
     Severity,
+    SqlFile,
     State,
     Step,
 )
@@ -125,7 +126,8 @@ def plan_up(
                 details=("give them ids above the newest applied one, or run `up --allow-out-of-order`",),
             )
     pending_numbers = {int(s.id) for s in pending}
-    findings = rules.check(scan, table, only=lambda m: m.number in pending_numbers)
+    parsed: dict[Path, SqlFile] = {}
+    findings = rules.check(scan, table, only=lambda m: m.number in pending_numbers, parsed=parsed)
     blocking, warnings = split_for_up(findings)
     if blocking:
         raise Refused("validation failed; nothing was applied", findings=tuple(blocking + warnings))
@@ -133,8 +135,7 @@ def plan_up(
     for status in pending:
         migration = status.migration
         assert migration is not None
-        up = rules.parse(migration.up)
-        assert up is not None
+        up = parsed[migration.up.path]  # lexed once, by the validation above
         steps.append(Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text))
     return Plan(tuple(steps), warnings=tuple(warnings))
 

@@ -468,22 +468,35 @@ def _directive_findings(sql: SqlFile, kind: str) -> Iterable[Finding]:
                           f"directive {d.word!r} takes no argument")
 
 
-def check_migration(migration: Migration, table: TrackingTable) -> list[Finding]:
-    """Findings of both files of one migration (layout findings aside)."""
+def check_migration(
+    migration: Migration, table: TrackingTable, parsed: dict[Path, SqlFile] | None = None
+) -> list[Finding]:
+    """Findings of both files of one migration (layout findings aside).
+
+    Each file lexed here is put in `parsed` (by path) when given, so that a
+    caller about to run it does not lex it again.
+    """
     out: list[Finding] = []
     for kind, mfile in (("up", migration.up), ("down", migration.down)):
         sql = parse(mfile)
         if sql is not None:
+            if parsed is not None:
+                parsed[mfile.path] = sql
             out.extend(check_file(sql, kind, table))
     return out
 
 
-def check(scan: Scan, table: TrackingTable, only: Callable[[Migration], bool] | None = None) -> list[Finding]:
+def check(
+    scan: Scan,
+    table: TrackingTable,
+    only: Callable[[Migration], bool] | None = None,
+    parsed: dict[Path, SqlFile] | None = None,
+) -> list[Finding]:
     """Layout findings plus those of every migration (or those `only` selects), sorted."""
     out = list(scan.findings)
     for migration in scan.migrations:
         if only is None or only(migration):
-            out.extend(check_migration(migration, table))
+            out.extend(check_migration(migration, table, parsed))
     return sort_findings(out)
 
 

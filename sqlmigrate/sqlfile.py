@@ -34,6 +34,11 @@ _CommentClose = T.Comment.Multiline.Close
 _OP_STEP = r"(?:[~!@#^&|`?%*<>=+]|-(?!-)|/(?!\*))"
 _SQL_OP_STEP = r"(?:[*<>=+]|-(?!-)|/(?!\*))"
 
+_MULTIWORD_STARTS = (
+    "NOT|IF|ORDER|GROUP|PRIMARY|CREATE|END|DOUBLE|UNION|NULLS|ASC|DESC|LEFT|RIGHT|FULL|INNER|"
+    "OUTER|CROSS|NATURAL|STRAIGHT|JOIN|LATERAL|HANDLER|GO|LIKE|ILIKE|RLIKE|REGEXP"
+)
+
 # PostgreSQL's own lexical rules, tried before sqlparse's generic ones (which
 # take "\'" as an escape in every string, "# " as a comment, "-1" as one number
 # and "[1,2]" as a name: MySQL and SQLite habits that PostgreSQL does not share).
@@ -48,6 +53,11 @@ _POSTGRES_REGEX = [
     (r'"[^"]*(?:""[^"]*)*"(?!")', T.String.Symbol),
     (r"[eE]'|'|\"|/\*|\$(?:[_A-ZÀ-Ü]\w*)?\$", _Unterminated),
     (r"\*/(?!\*)", _CommentClose),
+    # a plain word, looked up as a keyword at once: most tokens are words, and
+    # sqlparse's generic list would try some 40 patterns first. Words that may
+    # begin one of its multi-word keywords (NOT NULL, IF EXISTS, ORDER BY, ...)
+    # are left to it.
+    (rf"(?!(?:{_MULTIWORD_STARTS})\b)[A-Z_À-Ü][\w$]*", sqlparse_keywords.PROCESS_AS_KEYWORD),
     (r"[;(),\[\]]", T.Punctuation),
     (r"(?:0[xob][0-9a-f_]+|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:e[+-]?\d+)?)(?![\w$])",
      T.Number),
