@@ -33,14 +33,14 @@ def read_file(path: Path) -> MigrationFile:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return MigrationFile(path, None, None, None)
+        return MigrationFile(path, False, None, None)
     except IsADirectoryError:
-        return MigrationFile(path, None, None, None)
+        return MigrationFile(path, False, None, None)
     try:
         text = sqlfile.decode(raw)
     except UnicodeDecodeError:
-        return MigrationFile(path, raw, None, None)
-    return MigrationFile(path, raw, sqlfile.checksum(raw), text)
+        return MigrationFile(path, True, None, None, raw)
+    return MigrationFile(path, True, sqlfile.checksum(raw), text)
 
 
 def _file_findings(mfile: MigrationFile, kind: str) -> list[Finding]:

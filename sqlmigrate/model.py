@@ -41,13 +41,19 @@ class Statement:
     capped for huge statements, which `is_truncated` then says.
     """
 
-    text: str
+    source: str = field(repr=False, compare=False)  # the whole file's text, shared
     offset: int  # in characters, into SqlFile.text
+    end: int
     line: int
     col: int
     words: tuple[str, ...]
     is_truncated: bool = False
     copy_data: str | None = None  # the data block of COPY ... FROM stdin
+
+    @property
+    def text(self) -> str:
+        """Sliced when needed, so a 5 MB statement is not held twice."""
+        return self.source[self.offset:self.end]
 
     @property
     def keyword(self) -> str:
@@ -110,13 +116,10 @@ class MigrationFile:
     """A file on disk: its checksum is known at once, its SQL is parsed on demand."""
 
     path: Path
-    raw: bytes | None  # None when the file does not exist
+    exists: bool
     checksum: str | None  # None when missing or not UTF-8
     text: str | None  # None when missing or not UTF-8
-
-    @property
-    def exists(self) -> bool:
-        return self.raw is not None
+    raw: bytes | None = None  # kept only when not UTF-8, to say where it breaks
 
 
 @dataclass(frozen=True)

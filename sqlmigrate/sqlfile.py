@@ -184,6 +184,23 @@ def _nested_comment_end(text: str, start: int) -> int | None:
 _UNTERMINATED_WHAT = {"$": "dollar-quoted body", "/": "block comment", '"': "quoted identifier"}
 
 
+class _ContentHash:
+    """SPEC 2's content checksum, fed token by token: the tokens joined by single
+    spaces, hashed without ever holding them all (a 5 MB INSERT has a million)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._separator = b""
+
+    def append(self, token: str) -> None:
+        self._hash.update(self._separator)
+        self._hash.update(token.encode())
+        self._separator = b" "
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
 class _Builder:
     """Groups the lexer's tokens into statements, tracking what sqlparse does not."""
 
@@ -195,7 +212,7 @@ class _Builder:
         self.directives: list[Directive] = []
         self.misplaced: list[Directive] = []
         self.problems: list[LexProblem] = []
-        self.content: list[str] = []  # SPEC 2: hashed once, joined by spaces
+        self.content = _ContentHash()
         self.seen_sql = False  # directives are only valid before any SQL
         # state of the statement being built
         self.start: int | None = None
@@ -334,8 +351,9 @@ class _Builder:
             self.content.append(copy_data)
         self.statements.append(
             Statement(
-                text=self.text[start:end],
+                source=self.text,
                 offset=start,
+                end=end,
                 line=line,
                 col=col,
                 words=words,
@@ -376,7 +394,7 @@ def parse_text(path: Path, text: str, file_checksum: str | None = None) -> SqlFi
         directives=tuple(builder.directives),
         misplaced_directives=tuple(builder.misplaced),
         problems=tuple(builder.problems),
-        content_checksum=hashlib.sha256(" ".join(builder.content).encode()).hexdigest(),
+        content_checksum=builder.content.hexdigest(),
     )
 
 
