@@ -123,6 +123,23 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
                        description="Create <next id>_<name>/up.sql and down.sql templates.")
     p.add_argument("name", help="migration name; lower-cased, spaces and '-' become '_'")
 
+    for name, help_, description in (
+        ("test", "prove every down.sql in a scratch database",
+         "In a scratch database on the same server: for each migration, apply up.sql, apply down.sql, check the "
+         "schema is back to what it was, apply up.sql again. Exit 1 on any failure. The target database is never "
+         "written to."),
+        ("drift", "compare the live schema with what the applied migrations build",
+         "Apply the migrations recorded as applied to a scratch database and compare its schema with the live "
+         "one (tracking table left out). Exit 1 on drift."),
+    ):
+        p = sub.add_parser(name, parents=[common, database], help=help_, description=description)
+        p.add_argument("--statement-timeout", type=_duration, metavar="DURATION",
+                       help="PostgreSQL statement_timeout for the migration SQL in the scratch database")
+    p = sub.add_parser("schema", parents=[common, database], help="print the database's schema, sorted and stable",
+                       description="Print a snapshot of the schema read from pg_catalog (tracking table left out), "
+                                   "as stable sorted text to commit next to the migrations.")
+    p.add_argument("--output", metavar="FILE", type=Path, help="write the text to FILE instead of printing it")
+
     checker = _common(env, ("text", "json", "github"))
     p = sub.add_parser("check", parents=[checker], help="validate migrations offline",
                        description="Validate every migration without a database (SPEC rules).")
@@ -187,6 +204,12 @@ def run(argv: list[str], env: dict[str, str]) -> int:
             report = commands.repair(settings, renderer, args.ids)
         elif args.command == "baseline":
             report = commands.baseline(settings, renderer, args.id)
+        elif args.command == "test":
+            report = commands.test(settings, renderer)
+        elif args.command == "drift":
+            report = commands.drift(settings)
+        elif args.command == "schema":
+            report = commands.schema(settings, args.output)
         else:  # pragma: no cover - argparse rejects unknown commands
             raise UsageError(f"unknown command {args.command}")
     except SqlMigrateError as exc:

@@ -35,6 +35,9 @@ class Hooks:
 
     def finished(self, result: StepResult) -> None: ...
 
+    def tested(self, result) -> None:
+        """`test` finished one migration (a schema.RoundTrip)."""
+
 
 def _scan(settings: Settings) -> discovery.Scan:
     try:
@@ -248,3 +251,207 @@ def baseline(settings: Settings, hooks: Hooks, to: str) -> Report:
                 ))
             db.run_in_transaction(conn, queries, doing="recording the baseline")
     return Report("baseline", 0, {"recorded": chosen})
+
+
+# -- test, drift, schema ---------------------------------------------------------------
+# These work in a scratch database of their own (schema.ScratchDatabase) and
+# only read the target: SPEC 3.
+
+
+class _Quiet:
+    """Executor progress in a scratch database: `test` reports per migration instead."""
+
+    def started(self, step: Step) -> None: ...
+
+    def finished(self, result: StepResult) -> None: ...
+
+
+def _up_step(migration) -> Step:
+    from sqlmigrate.model import Direction
+
+    up = rules.parse(migration.up)
+    assert up is not None  # validation refused unreadable files
+    return Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text)
+
+
+def _excluded(tracking) -> tuple[str, str] | None:
+    return (tracking.schema, tracking.name) if tracking.schema else None
+
+
+class _ScratchState:
+    """The scratch database of `test`, kept at "every migration so far applied"."""
+
+    def __init__(self, scratch, table: str) -> None:
+        self.scratch = scratch
+        self.table = table
+        self.conn, self.tracking = scratch.session(table)
+
+    def run(self, step: Step) -> StepResult:
+        from sqlmigrate import executor
+
+        return executor.run(self.conn, self.tracking, Plan((step,)), _Quiet())[0]
+
+    def snapshot(self):
+        from sqlmigrate import schema as catalog
+
+        return catalog.snapshot(self.conn, exclude=_excluded(self.tracking))
+
+    def rebuild(self, migrations) -> StepResult | None:
+        """A new scratch database with these ups applied; the failed step, if any."""
+        from sqlmigrate import executor
+
+        self.scratch.recreate()
+        self.conn, self.tracking = self.scratch.session(self.table)
+        results = executor.run(self.conn, self.tracking, Plan(tuple(_up_step(m) for m in migrations)), _Quiet())
+        return next((r for r in results if r.error is not None), None)
+
+
+def test(settings: Settings, hooks: Hooks) -> Report:
+    """SPEC 3: for each migration, up, down, compare with the schema before up, up again.
+
+    Runs in a scratch database, dropped at the end whatever happens; the
+    target is only used to reach its server. Exit 1 when any migration fails.
+    Raises Refused on validation errors, DatabaseUnavailable, Interrupted.
+    """
+    from sqlmigrate import schema as catalog
+    from sqlmigrate.errors import Interrupted, Refused
+
+    scan = _scan(settings)
+    findings = rules.check(scan, _table(settings))
+    blocking, _ = planning.split_for_up(findings)
+    if blocking:
+        raise Refused("validation failed; nothing was tested", findings=tuple(blocking))
+    # errors in a down.sql do not block up: that down is reported, not run
+    down_errors: dict[Path, list] = {}
+    for f in findings:
+        if f.is_error and rules.is_down_file(f):
+            down_errors.setdefault(Path(f.path), []).append(f)
+    migrations = scan.migrations
+    results: list = []
+    try:
+        with catalog.ScratchDatabase(settings.database_url, settings.server_options()) as scratch:
+            state = _ScratchState(scratch, settings.table)
+            for index, migration in enumerate(migrations):
+                result, rebuild = _round_trip(state, migration, tuple(down_errors.get(migration.down.path, ())))
+                results.append(result)
+                hooks.tested(result)
+                reason = None
+                if result.errors and result.errors[0][0] == "up":
+                    reason = f"not tested: {migration.id}_{migration.name}/up.sql failed before them"
+                elif rebuild:
+                    broken = state.rebuild(migrations[: index + 1])
+                    if broken is not None:
+                        reason = (f"not tested: rebuilding the scratch database failed at "
+                                  f"{broken.step.id}_{broken.step.name}")
+                if reason is not None:
+                    for rest in migrations[index + 1:]:
+                        results.append(catalog.RoundTrip(rest.id, rest.name, "not tested", reason=reason))
+                        hooks.tested(results[-1])
+                    break
+    except Interrupted as exc:
+        raise Interrupted(f"{exc.message}; the scratch database was dropped") from None
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; the scratch database was dropped") from None
+    failed = any(r.verdict in ("failed", "not tested") for r in results)
+    return Report("test", 1 if failed else 0, {"results": results, "table": settings.table,
+                                               "scratch_databases": scratch.created})
+
+
+def _round_trip(state: _ScratchState, migration, down_errors: tuple) -> tuple:
+    """One migration's verdict, and whether the scratch database must be rebuilt.
+
+    On return the scratch database is at "this migration applied", unless the
+    up failed or the second value says it is not faithfully so.
+    """
+    from sqlmigrate import schema as catalog
+    from sqlmigrate.model import Direction
+
+    up, down = rules.parse(migration.up), rules.parse(migration.down)
+    assert up is not None and down is not None  # validation refused missing or unreadable files
+    verdict = lambda *a, **k: catalog.RoundTrip(migration.id, migration.name, *a, **k)  # noqa: E731
+    before = state.snapshot()
+    done = state.run(_up_step(migration))
+    if done.error is not None:
+        return verdict("failed", errors=(("up", done.error),)), False
+    if down.is_irreversible:
+        return verdict("irreversible"), False
+    if down_errors:
+        # as `down` would: a down.sql with errors is refused, not run
+        return verdict("failed", findings=down_errors, reason="down.sql was not run: it has errors"), False
+    after_up = state.snapshot()
+    undone = state.run(Step(Direction.DOWN, migration.id, migration.name, down, migration))
+    if undone.error is not None:
+        # a transactional down was rolled back: the database is still "after up"
+        return verdict("failed", errors=(("down", undone.error),)), not down.is_transactional
+    differences = tuple(catalog.diff(before, state.snapshot()))
+    redone = state.run(_up_step(migration))
+    errors = (("up again", redone.error),) if redone.error is not None else ()
+    failed = bool(errors) or any(not d.is_note for d in differences)
+    # after a lossy down the second up may build something else: then start again from a faithful state
+    rebuild = bool(errors) or (failed and any(not d.is_note for d in catalog.diff(after_up, state.snapshot())))
+    name = "failed" if failed else ("notes" if differences else "ok")
+    return verdict(name, differences=differences, errors=errors), rebuild
+
+
+def drift(settings: Settings) -> Report:
+    """SPEC 3: build what the applied migrations make in a scratch database; compare with the live one.
+
+    Exit 1 on drift (or when those migrations do not build). Raises Refused
+    when an applied migration's up.sql is gone, failed or invalid.
+    """
+    from sqlmigrate import db, executor, schema as catalog
+    from sqlmigrate.errors import Interrupted, Refused
+    from sqlmigrate.model import State
+
+    scan = _scan(settings)
+    table = _table(settings)
+    with _session(settings) as (conn, tracking):
+        rows = tracking.rows()
+        where = db.describe_database(conn)
+        live = catalog.snapshot(conn, exclude=_excluded(tracking))
+    applied = [s for s in planning.statuses(scan, rows) if s.row is not None]
+    unusable = [s for s in applied if s.state in (State.MISSING, State.FAILED)]
+    if unusable:
+        raise Refused(
+            "drift rebuilds the schema from the up.sql of every applied migration, and cannot for: "
+            + ", ".join(f"{s.id}_{s.name} ({s.state.value})" for s in unusable),
+            details=tuple(n for s in unusable for n in s.notes),
+        )
+    notes = [f"{s.id}_{s.name}: up.sql changed since it was applied; built from the file as it is now"
+             for s in applied if s.state is State.MODIFIED]
+    numbers = {int(s.id) for s in applied}
+    blocking, _ = planning.split_for_up(rules.check(scan, table, only=lambda m: m.number in numbers))
+    if blocking:
+        raise Refused("validation failed; nothing was compared", findings=tuple(blocking))
+    plan = Plan(tuple(_up_step(s.migration) for s in applied))
+    try:
+        with catalog.ScratchDatabase(settings.database_url, settings.server_options()) as scratch:
+            scratch_conn, scratch_tracking = scratch.session(settings.table)
+            results = executor.run(scratch_conn, scratch_tracking, plan, _Quiet())
+            failed = next((r for r in results if r.error is not None), None)
+            expected = None if failed else catalog.snapshot(scratch_conn, exclude=_excluded(scratch_tracking))
+    except Interrupted as exc:
+        raise Interrupted(f"{exc.message}; the scratch database was dropped") from None
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; the scratch database was dropped") from None
+    data = {"database": where, "applied": len(applied), "notes": notes, "failed": failed, "differences": [],
+            "scratch_databases": scratch.created}
+    if failed is not None or expected is None:
+        return Report("drift", 1, data)
+    data["differences"] = differences = catalog.diff(expected, live)
+    return Report("drift", 1 if any(not d.is_note for d in differences) else 0, data)
+
+
+def schema(settings: Settings, output: Path | None = None) -> Report:
+    """The snapshot of the database's schema (tracking table left out); written to `output` as text if given."""
+    from sqlmigrate import db, schema as catalog
+
+    with _session(settings) as (conn, tracking):
+        where = db.describe_database(conn)
+        snap = catalog.snapshot(conn, exclude=_excluded(tracking))
+    if output is not None:
+        try:
+            output.write_text(snap.to_text(), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    return Report("schema", 0, {"snapshot": snap, "database": where, "output": output})

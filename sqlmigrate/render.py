@@ -239,6 +239,94 @@ class Renderer:
         for path in report.data["created"]:
             self._print(f"created {path}")
 
+    # -- test, drift, schema -------------------------------------------------------------
+
+    def tested(self, result: Any) -> None:
+        """Progress of `test`: one line per migration as it finishes (schema.RoundTrip)."""
+        if not self.is_text:
+            return
+        label, colour = _VERDICT_TEXT[result.verdict]
+        self._print(f"{result.id}_{result.name} ... {self._paint(label, colour)}")
+
+    def _text_test(self, report: Report) -> None:
+        results = report.data["results"]
+        for r in results:
+            if r.verdict not in ("failed", "notes"):
+                continue
+            self._print()
+            self._print(f"{r.id}_{r.name}: {self._paint('FAILED', 'red') if r.is_failed else 'notes'}")
+            for phase, error in r.errors:
+                self._print(f"  {_PHASE_TEXT[phase]}:")
+                self._sql_error_lines(error, "    ")
+            if r.findings:
+                self._print(f"  {r.reason}:")
+                for f in r.findings:
+                    self._print(f"    {f.path}:{f.line}:{f.col}: {f.severity.value}: {f.message} [{f.rule}]")
+            if r.failures:
+                self._print("  down.sql does not restore the schema (before up.sql -> after down.sql):")
+                for d in r.failures:
+                    self._print(_indent(str(d), "    "))
+            for d in r.notes:
+                self._print(_indent(f"note: {d}", "  "))
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+        parts = [f"{counts.get('ok', 0)} ok", f"{counts.get('failed', 0)} failed"]
+        parts += [f"{counts[v]} {label}" for v, label in (("notes", "with notes only"),
+                                                          ("irreversible", "irreversible (skipped)"),
+                                                          ("not tested", "not tested")) if v in counts]
+        if results:
+            self._print()
+        line = f"test: {len(results)} migration(s): " + ", ".join(parts)
+        self._print(self._paint(line, "red") if report.exit_code else line)
+        skipped = [f"{r.id}_{r.name}" for r in results if r.verdict == "irreversible"]
+        if skipped:
+            self._print("irreversible, not rolled back: " + ", ".join(skipped))
+        reason = next((r.reason for r in results if r.verdict == "not tested"), None)
+        if reason:
+            self._print(reason)
+
+    def _sql_error_lines(self, error: SqlError, indent: str) -> None:
+        self._print(f"{indent}{error.path}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}")
+        for label, value in (("DETAIL", error.detail), ("HINT", error.hint)):
+            if value:
+                for i, line in enumerate(value.splitlines()):
+                    self._print(f"{indent}  {label + ':' if i == 0 else ' ' * (len(label) + 1)} {line}")
+
+    def _text_drift(self, report: Report) -> None:
+        data = report.data
+        for note in data["notes"]:
+            self._print(f"note: {note}")
+        failed: StepResult | None = data["failed"]
+        if failed is not None:
+            self._print(f"drift: the applied migrations do not build in a scratch database; "
+                        f"{failed.step.id}_{failed.step.name} failed:")
+            assert failed.error is not None
+            self._sql_error_lines(failed.error, "  ")
+            return
+        differences = data["differences"]
+        failures = [d for d in differences if not d.is_note]
+        if failures:
+            self._print(f"drift: {data['database']} differs from what its {data['applied']} applied migration(s) "
+                        "build (migrations -> database):")
+            for d in failures:
+                self._print(_indent(str(d), "  "))
+        for d in differences:
+            if d.is_note:
+                self._print(_indent(f"note: {d}", "  "))
+        if not failures:
+            self._print(f"no drift: {data['database']} matches its {data['applied']} applied migration(s)")
+        else:
+            self._print(self._paint(f"drift: {len(failures)} difference(s)", "red"))
+
+    def _text_schema(self, report: Report) -> None:
+        snapshot = report.data["snapshot"]
+        if report.data["output"] is not None:
+            self._print(f"wrote the schema of {report.data['database']} to {report.data['output']}: "
+                        f"{len(snapshot)} object(s)")
+            return
+        self._print(snapshot.to_text(), end="")
+
     # -- fatal errors ----------------------------------------------------------------
 
     def error(self, exc: SqlMigrateError) -> None:
@@ -260,6 +348,23 @@ class Renderer:
         for detail in exc.details:
             self._print(f"  {detail}", err=True)
 
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+_VERDICT_TEXT = {
+    "ok": ("ok", "green"),
+    "notes": ("ok, with notes", "green"),
+    "failed": ("FAILED", "red"),
+    "irreversible": ("irreversible, skipped", "yellow"),
+    "not tested": ("not tested", "dim"),
+}
+_PHASE_TEXT = {
+    "up": "up.sql failed",
+    "down": "down.sql failed",
+    "up again": "up.sql failed when applied again after down.sql",
+}
 
 _REPAIR_TEXT = {
     RepairAction.RECORD_CHECKSUMS: "recorded the current checksums of up.sql (and its down.sql)",
@@ -340,6 +445,8 @@ def _json_report(report: Report) -> dict[str, Any]:
                            for r in data["repairs"]]
     elif report.command == "baseline":
         out["recorded"] = [{"id": m.id, "name": m.name} for m in data["recorded"]]
+    elif report.command in ("test", "drift", "schema"):
+        out.update(_json_schema_report(report))
     elif report.command == "generate":
         out["created"] = [str(p) for p in data["created"]]
         out["id"] = data["id"]
@@ -353,3 +460,42 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def _json_schema_report(report: Report) -> dict[str, Any]:
+    """test, drift and schema: differences and objects as the schema module describes them."""
+    data = report.data
+    if report.command == "test":
+        results = data["results"]
+        summary: dict[str, int] = {}
+        for r in results:
+            summary[r.verdict] = summary.get(r.verdict, 0) + 1
+        return {
+            "migrations": [
+                {"id": r.id, "name": r.name, "verdict": r.verdict,
+                 "differences": [d.to_json() for d in r.differences],
+                 "errors": [dict(_sql_error_json(e), phase=phase) for phase, e in r.errors],
+                 "findings": [_finding_json(f) for f in r.findings],
+                 "reason": r.reason}
+                for r in results
+            ],
+            "summary": summary,
+            "irreversible": [r.id for r in results if r.verdict == "irreversible"],
+            "scratch_databases": data["scratch_databases"],
+        }
+    if report.command == "drift":
+        failed = data["failed"]
+        return {
+            "database": data["database"],
+            "applied": data["applied"],
+            "drift": report.exit_code != 0,
+            "differences": [d.to_json() for d in data["differences"]],
+            "notes": data["notes"],
+            "failed": None if failed is None else dict(_step_json(failed.step), error=_sql_error_json(failed.error)),
+            "scratch_databases": data["scratch_databases"],
+        }
+    snapshot = data["snapshot"]
+    out: dict[str, Any] = {"database": data["database"], "output": data["output"], "count": len(snapshot)}
+    if data["output"] is None:
+        out["objects"] = snapshot.to_json()
+    return out
