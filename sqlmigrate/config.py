@@ -14,6 +14,8 @@ DEFAULT_TABLE = "schema_migrations"
 DEFAULT_LOCK_WAIT = 60.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")
+_MS_PER_UNIT = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_MAX_MS = 2_147_483_647  # lock_timeout and statement_timeout are int milliseconds
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,14 @@ def parse_duration(text: str) -> str:
     if not match:
         raise ValueError(f"{text!r} is not a duration like 500ms, 5s or 1min")
     number, unit = match.groups()
+    ms = float(number) * _MS_PER_UNIT[unit or "ms"]
+    # checked here, not left to the server: it would round 500us down to 0 (no
+    # timeout at all) and refuse 100d only at connection start, as if it were down
+    if 0 < ms < 1:
+        raise ValueError(f"{text!r} is less than 1ms, which PostgreSQL would round to 0 (no timeout); "
+                         "use 0 to disable the timeout")
+    if ms > _MAX_MS:
+        raise ValueError(f"{text!r} is longer than PostgreSQL allows ({_MAX_MS}ms, about 24 days)")
     return f"{number}{unit or 'ms'}"
 
 

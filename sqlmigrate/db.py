@@ -5,6 +5,7 @@ Identifiers are always composed with psycopg.sql, never by string formatting.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from datetime import datetime
 from typing import Callable, Iterator
@@ -14,7 +15,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from sqlmigrate import config
-from sqlmigrate.errors import DatabaseUnavailable, LockTimeout, Refused, UsageError
+from sqlmigrate.errors import DatabaseUnavailable, Interrupted, LockTimeout, Refused, UsageError
 from sqlmigrate.model import AppliedRow, RowState
 
 APPLICATION_NAME = "sqlmigrate"
@@ -47,7 +48,7 @@ def connect(url: str, *, options: dict[str, str] | None = None) -> psycopg.Conne
         return psycopg.connect(url, autocommit=True, **kwargs)  # type: ignore[arg-type]
     except psycopg.Error as exc:
         raise DatabaseUnavailable(
-            f"cannot connect to {masked}: {_scrub(_first_line(exc), url, masked)}"
+            f"cannot connect to {masked}: {_scrub(_connect_failure(exc), url, masked)}"
         ) from exc
 
 
@@ -72,17 +73,53 @@ def describe_database(conn: psycopg.Connection) -> str:
     return f"{info.dbname} on {host}:{info.port} as {info.user}"
 
 
+_PSYCOPG_PREFIX = re.compile(r"^connection (?:failed|is bad): ")
+_SERVER_REPLY = re.compile(r"^connection to server (?:at|on) .*? failed: (?:FATAL|ERROR):\s+")
+
+
+def _connect_failure(exc: BaseException) -> str:
+    """libpq's reason for a failed connection, on one line.
+
+    libpq writes `connection to server at "host", port N failed: REASON`, then
+    an indented hint (`Is the server running ...?`) or the server's HINT. The
+    address is kept for network failures (which address was tried matters) and
+    dropped when the server itself answered (`password authentication failed`).
+    """
+    reason, hint = type(exc).__name__, None
+    for raw in str(exc).strip().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("DETAIL:"):
+            continue
+        if line.startswith("HINT:"):
+            hint = line[len("HINT:"):].strip()
+        elif raw[:1].isspace():
+            hint = line  # libpq's own hint, indented under its reason
+        else:
+            # one reason per address tried: the last one is the final word
+            reason, hint = _SERVER_REPLY.sub("", _PSYCOPG_PREFIX.sub("", line)), None
+    if hint:
+        hint = hint.rstrip(".")
+        return f"{reason} ({hint[:1].lower()}{hint[1:]})"
+    return reason
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # the server's DETAIL/HINT lines follow its message: keep the hint, after the reason
+    hints = [line.split(":", 1)[1].strip() for line in lines if line.startswith("HINT:")]
+    lines = [line for line in lines if not line.startswith(("DETAIL:", "HINT:"))]
     # libpq repeats "connection to server at ... failed:" per address; keep the last reason
-    return lines[-1].strip() if lines else type(exc).__name__
+    reason = lines[-1] if lines else type(exc).__name__
+    return f"{reason} ({hints[-1]})" if hints else reason
 
 
 def database_error(exc: psycopg.Error, doing: str) -> DatabaseUnavailable:
     diag = exc.diag
     state = f" {diag.sqlstate}" if getattr(diag, "sqlstate", None) else ""
-    return DatabaseUnavailable(f"database error while {doing}:{state} {_first_line(exc)}")
+    # the server's own message: str(exc) may end with the statement and a ^ under the error position
+    message = getattr(diag, "message_primary", None) or _first_line(exc)
+    return DatabaseUnavailable(f"database error while {doing}:{state} {message}")
 
 
 # -- tracking table ----------------------------------------------------------------
@@ -135,11 +172,12 @@ class Tracking:
         if self.schema is None:
             raise UsageError("no current schema to create the tracking table in: "
                              "set search_path or give --table schema.name")
-        if self.is_schema_given:
-            row = self._exec("select 1 from pg_namespace where nspname = %s", (self.schema,),
-                             doing="looking for the tracking table's schema").fetchone()
-            if row is None:
-                raise UsageError(f"schema {self.schema!r} of --table {self.spec} does not exist")
+        if self.exists():
+            # not even CREATE ... IF NOT EXISTS: PostgreSQL refuses it without CREATE
+            # on the schema, or in a read-only transaction, though the table is there
+            self.check_shape()
+            return
+        self._require_schema()
         self._exec(
             sql.SQL(
                 """create table if not exists {} (
@@ -160,6 +198,13 @@ class Tracking:
         )
         self.check_shape()
 
+    def _require_schema(self) -> None:
+        if self.is_schema_given:
+            row = self._exec("select 1 from pg_namespace where nspname = %s", (self.schema,),
+                             doing="looking for the tracking table's schema").fetchone()
+            if row is None:
+                raise UsageError(f"schema {self.schema!r} of --table {self.spec} does not exist")
+
     def check_shape(self) -> None:
         """Refuse a table of the same name left by another tool."""
         rows = self._exec(
@@ -178,8 +223,13 @@ class Tracking:
             )
 
     def rows(self) -> list[AppliedRow]:
-        """Every tracking row, or [] when the table does not exist yet."""
+        """Every tracking row, or [] when the table does not exist yet.
+
+        Raises UsageError when --table names a schema that does not exist: a
+        typo there must not make `verify` or `status` report a clean database.
+        """
         if not self.exists():
+            self._require_schema()
             return []
         self.check_shape()
         cur = self.conn.cursor(row_factory=dict_row)
@@ -269,6 +319,8 @@ def advisory_lock(
             time.sleep(LOCK_POLL_SECONDS)
     except psycopg.Error as exc:
         raise database_error(exc, "taking the migration lock") from exc
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while waiting for the migration lock; nothing was changed") from None
     try:
         yield
     finally:

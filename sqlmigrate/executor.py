@@ -7,6 +7,7 @@ migration (SPEC 5), and nothing one migration set leaks into the next.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import psycopg
@@ -16,6 +17,7 @@ from sqlmigrate.db import Tracking
 from sqlmigrate.errors import DatabaseUnavailable, Interrupted
 from sqlmigrate.model import Direction, Plan, RowState, SqlError, SqlFile, Statement, Step, StepResult
 from sqlmigrate.sqlfile import line_col
+from sqlmigrate.versions import newer_server_hint
 
 # SPEC 5: each migration starts from a clean session, as if on its own
 # connection. This is DISCARD ALL without pg_advisory_unlock_all() (which would
@@ -66,25 +68,45 @@ def run(conn: psycopg.Connection, tracking: Tracking, plan: Plan, progress: Prog
 
 def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step) -> StepResult:
     started = time.perf_counter()
+    progress = _Progress()
     try:
         if step.sql.is_transactional:
             _run_transactional(conn, tracking, step, started)
         else:
-            _run_outside_transaction(conn, tracking, step, started)
+            _run_outside_transaction(conn, tracking, step, started, progress)
     except _StatementFailed as failure:
         return StepResult(step, time.perf_counter() - started, failure.error, failure.statements_run)
     except KeyboardInterrupt:
         _rollback_quietly(conn)
-        raise Interrupted(f"interrupted during {step.id}_{step.name}; its transaction was rolled back") from None
+        raise Interrupted(f"interrupted during {step.id}_{step.name}; {_aftermath(step, progress)}") from None
     except psycopg.Error as exc:
         if conn.broken or conn.closed:
             raise DatabaseUnavailable(
                 f"connection lost during {step.id}_{step.name} ({_short(exc)}); "
-                "its transaction was rolled back by the server"
+                f"{_aftermath(step, progress, by_server=True)}"
             ) from exc
         _rollback_quietly(conn)
         raise DatabaseUnavailable(f"database error while recording {step.id}_{step.name}: {_short(exc)}") from exc
     return StepResult(step, time.perf_counter() - started)
+
+
+@dataclass
+class _Progress:
+    """How far a no-transaction step got, for the message when it is cut short."""
+
+    is_marked_failed: bool = False  # its tracking row says `failed` (set before the first statement)
+    statements_run: int = 0
+
+
+def _aftermath(step: Step, progress: _Progress, *, by_server: bool = False) -> str:
+    """What a step cut short (Ctrl-C, lost connection) left behind, in words."""
+    if step.sql.is_transactional:
+        return "its transaction was rolled back" + (" by the server" if by_server else "")
+    if not progress.is_marked_failed:
+        return "none of its statements had run"
+    # SPEC 5: statements outside a transaction stay done; the row says failed until repair
+    return (f"it ran outside a transaction and is recorded as failed after {progress.statements_run} "
+            "statement(s): check the database by hand, then run `sqlmigrate repair`")
 
 
 def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
@@ -99,19 +121,30 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
     cur.execute(_FINISH.format(CLEAN_SESSION, _row_change(tracking, step, started, RowState.APPLIED, None)))
 
 
-def _run_outside_transaction(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
-    """SPEC 5: statement by statement; a failure leaves the row in state `failed`."""
+def _run_outside_transaction(
+    conn: psycopg.Connection, tracking: Tracking, step: Step, started: float, progress: _Progress
+) -> None:
+    """SPEC 5: statement by statement; a failure leaves the row in state `failed`.
+
+    The row says `failed` before the first statement runs and counts the
+    statements as they finish, so that a run cut short at any moment (killed,
+    connection lost) is seen as failed, in either direction, not as applied or
+    rolled back.
+    """
     cur = conn.cursor()
     if step.direction is Direction.UP:
         cur.execute(_row_change(tracking, step, started, RowState.FAILED, 0))
+    else:
+        cur.execute(tracking.update_query(step.id, state=RowState.FAILED.value, statements_run=0,
+                                          failed_during=step.direction.value))
+    progress.is_marked_failed = True
     ran = 0
     try:
         for index, stmt in enumerate(step.sql.statements):
             _execute(cur, step.sql, stmt, index)
-            ran = index + 1
-            if step.direction is Direction.UP:
-                cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner),
-                                             tracking.update_query(step.id, statements_run=ran)))
+            ran = progress.statements_run = index + 1
+            cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner),
+                                         tracking.update_query(step.id, statements_run=ran)))
     except _StatementFailed as failure:
         failure.statements_run = ran
         cur.execute(sql.SQL("{}; {}").format(
@@ -154,11 +187,15 @@ def _execute(cur: psycopg.Cursor, sql_file: SqlFile, stmt: Statement, index: int
     except psycopg.Error as exc:
         if cur.connection.broken or cur.connection.closed:
             raise
-        raise _StatementFailed(_locate(sql_file, stmt, exc), index) from exc
+        raise _StatementFailed(_locate(sql_file, stmt, exc, cur.connection.info.server_version), index) from exc
 
 
-def _locate(sql_file: SqlFile, stmt: Statement, exc: psycopg.Error) -> SqlError:
-    """Place a PostgreSQL error in the file: its position is within the statement."""
+def _locate(sql_file: SqlFile, stmt: Statement, exc: psycopg.Error, server_version: int = 0) -> SqlError:
+    """Place a PostgreSQL error in the file: its position is within the statement.
+
+    A statement using SQL newer than the server gets a hint saying so, as the
+    server's own "syntax error at or near" does not.
+    """
     diag = exc.diag
     offset = stmt.offset
     position = diag.statement_position
@@ -172,7 +209,10 @@ def _locate(sql_file: SqlFile, stmt: Statement, exc: psycopg.Error) -> SqlError:
         sqlstate=diag.sqlstate or "?????",
         message=diag.message_primary or _short(exc),
         detail=diag.message_detail,
-        hint=diag.message_hint,
+        # ours first: for SQL newer than the server, its own hint ("No function matches
+        # the given name ... explicit type casts") points the wrong way
+        hint="\n".join(h for h in (newer_server_hint(stmt.text, diag.sqlstate, server_version),
+                                   diag.message_hint) if h) or None,
         context=diag.context,
     )
 

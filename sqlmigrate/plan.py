@@ -55,7 +55,11 @@ def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[
             notes.append("down.sql edited since it was applied")
     if row.state is RowState.FAILED:
         ran = row.statements_run if row.statements_run is not None else "?"
-        notes.append(f"no-transaction migration stopped after {ran} statement(s); fix it, then run repair")
+        if row.failed_during == "down":
+            notes.append(f"no-transaction rollback (down.sql) stopped after {ran} statement(s); "
+                         "fix it, then run repair (the migration counts as applied again)")
+        else:
+            notes.append(f"no-transaction migration stopped after {ran} statement(s); fix it, then run repair")
         return State.FAILED, tuple(notes)
     up = migration.up
     if up.checksum == row.checksum:

@@ -1,0 +1,266 @@
+"""SPEC 5 under faults, with real processes against real servers.
+
+Concurrent runs apply each migration exactly once; SIGKILL at any moment,
+a terminated backend or a restarted server leave the schema and the tracking
+rows consistent, and a later `up` finishes the job.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from tests.conftest import ROOT, _ThrowawayCluster, run_cli, tables, tracking_ids
+
+
+def start(*args: object) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
+    return subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"process did not finish in {timeout}s:\n{out}\n{err}") from None
+    return proc.returncode, out, err
+
+
+def wait_for(probe, what: str, timeout: float = 15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running(conn, fragment: str) -> int | None:
+    row = conn.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
+                       "and datname = current_database() and state = 'active' and query like %s",
+                       (f"%{fragment}%",)).fetchone()
+    return row[0] if row else None
+
+
+def no_runner_left(conn) -> bool:
+    """True once no sqlmigrate backend is connected: a killed client's backend may outlive it briefly."""
+    row = conn.execute("select count(*) from pg_stat_activity where application_name = 'sqlmigrate' "
+                       "and datname = current_database()").fetchone()
+    return row == (0,)
+
+
+def counted_migrations(count: int, sleeps: list[float] | None = None) -> dict:
+    """Migrations NNN_mN: create table mN (+ index, column), one row in `runs` per execution."""
+    out = {}
+    for n in range(1, count + 1):
+        sleep = f"select pg_sleep({sleeps[n - 1]});\n" if sleeps else ""
+        up = (f"create table m{n} (id int primary key, label text);\n"
+              f"{sleep}"
+              f"create index m{n}_label on m{n} (label);\n"
+              f"alter table m{n} add column extra int not null default {n};\n"
+              f"insert into runs values ('{n:03d}', pg_backend_pid());\n")
+        out[f"{n:03d}_m{n}"] = (up, f"drop table m{n};\ndelete from runs where id = '{n:03d}';\n")
+    return out
+
+
+def make_runs_table(conninfo: str) -> None:
+    # outside the migrations: it counts executions, committed ones only (rows roll back with their migration)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("create table runs (id text not null, pid int not null)")
+
+
+def assert_consistent(conn, context: str = "") -> list[str]:
+    """Every tracking row has its table and every table its row; no migration ran twice.
+
+    Returns the applied ids.
+    """
+    present = tables(conn)
+    has_tracking = "schema_migrations" in present
+    rows = conn.execute("select id, state from schema_migrations order by id").fetchall() if has_tracking else []
+    assert all(state == "applied" for _, state in rows), (context, rows)
+    ids = [r[0] for r in rows]
+    made = sorted(f"{int(t[1:]):03d}" for t in present if t.startswith("m") and t[1:].isdigit())
+    assert made == ids, (context, made, ids)
+    runs = [r[0] for r in conn.execute("select id from runs order by id")]
+    assert runs == ids, (context, runs, ids)
+    for id_ in ids:  # the whole migration, not part of it
+        n = int(id_)
+        assert conn.execute("select count(*) from pg_indexes where indexname = %s", (f"m{n}_label",)
+                            ).fetchone() == (1,), (context, id_)
+        assert conn.execute("select count(*) from pg_attribute where attrelid = %s::regclass "
+                            "and attname = 'extra'", (f"m{n}",)).fetchone() == (1,), (context, id_)
+    # the applied ones are a prefix: up stops at the first one it cannot finish
+    assert ids == [f"{n:03d}" for n in range(1, len(ids) + 1)], (context, ids)
+    return ids
+
+
+def test_eight_concurrent_ups_apply_each_migration_exactly_once(database, db, write_migrations):
+    make_runs_table(database)
+    mdir = write_migrations(counted_migrations(10, [0.05] * 10))
+    procs = [start("up", "--dir", mdir, "--database-url", database) for _ in range(8)]
+    outcomes = [finish(p) for p in procs]
+    for code, _out, err in outcomes:
+        assert code == 0, err
+        assert "Traceback" not in err
+    assert tracking_ids(db) == [f"{n:03d}" for n in range(1, 11)]
+    assert db.execute("select id, count(*) from runs group by id having count(*) <> 1").fetchall() == []
+    assert db.execute("select count(*) from runs").fetchone() == (10,)
+    assert_consistent(db)
+    # each migration was announced by exactly one process; the others waited, then had nothing to do
+    applied_lines = [line for _, out, _ in outcomes for line in out.splitlines() if line.startswith("applying")]
+    assert sorted(line.split()[1] for line in applied_lines) == sorted(counted_migrations(10))
+    nothing = sum(1 for _, out, _ in outcomes if out == "nothing to apply: the database is up to date\n")
+    assert nothing >= 1  # with 8 racing, at least one found the work done
+    waited = sum(1 for _, _, err in outcomes if "waiting for the migration lock: held by pid" in err)
+    assert waited >= 1
+
+
+def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_path):
+    """20 runs, each SIGKILLed at a random moment; 5 databases at a time to keep it short."""
+    seed = int(os.environ.get("SQLMIGRATE_TEST_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    count = 6
+    stages: dict[str, int] = {"before any migration": 0, "part-way": 0, "all applied": 0}
+    for batch in range(4):
+        runs = []
+        for index in range(5):
+            conninfo = new_database()
+            make_runs_table(conninfo)
+            mdir = tmp_path / f"b{batch}_{index}"
+            for folder, (up, down) in counted_migrations(
+                    count, [round(rng.uniform(0.01, 0.15), 3) for _ in range(count)]).items():
+                (mdir / folder).mkdir(parents=True)
+                (mdir / folder / "up.sql").write_text(up)
+                (mdir / folder / "down.sql").write_text(down)
+            delay = rng.uniform(0.1, 1.4)
+            runs.append((conninfo, mdir, delay, start("up", "--dir", mdir, "--database-url", conninfo)))
+        began = time.monotonic()
+        for conninfo, mdir, delay, proc in sorted(runs, key=lambda r: r[2]):
+            time.sleep(max(0.0, began + delay - time.monotonic()))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        for conninfo, mdir, delay, proc in runs:
+            context = f"seed={seed} batch={batch} delay={delay:.3f}"
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                wait_for(lambda: no_runner_left(conn), f"the killed run's backend to end ({context})")
+                ids = assert_consistent(conn, context)
+                stages["before any migration" if not ids else "all applied" if len(ids) == count
+                       else "part-way"] += 1
+                later = run_cli("up", "--dir", mdir, "--database-url", conninfo)
+                assert later.exit_code == 0, (context, later.stderr)
+                assert assert_consistent(conn, context) == [f"{n:03d}" for n in range(1, count + 1)]
+    # the random delays did hit the middle of runs, not only before or after them
+    assert stages["part-way"] >= 3, (seed, stages)
+
+
+def test_terminated_backend_mid_migration_exits_3_in_one_line(database, db, write_migrations):
+    make_runs_table(database)
+    migrations = counted_migrations(3)
+    migrations["002_m2"] = (migrations["002_m2"][0] + "select pg_sleep(30);\n", migrations["002_m2"][1])
+    mdir = write_migrations(migrations)
+    proc = start("up", "--dir", mdir, "--database-url", database)
+    pid = wait_for(lambda: running(db, "pg_sleep"), "the run to reach pg_sleep")
+    assert db.execute("select pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+    code, out, err = finish(proc, timeout=15)
+    assert code == 3, err
+    assert err.splitlines() == [
+        "sqlmigrate: connection lost during 002_m2 (terminating connection due to administrator command); "
+        "its transaction was rolled back by the server"
+    ]
+    assert out.splitlines()[-1] == "applying 002_m2 ... stopped"
+    assert "Traceback" not in err
+    wait_for(lambda: no_runner_left(db), "the terminated backend to end")
+    assert assert_consistent(db) == ["001"]
+    later = run_cli("up", "--dir", write_migrations(counted_migrations(3)), "--database-url", database)
+    assert later.exit_code == 0, later.stderr
+    assert assert_consistent(db) == ["001", "002", "003"]
+
+
+def test_terminated_backend_during_no_transaction_up_is_recorded_as_failed(database, db, write_migrations):
+    mdir = write_migrations({
+        "001_t": ("create table t (id int);\n", "drop table t;\n"),
+        "002_idx": ("-- sqlmigrate: no-transaction\ncreate index concurrently t_id on t (id);\n"
+                    "select pg_sleep(30);\ncreate index concurrently t_id2 on t (id);\n",
+                    "-- sqlmigrate: no-transaction\ndrop index concurrently if exists t_id2;\n"
+                    "drop index concurrently if exists t_id;\n"),
+    })
+    proc = start("up", "--dir", mdir, "--database-url", database)
+    pid = wait_for(lambda: running(db, "pg_sleep"), "the run to reach pg_sleep")
+    db.execute("select pg_terminate_backend(%s)", (pid,))
+    code, out, err = finish(proc, timeout=15)
+    assert code == 3, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sqlmigrate: connection lost during 002_idx")
+    # not "rolled back": statements outside a transaction stay done
+    assert "rolled back" not in lines[0]
+    assert "recorded as failed after 1 statement(s)" in lines[0]
+    assert "sqlmigrate repair" in lines[0]
+    assert db.execute("select state, statements_run, failed_during from schema_migrations where id = '002'"
+                      ).fetchone() == ("failed", 1, "up")
+    verify = run_cli("verify", "--dir", mdir, "--database-url", database)
+    assert verify.exit_code == 1 and "002_idx: failed" in verify.stderr
+
+
+def test_terminated_backend_during_no_transaction_down_is_recorded_as_failed(database, db, write_migrations):
+    # SPEC 5: a no-transaction down that stopped part-way must not look applied (nor rolled back)
+    mdir = write_migrations({
+        "001_t": ("create table t (id int);\n", "drop table t;\n"),
+        "002_idx": ("-- sqlmigrate: no-transaction\ncreate index concurrently t_id on t (id);\n"
+                    "create index concurrently t_id2 on t (id);\n",
+                    "-- sqlmigrate: no-transaction\ndrop index concurrently t_id2;\n"
+                    "select pg_sleep(30);\ndrop index concurrently t_id;\n"),
+    })
+    assert run_cli("up", "--dir", mdir, "--database-url", database).exit_code == 0
+    proc = start("down", "--dir", mdir, "--database-url", database)
+    pid = wait_for(lambda: running(db, "pg_sleep"), "the rollback to reach pg_sleep")
+    db.execute("select pg_terminate_backend(%s)", (pid,))
+    code, _out, err = finish(proc, timeout=15)
+    assert code == 3, err
+    assert "recorded as failed after 1 statement(s)" in err
+    assert db.execute("select state, statements_run, failed_during from schema_migrations where id = '002'"
+                      ).fetchone() == ("failed", 1, "down")
+    assert run_cli("down", "--dir", mdir, "--database-url", database).exit_code == 1  # refused until repaired
+    repair = run_cli("repair", "--dir", mdir, "--database-url", database)
+    assert repair.exit_code == 0, repair.stderr
+    assert "002_idx: cleared the failed rollback; the migration is applied again" in repair.stdout
+
+
+def test_server_restart_mid_run_exits_3_and_leaves_a_consistent_state(tmp_path):
+    cluster = _ThrowawayCluster()
+    try:
+        with psycopg.connect(cluster.conninfo, autocommit=True) as admin:
+            admin.execute("create database restart_test")
+        conninfo = cluster.conninfo.replace("dbname=postgres", "dbname=restart_test")
+        make_runs_table(conninfo)
+        mdir = tmp_path / "migrations"
+        for folder, (up, down) in counted_migrations(3, [0, 2, 0]).items():
+            (mdir / folder).mkdir(parents=True)
+            (mdir / folder / "up.sql").write_text(up)
+            (mdir / folder / "down.sql").write_text(down)
+        proc = start("up", "--dir", mdir, "--database-url", conninfo)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            wait_for(lambda: running(conn, "pg_sleep(2"), "the run to reach 002's pg_sleep")
+        # -l: without it the restarted server would keep this process's output pipes open
+        cluster._run([cluster.pg_ctl, "-D", str(cluster.data), "-l", str(cluster.base / "log"),
+                      "-m", "fast", "-w", "restart"])
+        code, out, err = finish(proc, timeout=30)
+        assert code in (3, 4), err
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sqlmigrate: connection lost during 002_m2"), err
+        assert "Traceback" not in err
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            assert assert_consistent(conn) == ["001"]
+            later = run_cli("up", "--dir", mdir, "--database-url", conninfo)
+            assert later.exit_code == 0, later.stderr
+            assert assert_consistent(conn) == ["001", "002", "003"]
+    finally:
+        cluster.stop()
