@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
     try:
         return run(argv, env)
     except KeyboardInterrupt:
-        sys.stderr.write("\nsqlmigrate: interrupted; the migration in progress was rolled back\n")
+        # commands that run SQL catch Ctrl-C themselves and say what they rolled back
+        sys.stderr.write("\nsqlmigrate: interrupted\n")
         return Interrupted.exit_code
     except BrokenPipeError:
         return 1

@@ -173,10 +173,10 @@ class Renderer:
         line = f"{verb} {len(done)} migration(s) in {total:.2f} s"
         if failed is not None:
             step = failed.step
-            what = "was rolled back" if step.sql.is_transactional else (
-                f"stopped after {failed.statements_run or 0} statement(s) and is recorded as failed"
+            what = "FAILED and was rolled back" if step.sql.is_transactional else (
+                f"FAILED after {failed.statements_run or 0} statement(s) (no-transaction) and is recorded as failed"
             )
-            line = f"{line}; {step.id}_{step.name} FAILED and {what}"
+            line = f"{line}; {step.id}_{step.name} {what}"
             left = report.data["not_run"]
             if left:
                 line += f"; {len(left)} not run: " + ", ".join(f"{s.id}_{s.name}" for s in left)

@@ -180,7 +180,7 @@ def test_no_transaction_failure_is_recorded_as_failed(database, db, write_migrat
     assert result.exit_code == 4
     # PostgreSQL gives no position for an index column: the statement's start
     assert '002_idx/up.sql:3:1: ERROR 42703: column "nope" does not exist' in result.stderr
-    assert "002_idx FAILED and stopped after 1 statement(s) and is recorded as failed" in result.stderr
+    assert "002_idx FAILED after 1 statement(s) (no-transaction) and is recorded as failed" in result.stderr
     row = db.execute("select state, statements_run from schema_migrations where id = '002'").fetchone()
     assert row == ("failed", 1)
     # the first statement's effect stays: it ran outside any transaction
