@@ -257,7 +257,7 @@ class Tracking:
 
     def insert_query(self, **columns: object) -> sql.Composed:
         names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)
-        values = sql.SQL(", ").join(sql.Literal(value) for value in columns.values())
+        values = sql.SQL(", ").join(_value(value) for value in columns.values())
         return sql.SQL("insert into {} ({}) values ({})").format(self.ident, names, values)
 
     def delete_query(self, id: str) -> sql.Composed:
@@ -265,10 +265,20 @@ class Tracking:
 
     def update_query(self, id: str, **columns: object) -> sql.Composed:
         assignments = sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Literal(value))
+            sql.SQL("{} = {}").format(sql.Identifier(name), _value(value))
             for name, value in columns.items()
         )
         return sql.SQL("update {} set {} where id = {}").format(self.ident, assignments, sql.Literal(id))
+
+
+def _value(value: object) -> sql.Composable:
+    """A literal, or an SQL expression given as such (computed by the server)."""
+    return value if isinstance(value, sql.Composable) else sql.Literal(value)
+
+
+# How long the migration's transaction has run, measured by the server when the
+# tracking row is written (the statements before it may still be in flight).
+DURATION_MS = sql.SQL("(extract(epoch from clock_timestamp() - transaction_timestamp()) * 1000)::integer")
 
 
 def run_in_transaction(conn: psycopg.Connection, queries: list, *, doing: str) -> None:

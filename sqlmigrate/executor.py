@@ -1,8 +1,9 @@
 """Runs a Plan on a connection already holding the advisory lock.
 
 A transactional step sends BEGIN, each statement, then the session reset, its
-tracking row change and COMMIT in one round trip: the row commits with the
-migration (SPEC 5), and nothing one migration set leaks into the next.
+tracking row change and COMMIT in one pipeline (one round trip): the row
+commits with the migration (SPEC 5), and nothing one migration set leaks into
+the next. Each statement is its own query, so an error names its statement.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Protocol
 import psycopg
 from psycopg import sql
 
-from sqlmigrate.db import Tracking
+from sqlmigrate.db import DURATION_MS, Tracking
 from sqlmigrate.errors import DatabaseUnavailable, Interrupted
 from sqlmigrate.model import Direction, Plan, RowState, SqlError, SqlFile, Statement, Step, StepResult
 from sqlmigrate.sqlfile import line_col
@@ -26,11 +27,11 @@ from sqlmigrate.versions import newer_server_hint
 # Settings given at connection start (URL, PGOPTIONS, --lock-timeout) survive.
 # It runs before the tracking row change, so that row is written by the
 # connecting user whatever role or settings the migration chose.
-CLEAN_SESSION = sql.SQL(
-    "close all; set session authorization default; reset all; deallocate all; "
-    "unlisten *; discard plans; discard temp; discard sequences"
+_CLEAN_STATEMENTS = (
+    "close all", "set session authorization default", "reset all", "deallocate all",
+    "unlisten *", "discard plans", "discard temp", "discard sequences",
 )
-_FINISH = sql.SQL("{}; {}; commit")
+CLEAN_SESSION = sql.SQL("; ".join(_CLEAN_STATEMENTS))
 # Progress of a no-transaction migration is recorded between its statements,
 # while its own SET ROLE may be in force: write the row as the connecting role.
 _AS_OWNER = sql.SQL("begin; set local role {}; {}; commit")
@@ -110,6 +111,32 @@ def _aftermath(step: Step, progress: _Progress, *, by_server: bool = False) -> s
 
 
 def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
+    """All in one pipeline; the first statement without a result is the one that failed."""
+    statements = step.sql.statements
+    if any(stmt.copy_data is not None for stmt in statements):
+        _run_transactional_one_by_one(conn, tracking, step, started)
+        return
+    finish = (*_CLEAN_STATEMENTS, _row_change(tracking, step, started, RowState.APPLIED, None), "commit")
+    cursors: list[psycopg.Cursor] = []
+    try:
+        with conn.pipeline():
+            for query in ("begin", *(stmt.text for stmt in statements), *finish):
+                cursor = conn.cursor()
+                cursor.execute(query)  # no parameters: sent as written
+                cursors.append(cursor)
+    except psycopg.Error as exc:
+        if conn.broken or conn.closed:
+            raise
+        failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors)) - 1
+        if 0 <= failed < len(statements):
+            _rollback_quietly(conn)
+            raise _StatementFailed(_locate(step.sql, statements[failed], exc, conn.info.server_version),
+                                   failed) from exc
+        raise  # BEGIN, the session reset or the tracking row: not the migration's SQL
+
+
+def _run_transactional_one_by_one(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
+    """For files with COPY ... FROM stdin, which a pipeline cannot carry."""
     cur = conn.cursor()
     cur.execute("begin")
     try:
@@ -118,7 +145,8 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
     except _StatementFailed:
         _rollback_quietly(conn)
         raise
-    cur.execute(_FINISH.format(CLEAN_SESSION, _row_change(tracking, step, started, RowState.APPLIED, None)))
+    cur.execute(sql.SQL("{}; {}; commit").format(
+        CLEAN_SESSION, _row_change(tracking, step, started, RowState.APPLIED, None)))
 
 
 def _run_outside_transaction(
@@ -167,7 +195,7 @@ def _row_change(tracking: Tracking, step: Step, started: float, state: RowState,
         name=step.name,
         checksum=step.sql.checksum,
         content_checksum=step.sql.content_checksum,
-        duration_ms=_ms_since(started),
+        duration_ms=DURATION_MS if state is RowState.APPLIED else _ms_since(started),
         down_sql=step.down_sql,
         state=state.value,
         statements_run=ran,
