@@ -1,7 +1,7 @@
 """Runs a Plan on a connection already holding the advisory lock.
 
-A transactional step sends BEGIN, each statement, then the session reset, its
-tracking row change and COMMIT in one pipeline (one round trip): the row
+A transactional step sends BEGIN, each statement, its tracking row change and
+COMMIT in one pipeline (one round trip), then resets the session: the row
 commits with the migration (SPEC 5), and nothing one migration set leaks into
 the next. Each statement is its own query, so an error names its statement.
 """
@@ -116,7 +116,10 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
     if any(stmt.copy_data is not None for stmt in statements):
         _run_transactional_one_by_one(conn, tracking, step, started)
         return
-    finish = (*_CLEAN_STATEMENTS, _row_change(tracking, step, started, RowState.APPLIED, None), "commit")
+    # the row is written as the connecting user whatever SET ROLE the migration
+    # did; the session is cleaned after COMMIT in one simple query (8 statements
+    # in one round trip rather than 8 pipelined ones)
+    finish = ("set local role none", _row_change(tracking, step, started, RowState.APPLIED, None), "commit")
     cursors: list[psycopg.Cursor] = []
     try:
         with conn.pipeline():
@@ -132,7 +135,8 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
             _rollback_quietly(conn)
             raise _StatementFailed(_locate(step.sql, statements[failed], exc, conn.info.server_version),
                                    failed) from exc
-        raise  # BEGIN, the session reset or the tracking row: not the migration's SQL
+        raise  # BEGIN or the tracking row: not the migration's SQL
+    conn.execute(CLEAN_SESSION)
 
 
 def _run_transactional_one_by_one(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
