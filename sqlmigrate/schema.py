@@ -406,7 +406,7 @@ def _headline(key: Key, attrs: Attributes) -> str:
             if "identity options" in attrs:
                 parts.append(f"({attrs['identity options']})")
         if "generated" in attrs:
-            parts.append(f"generated always as ({attrs['generated']}) stored")
+            parts.append(f"generated always as ({attrs['generated']}) {attrs.get('generated kind', 'stored')}")
         return " ".join(parts)
     if kind in ("constraint", "index", "trigger", "rule", "statistics"):
         text = attrs.get("definition", "")
@@ -684,8 +684,9 @@ class _Reader:
                 "collation": collation,
                 "position": str(positions[relid]),
             }
-            if generated == "s":
+            if generated in ("s", "v"):  # 'v': virtual generated columns, PostgreSQL 18
                 attrs["generated"] = default
+                attrs["generated kind"] = "stored" if generated == "s" else "virtual"
             else:
                 attrs["default"] = default
             if identity:
@@ -834,7 +835,9 @@ class _Reader:
 
     def _domain_constraints(self) -> None:
         rows = self._rows("select con.oid, con.contypid, con.conname, pg_get_constraintdef(con.oid) "
-                          "from pg_constraint con where con.contypid <> 0")
+                          # 'n': PostgreSQL 17+ also records a domain's NOT NULL here,
+                          # which the domain's own nullability already says
+                          "from pg_constraint con where con.contypid <> 0 and con.contype <> 'n'")
         for oid, typid, name, definition in rows:
             domain = self.domains.get(typid)
             if domain is not None:

@@ -294,3 +294,24 @@ def test_schema_command_unwritable_output_is_a_usage_error(database, tmp_path):
     result = run_cli("schema", "--database-url", database, "--output", tmp_path / "no" / "such" / "dir" / "f.txt")
     assert result.exit_code == 2
     assert "cannot write" in result.stderr
+
+
+def test_domain_not_null_is_said_once(rich):
+    # PostgreSQL 17+ also records a domain's NOT NULL as a constraint row; the
+    # snapshot says it once, as the domain's nullability
+    constraints = sorted(k.member for k in rich.objects if k.kind == "constraint" and k.name == "posint")
+    assert constraints == ["posint_positive"]
+    assert attrs(rich, "type", "posint")["nullable"] == "not null"
+
+
+def test_generated_columns_say_stored_or_virtual(db):
+    # virtual generated columns exist from PostgreSQL 18 on; stored ones everywhere
+    kinds = ["stored"] + (["virtual"] if db.info.server_version >= 180000 else [])
+    for kind in kinds:
+        db.execute(f"create table g_{kind} (a int, b int generated always as (a * 2) {kind})")
+    snap = take(db)
+    for kind in kinds:
+        column = attrs(snap, "column", f"g_{kind}", "b")
+        assert (column["generated"], column["generated kind"]) == ("(a * 2)", kind)
+        assert "default" not in column
+        assert f"column b: integer generated always as ((a * 2)) {kind}" in snap.to_text()
