@@ -56,6 +56,23 @@ def run_process(*args: object, env: dict[str, str] | None = None, timeout: float
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def _interruptible() -> None:
+    """In the child: take SIGINT as a terminal's Ctrl-C would deliver it. A shell
+    running the tests in the background (nohup, `&`) passes SIGINT on ignored,
+    and Python keeps an ignored SIGINT ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_process(*args: object) -> subprocess.Popen:
+    """`python -m sqlmigrate ARGS` in the background, output captured, Ctrl-C deliverable."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
+    return subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
+
+
 # -- the server -------------------------------------------------------------------
 
 

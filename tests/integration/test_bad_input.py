@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import ROOT, _ThrowawayCluster, run_cli, run_process, tables, tracking_ids
+from tests.conftest import ROOT, _ThrowawayCluster, run_cli, run_process, tables, tracking_ids, start_process as start
 
 ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
 TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
@@ -290,12 +290,6 @@ def test_good_timeout_values_reach_the_server(value, shown, database, db, write_
 
 
 # -- Ctrl-C --------------------------------------------------------------------------
-
-
-def start(*args: object) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
-    return subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_running(db, fragment: str, timeout: float = 15) -> int:

@@ -15,13 +15,7 @@ import time
 
 import psycopg
 
-from tests.conftest import ROOT, _ThrowawayCluster, run_cli, tables, tracking_ids
-
-
-def start(*args: object) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
-    return subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+from tests.conftest import ROOT, _ThrowawayCluster, run_cli, tables, tracking_ids, start_process as start
 
 
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from tests.conftest import CORPORA, ROOT, run_cli, tables
+from tests.conftest import CORPORA, ROOT, run_cli, tables, start_process
 
 SCRATCH = "sqlmigrate_scratch_"
 
@@ -325,9 +325,7 @@ def test_tracking_table_in_its_own_schema(database, db, write_migrations):
 def test_interrupt_drops_the_scratch_database(server, database, write_migrations):
     mdir = write_migrations({"001_slow": ("create table t (id int);\nselect pg_sleep(60);\n", "drop table t;\n")})
     before = databases(server)
-    proc = subprocess.Popen([sys.executable, "-m", "sqlmigrate", "test", "--dir", str(mdir),
-                             "--database-url", database], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_process("test", "--dir", mdir, "--database-url", database)
     try:
         deadline = time.monotonic() + 30
         ours: set[str] = set()
