@@ -20,7 +20,6 @@ from sqlmigrate.model import Directive, LexProblem, SqlFile, Statement
 BOM = b"\xef\xbb\xbf"
 MAX_WORDS = 4000  # words kept per statement; rules only look at the head
 
-KNOWN_DIRECTIVES = ("no-transaction", "irreversible", "empty", "ignore")
 _DIRECTIVE = re.compile(r"--\s*sqlmigrate\s*:\s*(.*?)\s*$", re.IGNORECASE)
 _COPY_END = re.compile(r"^\\\.[ \t]*(?:\r?\n|$)", re.MULTILINE)
 _COMMENT_DELIMITER = re.compile(r"/\*|\*/")

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import re
 
-# Tested on each of these by scripts/pg-matrix.sh (pinned in scripts/pg-versions.txt).
-SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
-
 # What an older server says when it meets SQL it does not know yet: a syntax
 # error, an unknown function, type or object, or an unknown option.
 _NOT_KNOWN_YET = {"42601", "42883", "42704", "22023", "0A000"}

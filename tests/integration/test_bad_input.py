@@ -5,11 +5,9 @@ outside migration SQL, 4 a migration's SQL failed, 130 Ctrl-C.
 """
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 
@@ -17,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import ROOT, _ThrowawayCluster, run_cli, run_process, tables, tracking_ids, start_process as start
+from tests.conftest import _ThrowawayCluster, run_cli, run_process, tables, tracking_ids, start_process as start
 
 ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
 TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}

@@ -10,12 +10,11 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import psycopg
 
-from tests.conftest import ROOT, _ThrowawayCluster, run_cli, tables, tracking_ids, start_process as start
+from tests.conftest import _ThrowawayCluster, run_cli, tables, tracking_ids, start_process as start
 
 
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:

@@ -5,15 +5,13 @@ connections, never a mocked lock.
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import time
 
 import psycopg
 
-from tests.conftest import ROOT, run_cli, tables, tracking_ids, start_process as start
+from tests.conftest import run_cli, tables, tracking_ids, start_process as start
 
 
 def wait_for(probe, what: str, timeout: float = 15):
