@@ -5,7 +5,9 @@ The only reader of sys.argv and os.environ, and the only sys.exit.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -14,10 +16,56 @@ from sqlmigrate.config import DEFAULT_DIR, DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Set
 from sqlmigrate.errors import Interrupted, Refused, SqlMigrateError, UsageError
 
 
+class _ArgumentsRejected(Exception):
+    """A usage error found by argparse: run() prints it as text or as JSON."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"sqlmigrate: {message}\n")
+        raise _ArgumentsRejected(self, message)
+
+
+COMMANDS = ("status", "up", "down", "verify", "repair", "baseline", "generate", "test", "drift", "schema", "check")
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The command named in argv (options only follow it), or None."""
+    for arg in argv:
+        if arg == "--":
+            break
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """`--format json` (or `--format=json`, or an abbreviation argparse accepts) in argv.
+
+    Read before argparse, so that a usage error or a Ctrl-C that comes before
+    the options are parsed still prints one JSON object.
+    """
+    wanted = False
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        name, eq, value = arg.partition("=")
+        if len(name) < 3 or not "--format".startswith(name):
+            continue
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+        wanted = value == "json"  # the last one given wins, as in argparse
+    return wanted
+
+
+def _json_error(command: str | None, message: str, exit_code: int) -> None:
+    payload = {"command": command, "error": message, "exit_code": exit_code}
+    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    sys.stdout.flush()
 
 
 def _duration(text: str) -> str:
@@ -38,7 +86,7 @@ def _seconds(text: str) -> float:
 
 
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if re.fullmatch(r"[0-9]+", text) is None or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return int(text)
 
@@ -166,7 +214,14 @@ def _confirm_all(args: argparse.Namespace) -> None:
         return
     if not sys.stdin.isatty():
         raise Refused("down --all rolls back every migration: add --yes to confirm (stdin is not a terminal)")
-    answer = input("Roll back EVERY applied migration? Type 'yes' to continue: ")
+    # the question goes to stderr: stdout holds the report (one JSON object with --format json)
+    sys.stderr.write("Roll back EVERY applied migration? Type 'yes' to continue: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        # Ctrl-D: no answer is not a yes; end the prompt's line so the refusal gets its own
+        sys.stderr.write("\n")
+        raise Refused("down --all cancelled (no answer); nothing was rolled back")
     if answer.strip().lower() != "yes":
         raise Refused("down --all cancelled; nothing was rolled back")
 
@@ -174,15 +229,22 @@ def _confirm_all(args: argparse.Namespace) -> None:
 def run(argv: list[str], env: dict[str, str]) -> int:
     try:
         args = build_parser(env).parse_args(argv)
+    except _ArgumentsRejected as exc:
+        if _wants_json(argv):
+            _json_error(_command_of(argv), exc.message, UsageError.exit_code)
+        else:
+            exc.parser.print_usage(sys.stderr)
+            sys.stderr.write(f"sqlmigrate: {exc.message}\n")
+        return UsageError.exit_code
     except SystemExit as exc:
-        # argparse exits on --help, --version and usage errors; main() returns
+        # argparse exits on --help and --version; main() returns
         # the code instead, so that in-process callers get an int like any other run
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     settings = _settings(args)
     from sqlmigrate import commands
     from sqlmigrate.render import Renderer
 
-    renderer = Renderer(settings.format)
+    renderer = Renderer(settings.format, command=args.command, directory=args.dir)
     try:
         if args.command == "check":
             report = commands.check(settings, strict=args.strict)
@@ -226,7 +288,10 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
         return run(argv, env)
     except KeyboardInterrupt:
         # commands that run SQL catch Ctrl-C themselves and say what they rolled back
-        sys.stderr.write("\nsqlmigrate: interrupted\n")
+        if _wants_json(argv):
+            _json_error(_command_of(argv), "interrupted", Interrupted.exit_code)
+        else:
+            sys.stderr.write("\nsqlmigrate: interrupted\n")
         return Interrupted.exit_code
     except BrokenPipeError:
         return 1

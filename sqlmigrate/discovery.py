@@ -54,11 +54,11 @@ def _file_findings(mfile: MigrationFile, kind: str) -> list[Finding]:
             )
         ]
     if mfile.text is None:
-        return [_not_utf8(mfile)]
+        return [not_utf8(mfile)]
     return []
 
 
-def _not_utf8(mfile: MigrationFile) -> Finding:
+def not_utf8(mfile: MigrationFile) -> Finding:
     assert mfile.raw is not None
     try:
         mfile.raw.decode("utf-8")

@@ -4,6 +4,7 @@ Never touches a connection; parses SQL only where a decision needs it.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sqlmigrate import discovery, rules, sqlfile
@@ -24,6 +25,9 @@ from sqlmigrate.model import (
     State,
     Step,
 )
+
+
+DOWN_EDITED = "down.sql edited since it was applied"  # information (SPEC 2), never a problem
 
 
 def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
@@ -52,7 +56,7 @@ def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[
         notes.append(f"applied as {row.id}_{row.name}")
     if row.down_sql is not None and migration.down.checksum is not None:
         if sqlfile.checksum(row.down_sql.encode()) != migration.down.checksum:
-            notes.append("down.sql edited since it was applied")
+            notes.append(DOWN_EDITED)
     if row.state is RowState.FAILED:
         ran = row.statements_run if row.statements_run is not None else "?"
         if row.failed_during == "down":
@@ -72,8 +76,13 @@ def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[
     return State.MODIFIED, tuple(notes)
 
 
+def is_id(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' or '٣', which int() then refuses or reads."""
+    return re.fullmatch(r"[0-9]+", text) is not None
+
+
 def _find_number(scan: Scan, rows: list[AppliedRow], wanted: str) -> int:
-    if not wanted.isdigit():
+    if not is_id(wanted):
         raise UsageError(f"--to {wanted!r} is not an id (digits)")
     number = int(wanted)
     known = {m.number for m in scan.migrations} | {r.number for r in rows if r.id.isdigit()}
@@ -115,6 +124,10 @@ def plan_up(
             ),
         )
     pending = [s for s in states if s.state is State.PENDING]
+    # SPEC 3: every pending migration is validated, also those above --to: the
+    # folder is checked as a whole, as `check` does. Applied migrations are not
+    # re-validated (their up.sql already ran; an edit to it is caught as modified).
+    pending_numbers = {int(s.id) for s in pending}
     if to is not None:
         limit = _find_number(scan, rows, to)
         pending = [s for s in pending if int(s.id) <= limit]
@@ -129,7 +142,6 @@ def plan_up(
                 f"({top.id}_{top.name}): " + ", ".join(f"{s.id}_{s.name}" for s in early),
                 details=("give them ids above the newest applied one, or run `up --allow-out-of-order`",),
             )
-    pending_numbers = {int(s.id) for s in pending}
     parsed: dict[Path, SqlFile] = {}
     findings = rules.check(scan, table, only=lambda m: m.number in pending_numbers, parsed=parsed)
     blocking, warnings = split_for_up(findings)
@@ -190,6 +202,11 @@ def plan_down(
         row = status.row
         assert row is not None
         migration = status.migration
+        if migration is not None and migration.down.exists and migration.down.text is None:
+            # down.sql is there but cannot be read as UTF-8: that file is what the
+            # user means to run, so refuse on it, never fall back to the stored copy
+            findings.append(discovery.not_utf8(migration.down))
+            continue
         if migration is not None and migration.down.text is not None:
             down = rules.parse(migration.down)
         elif row.down_sql is not None:
@@ -230,7 +247,7 @@ def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repa
     if ids:
         chosen = []
         for wanted in ids:
-            if not wanted.isdigit() or int(wanted) not in states:
+            if not is_id(wanted) or int(wanted) not in states:
                 raise UsageError(f"repair {wanted}: no migration has that id")
             status = states[int(wanted)]
             if status.state not in repairable:

@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from sqlmigrate.errors import Refused, SqlMigrateError
 from sqlmigrate.model import (
@@ -26,13 +26,17 @@ from sqlmigrate.model import (
     Step,
     StepResult,
 )
+from sqlmigrate.plan import DOWN_EDITED
 
 _COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
 
 
 class Renderer:
-    def __init__(self, fmt: str = "text", out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(self, fmt: str = "text", out: TextIO | None = None, err: TextIO | None = None, *,
+                 command: str | None = None, directory: str | None = None) -> None:
         self.format = fmt
+        self.command = command  # named in the JSON error object
+        self.directory = directory  # --dir as the user typed it: paths are shown under it
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._colour = _wants_colour(self.out)
@@ -51,6 +55,10 @@ class Renderer:
         stream = self.err if err else self.out
         stream.write(text + end)
         stream.flush()
+
+    def shown(self, path: Path | str) -> str:
+        """A file's path as the migrations folder was given (`./db/` stays `./db/`) joined with its name."""
+        return display_path(path, self.directory)
 
     @property
     def is_text(self) -> bool:
@@ -86,18 +94,20 @@ class Renderer:
             for f in findings:
                 kind = "error" if f.is_error else "warning"
                 message = _github_escape(f"{f.message} [{f.rule}]")
-                self._print(f"::{kind} file={f.path},line={f.line},col={f.col}::{message}", err=err)
+                file = _github_property(self.shown(f.path))
+                self._print(f"::{kind} file={file},line={f.line},col={f.col}::{message}", err=err)
             return
         for f in findings:
             colour = "red" if f.is_error else "yellow"
             stream = self.err if err else self.out
             label = self._paint(f.severity.value, colour, stream)
-            self._print(f"{f.path}:{f.line}:{f.col}: {label}: {f.message} [{f.rule}]", err=err)
+            self._print(f"{self.shown(f.path)}:{f.line}:{f.col}: {label}: {f.message} [{f.rule}]", err=err)
             if f.hint:
                 self._print(f"  hint: {f.hint}", err=err)
 
     def sql_error(self, error: SqlError) -> None:
-        self._print(f"{error.path}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}", err=True)
+        self._print(f"{self.shown(error.path)}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}",
+                    err=True)
         for label, value in (("DETAIL", error.detail), ("HINT", error.hint), ("CONTEXT", error.context)):
             if value:
                 for i, line in enumerate(value.splitlines()):
@@ -107,7 +117,7 @@ class Renderer:
 
     def report(self, report: Report) -> None:
         if self.format == "json":
-            self._print(json.dumps(_json_report(report), indent=2, default=_json_default))
+            self._print(json.dumps(_json_report(report, self.shown), indent=2, default=_json_default))
             return
         getattr(self, f"_text_{report.command}")(report)
 
@@ -188,7 +198,7 @@ class Renderer:
         if not plan.steps:
             self._print("-- nothing to run")
         for step in plan.steps:
-            self._print(f"-- {step.id}_{step.name}: {step.sql.path}")
+            self._print(f"-- {step.id}_{step.name}: {self.shown(step.sql.path)}")
             transactional = step.sql.is_transactional
             if transactional:
                 self._print("BEGIN;")
@@ -215,6 +225,8 @@ class Renderer:
         for s in statuses:
             if s.state is State.REFORMATTED:
                 self._print(f"{s.id}_{s.name}: reformatted (comments, spacing or case only; not a problem)")
+            if DOWN_EDITED in s.notes and s not in problems:
+                self._print(f"{s.id}_{s.name}: {DOWN_EDITED} (not a problem; `down` runs the file on disk)")
         applied = sum(1 for s in statuses if s.row is not None)
         pending = sum(1 for s in statuses if s.state is State.PENDING)
         if problems:
@@ -237,7 +249,7 @@ class Renderer:
 
     def _text_generate(self, report: Report) -> None:
         for path in report.data["created"]:
-            self._print(f"created {path}")
+            self._print(f"created {self.shown(path)}")
 
     # -- test, drift, schema -------------------------------------------------------------
 
@@ -261,7 +273,8 @@ class Renderer:
             if r.findings:
                 self._print(f"  {r.reason}:")
                 for f in r.findings:
-                    self._print(f"    {f.path}:{f.line}:{f.col}: {f.severity.value}: {f.message} [{f.rule}]")
+                    self._print(f"    {self.shown(f.path)}:{f.line}:{f.col}: {f.severity.value}: {f.message} "
+                                f"[{f.rule}]")
             if r.failures:
                 self._print("  down.sql does not restore the schema (before up.sql -> after down.sql):")
                 for d in r.failures:
@@ -287,7 +300,8 @@ class Renderer:
             self._print(reason)
 
     def _sql_error_lines(self, error: SqlError, indent: str) -> None:
-        self._print(f"{indent}{error.path}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}")
+        self._print(f"{indent}{self.shown(error.path)}:{error.line}:{error.col}: ERROR {error.sqlstate}: "
+                    f"{error.message}")
         for label, value in (("DETAIL", error.detail), ("HINT", error.hint)):
             if value:
                 for i, line in enumerate(value.splitlines()):
@@ -335,11 +349,11 @@ class Renderer:
             self._print(f" {self._paint('stopped', 'red')}")
             self._is_line_open = False
         if self.format == "json":
-            payload: dict[str, Any] = {"error": exc.message, "exit_code": exc.exit_code}
+            payload: dict[str, Any] = {"command": self.command, "error": exc.message, "exit_code": exc.exit_code}
             if exc.details:
                 payload["details"] = list(exc.details)
             if isinstance(exc, Refused) and exc.findings:
-                payload["findings"] = [_finding_json(f) for f in exc.findings]
+                payload["findings"] = [_finding_json(f, self.shown) for f in exc.findings]
             self._print(json.dumps(payload, indent=2))
             return
         if isinstance(exc, Refused) and exc.findings:
@@ -386,30 +400,56 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S%z") if value else "-"
 
 
+def display_path(path: Path | str, directory: str | None) -> str:
+    """`path` shown under `directory` as the user wrote it: `./chk/` + `001_a/up.sql`
+    gives `./chk/001_a/up.sql` (pathlib would print `chk/001_a/up.sql`). A path
+    outside it (a stored down.sql's label) is shown as it is."""
+    text = str(path)
+    if not directory:
+        return text
+    try:
+        rel = Path(path).relative_to(Path(directory))
+    except ValueError:
+        return text
+    base = directory.rstrip("/")
+    if rel == Path("."):
+        return base or "/"
+    return f"{base}/{rel.as_posix()}" if base else f"/{rel.as_posix()}"
+
+
 def _github_escape(text: str) -> str:
+    """Annotation message data, escaped as the GitHub Actions runner reads it."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _finding_json(f: Finding) -> dict[str, Any]:
-    return {"path": str(f.path), "line": f.line, "col": f.col, "severity": f.severity.value,
+def _github_property(text: str) -> str:
+    """An annotation property value (file=...): also `:` and `,`, which end a value."""
+    return _github_escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
+_Shown = Callable[[Any], str]
+
+
+def _finding_json(f: Finding, shown: _Shown = str) -> dict[str, Any]:
+    return {"path": shown(f.path), "line": f.line, "col": f.col, "severity": f.severity.value,
             "rule": f.rule, "message": f.message, "hint": f.hint}
 
 
-def _sql_error_json(e: SqlError) -> dict[str, Any]:
-    return {"path": str(e.path), "line": e.line, "col": e.col, "sqlstate": e.sqlstate,
+def _sql_error_json(e: SqlError, shown: _Shown = str) -> dict[str, Any]:
+    return {"path": shown(e.path), "line": e.line, "col": e.col, "sqlstate": e.sqlstate,
             "message": e.message, "detail": e.detail, "hint": e.hint, "context": e.context}
 
 
-def _step_json(step: Step) -> dict[str, Any]:
-    return {"id": step.id, "name": step.name, "path": str(step.sql.path),
+def _step_json(step: Step, shown: _Shown = str) -> dict[str, Any]:
+    return {"id": step.id, "name": step.name, "path": shown(step.sql.path),
             "transactional": step.sql.is_transactional}
 
 
-def _json_report(report: Report) -> dict[str, Any]:
+def _json_report(report: Report, shown: _Shown = str) -> dict[str, Any]:
     data = report.data
     out: dict[str, Any] = {"command": report.command, "exit_code": report.exit_code}
     if report.command == "check":
-        out["findings"] = [_finding_json(f) for f in data["findings"]]
+        out["findings"] = [_finding_json(f, shown) for f in data["findings"]]
     elif report.command == "status":
         out["database"] = data["database"]
         out["table"] = data["table"]
@@ -418,37 +458,38 @@ def _json_report(report: Report) -> dict[str, Any]:
              "applied_at": s.applied_at.isoformat() if s.applied_at else None, "notes": list(s.notes)}
             for s in data["statuses"]
         ]
-        out["findings"] = [_finding_json(f) for f in data.get("findings", [])]
+        out["findings"] = [_finding_json(f, shown) for f in data.get("findings", [])]
     elif report.command in ("up", "down"):
         plan: Plan = data["plan"]
         out["dry_run"] = data["dry_run"]
-        out["warnings"] = [_finding_json(f) for f in plan.warnings]
+        out["warnings"] = [_finding_json(f, shown) for f in plan.warnings]
         out["notes"] = list(plan.notes)
         if data["dry_run"]:
             out["planned"] = [
-                dict(_step_json(s), statements=[st.text for st in s.sql.statements]) for s in plan.steps
+                dict(_step_json(s, shown), statements=[st.text for st in s.sql.statements]) for s in plan.steps
             ]
         else:
-            out["done"] = [dict(_step_json(r.step), duration_s=round(r.duration_s, 6))
+            out["done"] = [dict(_step_json(r.step, shown), duration_s=round(r.duration_s, 6))
                            for r in data["results"] if r.error is None]
             failed = data["failed"]
             out["failed"] = None if failed is None else dict(
-                _step_json(failed.step), error=_sql_error_json(failed.error),
+                _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown),
                 statements_run=failed.statements_run)
-            out["not_run"] = [_step_json(s) for s in data["not_run"]]
+            out["not_run"] = [_step_json(s, shown) for s in data["not_run"]]
     elif report.command == "verify":
         out["problems"] = [{"id": s.id, "name": s.name, "state": s.state.value, "notes": list(s.notes)}
                            for s in data["problems"]]
         out["reformatted"] = [s.id for s in data["statuses"] if s.state is State.REFORMATTED]
+        out["down_edited"] = [s.id for s in data["statuses"] if DOWN_EDITED in s.notes]
     elif report.command == "repair":
         out["repaired"] = [{"id": r.id, "name": r.name, "action": r.action.value, "was": r.was.value}
                            for r in data["repairs"]]
     elif report.command == "baseline":
         out["recorded"] = [{"id": m.id, "name": m.name} for m in data["recorded"]]
     elif report.command in ("test", "drift", "schema"):
-        out.update(_json_schema_report(report))
+        out.update(_json_schema_report(report, shown))
     elif report.command == "generate":
-        out["created"] = [str(p) for p in data["created"]]
+        out["created"] = [shown(p) for p in data["created"]]
         out["id"] = data["id"]
         out["name"] = data["name"]
     return out
@@ -462,7 +503,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _json_schema_report(report: Report) -> dict[str, Any]:
+def _json_schema_report(report: Report, shown: _Shown = str) -> dict[str, Any]:
     """test, drift and schema: differences and objects as the schema module describes them."""
     data = report.data
     if report.command == "test":
@@ -474,8 +515,8 @@ def _json_schema_report(report: Report) -> dict[str, Any]:
             "migrations": [
                 {"id": r.id, "name": r.name, "verdict": r.verdict,
                  "differences": [d.to_json() for d in r.differences],
-                 "errors": [dict(_sql_error_json(e), phase=phase) for phase, e in r.errors],
-                 "findings": [_finding_json(f) for f in r.findings],
+                 "errors": [dict(_sql_error_json(e, shown), phase=phase) for phase, e in r.errors],
+                 "findings": [_finding_json(f, shown) for f in r.findings],
                  "reason": r.reason}
                 for r in results
             ],
@@ -491,7 +532,8 @@ def _json_schema_report(report: Report) -> dict[str, Any]:
             "drift": report.exit_code != 0,
             "differences": [d.to_json() for d in data["differences"]],
             "notes": data["notes"],
-            "failed": None if failed is None else dict(_step_json(failed.step), error=_sql_error_json(failed.error)),
+            "failed": None if failed is None else dict(_step_json(failed.step, shown),
+                                                       error=_sql_error_json(failed.error, shown)),
             "scratch_databases": data["scratch_databases"],
         }
     snapshot = data["snapshot"]

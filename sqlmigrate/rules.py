@@ -156,11 +156,44 @@ def _table_of(stmt: Statement) -> tuple[str, tuple[str | None, str, int]] | None
         i = _skip(w, 1, "global", "local", "temporary", "temp", "unlogged")
         if i < len(w) and w[i] == "table":
             return "create", _table_after(w, i + 1)
+    if head in ("create", "create or replace"):
+        i = _skip(w, 1, "foreign")
+        if i > 1 and i < len(w) and w[i] == "table":
+            return "create", _table_after(w, i + 1)
     if head in ("alter", "drop") and w[1] == "table":
         return head, _table_after(w, 2)
+    if head in ("alter", "drop") and w[1:3] == ("foreign", "table"):
+        return head, _table_after(w, 3)
+    into = _select_into(w)
+    if into is not None:
+        return "create", _table_after(w, _skip(w, into + 1, "global", "local", "temporary", "temp",
+                                               "unlogged", "table"))
     if head == "truncate":
         return "truncate", _table_after(w, _skip(w, 1, "table"))
     return None
+
+
+def _select_into(words: tuple[str, ...]) -> int | None:
+    """Index of the INTO of `SELECT ... INTO [TEMP|UNLOGGED] [TABLE] name`, which creates a table."""
+    if words[0] not in ("select", "with"):
+        return None
+    top = []  # (index, word) outside parentheses
+    depth = 0
+    for i, word in enumerate(words):
+        if word == "(":
+            depth += 1
+        elif word == ")":
+            depth -= 1
+        elif depth == 0:
+            top.append((i, word))
+    if top[0][1] == "with":
+        # the main statement of WITH ... : its first keyword outside the CTE bodies
+        main = next((word for _, word in top[1:] if word in _DML), "")
+        if main != "select":
+            return None  # WITH ... INSERT INTO t ... inserts, it creates nothing
+    elif top[0][1] != "select":
+        return None
+    return next((i for i, word in top if word == "into"), None)
 
 
 def _created_relation(stmt: Statement) -> list[str]:
@@ -198,12 +231,31 @@ def _transaction_control(stmt: Statement) -> str | None:
     return None
 
 
+def _is_concurrently(w: tuple[str, ...]) -> bool:
+    """CREATE [UNIQUE] INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY,
+    REINDEX [(options)] {INDEX|TABLE|SCHEMA|DATABASE|SYSTEM} CONCURRENTLY."""
+    head = w[0]
+    if head == "create":
+        i = _skip(w, 1, "unique")
+        return w[i:i + 2] == ("index", "concurrently")
+    if head == "drop":
+        return w[1:3] == ("index", "concurrently")
+    if head == "reindex":
+        # an option list of any length: (VERBOSE, TABLESPACE x, CONCURRENTLY [bool])
+        i = _skip_parenthesised(w, 1)
+        options = list(_top_level_parts(w[2:i - 1], 0)) if i > 1 else []
+        if any(part[0] == "concurrently" and part[1:] in ((), ("true",), ("on",), ("1",))
+               for part in options):
+            return True
+        return w[i + 1:i + 2] == ("concurrently",)
+    return False
+
+
 def _needs_no_transaction(stmt: Statement) -> str | None:
     w = stmt.words
     head = w[0]
     nxt = w[1] if len(w) > 1 else ""
-    head_words = w[:8]
-    if head in ("create", "drop", "reindex") and "concurrently" in head_words:
+    if _is_concurrently(w):
         return f"{head.upper()} ... CONCURRENTLY"
     if head == "alter" and nxt == "table" and "detach" in w and "concurrently" in w:
         return "DETACH PARTITION ... CONCURRENTLY"
@@ -466,6 +518,11 @@ def _directive_findings(sql: SqlFile, kind: str) -> Iterable[Finding]:
         elif d.args:
             yield Finding(sql.path, d.line, d.col, E, "unknown-directive",
                           f"directive {d.word!r} takes no argument")
+        elif d.word == "empty" and any(stmt.words and stmt.words != (";",) for stmt in sql.statements):
+            # "runs nothing on purpose" and a statement that would run contradict each other
+            yield Finding(sql.path, d.line, d.col, E, "unknown-directive",
+                          f"{Path(sql.path).name} is marked empty but holds statements",
+                          'remove "-- sqlmigrate: empty", or the statements')
 
 
 def check_migration(
