@@ -286,7 +286,7 @@ DURATION_MS = sql.SQL("(extract(epoch from clock_timestamp() - transaction_times
 _SUCCEEDED = (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK, ExecStatus.EMPTY_QUERY)
 
 
-def run_script(conn: psycopg.Connection, script: str) -> tuple[int, psycopg.Error | None]:
+def run_script(conn: psycopg.Connection, script: bytes) -> tuple[int, psycopg.Error | None]:
     """Send several statements as one simple query: one round trip for a whole
     migration with its BEGIN, tracking row and COMMIT.
 
@@ -296,7 +296,7 @@ def run_script(conn: psycopg.Connection, script: str) -> tuple[int, psycopg.Erro
     Ctrl-C cancels the query on the server before KeyboardInterrupt is raised.
     """
     encoding = conn.info.encoding
-    conn.pgconn.send_query(script.encode(encoding))
+    conn.pgconn.send_query(script)
     results = conn.wait(generators.execute(conn.pgconn))
     for index, result in enumerate(results):
         if result.status == ExecStatus.FATAL_ERROR:

@@ -113,29 +113,29 @@ def _aftermath(step: Step, progress: _Progress, *, by_server: bool = False) -> s
 
 
 def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
-    """BEGIN, the statements, the tracking row, COMMIT and the session reset in
-    one round trip; the number of results says which statement failed.
+    """BEGIN, the file as written, the tracking row, COMMIT and the session reset
+    in one round trip; the number of results says which statement failed.
 
-    The row is written as the connecting user whatever SET ROLE the migration did.
+    The file goes as it is, not cut into statements: the server splits it the
+    same way, an error position needs no translation, and a 5 MB INSERT is not
+    copied once more. The row is written as the connecting user whatever SET
+    ROLE the migration did.
     """
     statements = step.sql.statements
     if any(stmt.words[0] == "copy" for stmt in statements):
         _run_transactional_one_by_one(conn, tracking, step, started)
         return
-    pieces = ["begin;\n"]
-    starts = []  # where each statement begins in the script, for error positions
-    length = len(pieces[0])
-    for stmt in statements:
-        text = stmt.text if stmt.text.endswith(";") else stmt.text + ";"
-        starts.append(length)
-        pieces.append(text)
-        pieces.append("\n")
-        length += len(text) + 1
     row = _row_change(tracking, step, started, RowState.APPLIED, None).as_string(conn)
-    pieces.append(f"set local role none;\n{row};\ncommit;\n{CLEAN_SESSION.as_string(conn)};")
-    succeeded, error = run_script(conn, "".join(pieces))
+    encoding = conn.info.encoding
+    # ";" ends a last statement written without one (or adds an empty one, which
+    # yields no result); the newline ends a "--" comment on the file's last line
+    script = b"".join((_BEGIN.encode(encoding), step.sql.text.encode(encoding),
+                       f"\n;\nset local role none;\n{row};\ncommit;\n{CLEAN_SESSION.as_string(conn)};".encode(encoding)))
+    succeeded, error = run_script(conn, script)
+    del script
     if error is None:
         return
+    starts = [len(_BEGIN) + stmt.offset for stmt in statements]
     failed = succeeded - 1  # the first result is BEGIN's
     if succeeded == 0:
         # a syntax error: the server parses the whole string before running any of it
@@ -145,6 +145,9 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
         located = _locate(step.sql, statements[failed], error, conn.info.server_version, starts[failed])
         raise _StatementFailed(located, failed) from error
     raise error  # BEGIN, the tracking row or the reset: not the migration's SQL
+
+
+_BEGIN = "begin;\n"
 
 
 def _statement_at(starts: list[int], position: str | None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+from array import array
 from pathlib import Path
 
 from sqlparse import keywords as sqlparse_keywords
@@ -201,7 +202,7 @@ class _Lines:
     """Offset -> (line, col), 1-based, counted in characters."""
 
     def __init__(self, text: str) -> None:
-        self._starts = [0]
+        self._starts = array("q", [0])  # 8 bytes a line, not a 36-byte int object
         find = text.find
         pos = find("\n")
         while pos >= 0:
