@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 import psycopg
-from psycopg import sql
+from psycopg import errors as pg_errors
+from psycopg import generators, sql
+from psycopg.pq import ExecStatus
 from psycopg.rows import dict_row
 
 from sqlmigrate import config
@@ -279,6 +281,33 @@ def _value(value: object) -> sql.Composable:
 # How long the migration's transaction has run, measured by the server when the
 # tracking row is written (the statements before it may still be in flight).
 DURATION_MS = sql.SQL("(extract(epoch from clock_timestamp() - transaction_timestamp()) * 1000)::integer")
+
+
+_SUCCEEDED = (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK, ExecStatus.EMPTY_QUERY)
+
+
+def run_script(conn: psycopg.Connection, script: bytes) -> tuple[int, psycopg.Error | None]:
+    """Send several statements as one simple query: one round trip for a whole
+    migration with its BEGIN, tracking row and COMMIT.
+
+    Returns how many statements succeeded and, when one failed, its error (the
+    server skips everything after it). psycopg's cursor keeps only the first
+    error, not how many results came before it, hence its lower-level calls.
+    Ctrl-C cancels the query on the server before KeyboardInterrupt is raised.
+    """
+    encoding = conn.info.encoding
+    conn.pgconn.send_query(script)
+    results = conn.wait(generators.execute(conn.pgconn))
+    for index, result in enumerate(results):
+        if result.status == ExecStatus.FATAL_ERROR:
+            error = pg_errors.error_from_result(result, encoding=encoding)
+            if error.diag.severity_nonlocalized in ("FATAL", "PANIC"):
+                conn.pgconn.finish()  # the server ends the session after these
+                raise error
+            return index, error
+        if result.status not in _SUCCEEDED:
+            return index, psycopg.InterfaceError(f"unexpected result {ExecStatus(result.status).name}")
+    return len(results), None
 
 
 def run_in_transaction(conn: psycopg.Connection, queries: list, *, doing: str) -> None:

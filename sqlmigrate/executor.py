@@ -1,12 +1,14 @@
 """Runs a Plan on a connection already holding the advisory lock.
 
-A transactional step sends BEGIN, each statement, its tracking row change and
-COMMIT in one pipeline (one round trip), then resets the session: the row
+A transactional step sends BEGIN, its statements, its tracking row change,
+COMMIT and a session reset as one query string (one round trip): the row
 commits with the migration (SPEC 5), and nothing one migration set leaks into
-the next. Each statement is its own query, so an error names its statement.
+the next. The server answers each statement in turn, so the number of answers
+before an error names the statement that failed.
 """
 from __future__ import annotations
 
+import bisect
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -14,7 +16,7 @@ from typing import Protocol
 import psycopg
 from psycopg import sql
 
-from sqlmigrate.db import DURATION_MS, Tracking
+from sqlmigrate.db import DURATION_MS, Tracking, run_script
 from sqlmigrate.errors import DatabaseUnavailable, Interrupted
 from sqlmigrate.model import Direction, Plan, RowState, SqlError, SqlFile, Statement, Step, StepResult
 from sqlmigrate.sqlfile import line_col
@@ -111,32 +113,48 @@ def _aftermath(step: Step, progress: _Progress, *, by_server: bool = False) -> s
 
 
 def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
-    """All in one pipeline; the first statement without a result is the one that failed."""
+    """BEGIN, the file as written, the tracking row, COMMIT and the session reset
+    in one round trip; the number of results says which statement failed.
+
+    The file goes as it is, not cut into statements: the server splits it the
+    same way, an error position needs no translation, and a 5 MB INSERT is not
+    copied once more. The row is written as the connecting user whatever SET
+    ROLE the migration did.
+    """
     statements = step.sql.statements
-    if any(stmt.copy_data is not None for stmt in statements):
+    if any(stmt.words[0] == "copy" for stmt in statements):
         _run_transactional_one_by_one(conn, tracking, step, started)
         return
-    # the row is written as the connecting user whatever SET ROLE the migration
-    # did; the session is cleaned after COMMIT in one simple query (8 statements
-    # in one round trip rather than 8 pipelined ones)
-    finish = ("set local role none", _row_change(tracking, step, started, RowState.APPLIED, None), "commit")
-    cursors: list[psycopg.Cursor] = []
-    try:
-        with conn.pipeline():
-            for query in ("begin", *(stmt.text for stmt in statements), *finish):
-                cursor = conn.cursor()
-                cursor.execute(query)  # no parameters: sent as written
-                cursors.append(cursor)
-    except psycopg.Error as exc:
-        if conn.broken or conn.closed:
-            raise
-        failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors)) - 1
-        if 0 <= failed < len(statements):
-            _rollback_quietly(conn)
-            raise _StatementFailed(_locate(step.sql, statements[failed], exc, conn.info.server_version),
-                                   failed) from exc
-        raise  # BEGIN or the tracking row: not the migration's SQL
-    conn.execute(CLEAN_SESSION)
+    row = _row_change(tracking, step, started, RowState.APPLIED, None).as_string(conn)
+    encoding = conn.info.encoding
+    # ";" ends a last statement written without one (or adds an empty one, which
+    # yields no result); the newline ends a "--" comment on the file's last line
+    script = b"".join((_BEGIN.encode(encoding), step.sql.text.encode(encoding),
+                       f"\n;\nset local role none;\n{row};\ncommit;\n{CLEAN_SESSION.as_string(conn)};".encode(encoding)))
+    succeeded, error = run_script(conn, script)
+    del script
+    if error is None:
+        return
+    starts = [len(_BEGIN) + stmt.offset for stmt in statements]
+    failed = succeeded - 1  # the first result is BEGIN's
+    if succeeded == 0:
+        # a syntax error: the server parses the whole string before running any of it
+        failed = _statement_at(starts, error.diag.statement_position)
+    if 0 <= failed < len(statements):
+        _rollback_quietly(conn)
+        located = _locate(step.sql, statements[failed], error, conn.info.server_version, starts[failed])
+        raise _StatementFailed(located, failed) from error
+    raise error  # BEGIN, the tracking row or the reset: not the migration's SQL
+
+
+_BEGIN = "begin;\n"
+
+
+def _statement_at(starts: list[int], position: str | None) -> int:
+    """Index of the statement holding the server's 1-based `position`, or -1."""
+    if not position or not position.isdigit() or not starts or int(position) - 1 < starts[0]:
+        return -1
+    return bisect.bisect_right(starts, int(position) - 1) - 1
 
 
 def _run_transactional_one_by_one(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
@@ -222,8 +240,11 @@ def _execute(cur: psycopg.Cursor, sql_file: SqlFile, stmt: Statement, index: int
         raise _StatementFailed(_locate(sql_file, stmt, exc, cur.connection.info.server_version), index) from exc
 
 
-def _locate(sql_file: SqlFile, stmt: Statement, exc: psycopg.Error, server_version: int = 0) -> SqlError:
-    """Place a PostgreSQL error in the file: its position is within the statement.
+def _locate(
+    sql_file: SqlFile, stmt: Statement, exc: psycopg.Error, server_version: int = 0, sent_at: int = 0
+) -> SqlError:
+    """Place a PostgreSQL error in the file. The server counts its position from
+    the start of the query sent, in which the statement began at `sent_at`.
 
     A statement using SQL newer than the server gets a hint saying so, as the
     server's own "syntax error at or near" does not.
@@ -232,7 +253,9 @@ def _locate(sql_file: SqlFile, stmt: Statement, exc: psycopg.Error, server_versi
     offset = stmt.offset
     position = diag.statement_position
     if position and str(position).isdigit():
-        offset = stmt.offset + int(position) - 1
+        within = int(position) - 1 - sent_at
+        if 0 <= within <= stmt.end - stmt.offset:
+            offset = stmt.offset + within
     line, col = line_col(sql_file.text, offset)
     return SqlError(
         path=sql_file.path,
