@@ -322,3 +322,49 @@ def test_error_position_after_copy_data_and_function_body(database, db, write_mi
         "create table c (a int, b text);\ncopy c (a, b) from stdin;\n1\tx\n2\ty\n\\.\nselect count(*) from c;\n")
     assert up(mdir, database).exit_code == 0
     assert db.execute("select a, b from c order by a").fetchall() == [(1, "x"), (2, "y")]
+
+
+# -- files over a megabyte go to the server on their own, between BEGIN and the row ------
+
+BIG_ROWS = ",\n".join(f"  ({i}, 'row {i} {'x' * 40}')" for i in range(20_000))  # ~1.2 MB
+BIG_INSERT = f"insert into big (id, note) values\n{BIG_ROWS};\n"
+
+
+def test_a_big_file_applies_with_its_row(database, db, write_migrations):
+    assert len(BIG_INSERT) > 1 << 20
+    mdir = write_migrations({**three("create table two (id int);\n"),
+                             "004_big": ("create table big (id int primary key, note text);\n" + BIG_INSERT,
+                                         "drop table big;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert db.execute("select count(*) from big").fetchone() == (20_000,)
+    assert tracking_ids(db) == ["001", "002", "003", "004"]
+
+
+def test_a_big_file_failing_at_run_time_points_at_its_statement(database, db, write_migrations):
+    # a duplicate key: no position from the server, so the count of answers names the statement
+    mdir = write_migrations({"001_big": (
+        "create table big (id int primary key, note text);\n" + BIG_INSERT + "insert into big values (7, 'again');\n",
+        "drop table big;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 4
+    assert "001_big/up.sql:20003:1: ERROR 23505: duplicate key value violates unique constraint" in result.stderr
+    assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
+
+
+def test_a_big_file_failing_in_its_first_statement(database, db, write_migrations):
+    mdir = write_migrations({"001_big": ("-- the table is missing\n" + BIG_INSERT, "select 1;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 4
+    assert '001_big/up.sql:2:13: ERROR 42P01: relation "big" does not exist' in result.stderr
+    assert tracking_ids(db) == []
+
+
+def test_a_syntax_error_deep_in_a_big_file_is_placed_exactly(database, db, write_migrations):
+    mdir = write_migrations({"001_big": (
+        "create table big (id int primary key, note text);\n" + BIG_INSERT + "selec 1;\n",
+        "drop table big;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 4
+    assert '001_big/up.sql:20003:1: ERROR 42601: syntax error at or near "selec"' in result.stderr
+    assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
