@@ -44,6 +44,7 @@ test-matrix: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/check_speed.py
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/big_file.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

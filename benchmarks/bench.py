@@ -26,7 +26,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT / "tests" / "corpora"
 GENERATOR = ROOT.parent / "shared" / "bench" / "gen_corpus.py"
-SQLMIGRATE = [sys.executable, "-m", "sqlmigrate"]
+
+
+def _sqlmigrate_command() -> list[str]:
+    """SQLMIGRATE_BIN (as ../shared/bench uses it), else the console script of this
+    interpreter's environment: what a user runs, start-up included."""
+    chosen = os.environ.get("SQLMIGRATE_BIN")
+    if chosen:
+        return [chosen]
+    script = Path(sys.executable).with_name("sqlmigrate")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "sqlmigrate"]
+
+
+SQLMIGRATE = _sqlmigrate_command()
 
 
 def _psql_binary() -> str:
