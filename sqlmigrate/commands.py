@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 from sqlmigrate import discovery, plan as planning, rules
 from sqlmigrate.config import Settings
-from sqlmigrate.errors import UsageError
+from sqlmigrate.errors import Refused, UsageError
 from sqlmigrate.model import Plan, Repair, RepairAction, Report, RowState, Step, StepResult
 
 TEMPLATE = """\
@@ -86,6 +86,7 @@ def status(settings: Settings) -> Report:
         from sqlmigrate import db
 
         where = db.describe_database(conn)
+    scan = scan.for_rows(rows)  # a duplicate id: the finding names the folder that is not applied
     states = planning.statuses(scan, rows)
     return Report("status", 0, {"statuses": states, "database": where, "table": settings.table,
                                 "findings": list(scan.findings)})
@@ -206,6 +207,16 @@ def verify(settings: Settings) -> Report:
         rows = tracking.rows()
     states = planning.statuses(scan, rows)
     problems = [s for s in states if s.state in planning.VERIFY_PROBLEMS]
+    duplicates = planning.duplicates_of_applied(scan, rows)
+    if duplicates:
+        # another folder claims an applied migration's id: the files no longer say
+        # which migration that is (the applied one is compared all the same)
+        raise Refused(
+            "verify failed: a folder has the same id as an applied migration",
+            details=tuple(f"{s.id}_{s.name}: {s.state.value}" for s in problems)
+            + ("`up` refuses until that folder has an id of its own",),
+            findings=tuple(duplicates),
+        )
     return Report("verify", 1 if problems else 0, {"statuses": states, "problems": problems})
 
 

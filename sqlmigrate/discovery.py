@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from sqlmigrate import sqlfile
-from sqlmigrate.model import Finding, Migration, MigrationFile, Severity
+from sqlmigrate.model import AppliedRow, Finding, Migration, MigrationFile, RowState, Severity
 
 FOLDER_NAME = re.compile(r"^(?P<id>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
 
@@ -19,9 +20,27 @@ FOLDER_NAME = re.compile(r"^(?P<id>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
 class Scan:
     migrations: tuple[Migration, ...]
     findings: tuple[Finding, ...]  # layout problems: bad names, duplicates, missing files
+    # every well-named folder, in name order, duplicates included, and the
+    # bad-name findings: what `for_rows` needs to hand a duplicated id over
+    folders: tuple[Migration, ...] = ()
+    bad_names: tuple[Finding, ...] = ()
 
     def by_number(self) -> dict[int, Migration]:
         return {m.number: m for m in self.migrations}
+
+    def for_rows(self, rows: Iterable[AppliedRow]) -> "Scan":
+        """This scan with each id that two folders share given to the folder its
+        tracking row names: the one whose id and name match the row exactly,
+        else the one whose id is written as in the row, else the one with the
+        row's name (its id re-padded), else the first by name (as without a
+        row). The other folders get the duplicate-id finding."""
+        if len(self.folders) == len(self.migrations):
+            return self  # no id is shared
+        claims: dict[int, AppliedRow] = {int(r.id): r for r in rows if _ASCII_ID.fullmatch(r.id)}
+        return _assemble(self.folders, self.bad_names, claims)
+
+
+_ASCII_ID = re.compile(r"[0-9]+")
 
 
 def _error(path: Path, rule: str, message: str, hint: str | None = None) -> Finding:
@@ -77,8 +96,8 @@ def scan(directory: Path) -> Scan:
     """
     if not directory.is_dir():
         raise FileNotFoundError(directory)
-    findings: list[Finding] = []
-    by_number: dict[int, Migration] = {}
+    bad_names: list[Finding] = []
+    folders: list[Migration] = []
     for entry in sorted(directory.iterdir(), key=lambda p: p.name):
         if not entry.is_dir():
             continue  # a README or licence next to the migrations
@@ -86,7 +105,7 @@ def scan(directory: Path) -> Scan:
             continue  # .git, editor folders
         match = FOLDER_NAME.match(entry.name)
         if match is None:
-            findings.append(
+            bad_names.append(
                 _error(
                     entry,
                     "bad-name",
@@ -95,28 +114,56 @@ def scan(directory: Path) -> Scan:
                 )
             )
             continue
-        number = int(match["id"])
-        migration = Migration(
-            id=match["id"],
-            number=number,
-            name=match["name"],
-            folder=entry,
-            up=read_file(entry / "up.sql"),
-            down=read_file(entry / "down.sql"),
-        )
-        other = by_number.get(number)
-        if other is not None:
-            findings.append(
-                _error(
-                    entry,
-                    "duplicate-id",
-                    f"id {migration.id} is the same as {other.folder.name} (ids compare as integers)",
-                    "give one of them the next free id",
-                )
+        folders.append(
+            Migration(
+                id=match["id"],
+                number=int(match["id"]),
+                name=match["name"],
+                folder=entry,
+                up=read_file(entry / "up.sql"),
+                down=read_file(entry / "down.sql"),
             )
-            continue
-        by_number[number] = migration
-        findings.extend(_file_findings(migration.up, "up"))
-        findings.extend(_file_findings(migration.down, "down"))
-    migrations = tuple(by_number[n] for n in sorted(by_number))
-    return Scan(migrations, tuple(findings))
+        )
+    return _assemble(tuple(folders), tuple(bad_names), {})
+
+
+def _owner(group: list[Migration], row: AppliedRow | None) -> Migration:
+    """The folder a tracking row belongs to when several share its id."""
+    if row is not None:
+        for wanted in (lambda m: (m.id, m.name) == (row.id, row.name), lambda m: m.id == row.id,
+                       lambda m: m.name == row.name):
+            for migration in group:
+                if wanted(migration):
+                    return migration
+    return group[0]
+
+
+def _assemble(folders: tuple[Migration, ...], bad_names: tuple[Finding, ...],
+              claims: dict[int, AppliedRow]) -> Scan:
+    """One migration per id, and the layout findings in folder-name order."""
+    groups: dict[int, list[Migration]] = {}
+    for migration in folders:
+        groups.setdefault(migration.number, []).append(migration)
+    by_folder: list[tuple[str, list[Finding]]] = [(Path(f.path).name, [f]) for f in bad_names]
+    owners: dict[int, Migration] = {}
+    for number, group in groups.items():
+        row = claims.get(number)
+        owner = owners[number] = _owner(group, row)
+        for migration in group:
+            if migration is owner:
+                found = _file_findings(migration.up, "up") + _file_findings(migration.down, "down")
+            elif row is not None:
+                found = [_error(migration.folder, "duplicate-id",
+                                f"id {migration.id} is the same as {owner.folder.name}, which is "
+                                f"{'applied' if row.state is RowState.APPLIED else 'recorded as failed'} "
+                                "(ids compare as integers)",
+                                f"give {migration.folder.name} the next free id")]
+            else:
+                found = [_error(migration.folder, "duplicate-id",
+                                f"id {migration.id} is the same as {owner.folder.name} (ids compare as integers)",
+                                "give one of them the next free id")]
+            by_folder.append((migration.folder.name, found))
+    by_folder.sort(key=lambda item: item[0])
+    findings = tuple(f for _, found in by_folder for f in found)
+    migrations = tuple(owners[n] for n in sorted(owners))
+    return Scan(migrations, findings, folders, bad_names)

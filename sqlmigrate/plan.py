@@ -31,8 +31,13 @@ DOWN_EDITED = "down.sql edited since it was applied"  # information (SPEC 2), ne
 
 
 def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
-    """One status per migration folder and per tracking row without a folder, by id."""
-    by_number = scan.by_number()
+    """One status per migration folder and per tracking row without a folder, by id.
+
+    Where two folders share an id, the row goes to the folder it names
+    (discovery.Scan.for_rows); the other one is a duplicate-id finding, never
+    a second status, and never makes the applied migration `modified`.
+    """
+    by_number = scan.for_rows(rows).by_number()
     rows_by_number = {row.number: row for row in rows if row.id.isdigit()}
     out: list[MigrationStatus] = []
     for number in sorted(set(by_number) | set(rows_by_number)):
@@ -111,6 +116,7 @@ def plan_up(
     allow_out_of_order: bool = False,
 ) -> Plan:
     """The pending migrations to apply, in id order. Raises Refused or UsageError."""
+    scan = scan.for_rows(rows)  # a duplicate-id finding names the folder that is not applied
     states = statuses(scan, rows)
     _refuse_failed(states)
     modified = [s for s in states if s.state is State.MODIFIED]
@@ -234,6 +240,14 @@ def plan_down(
 # -- verify, repair, baseline -------------------------------------------------------
 
 VERIFY_PROBLEMS = (State.MODIFIED, State.MISSING, State.FAILED)
+
+
+def duplicates_of_applied(scan: Scan, rows: list[AppliedRow]) -> list[Finding]:
+    """The duplicate-id findings about an id the tracking table holds (a folder
+    added next to an applied one): `verify` fails on them, pending ones are `check`'s."""
+    recorded = {int(r.id) for r in rows if is_id(r.id)}
+    return [f for f in scan.for_rows(rows).findings
+            if f.rule == "duplicate-id" and _finding_number(f) in recorded]
 
 
 def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repair]:

@@ -322,7 +322,7 @@ class _Builder:
                 continue
             if ttype is _Unterminated:
                 what = _UNTERMINATED_WHAT.get(value[0], "string")
-                self._problem("unterminated", f"{what} starting here never ends", here)
+                self._unterminated(what, here)
                 if what != "block comment":
                     self._significant(_word(ttype, self.text[here:], kind), here, len(self.text))
                 return len(self.text)
@@ -344,7 +344,7 @@ class _Builder:
                 return None
             end = _nested_comment_end(self.text, here)
             if end is None:
-                self._problem("unterminated", "block comment starting here never ends", here)
+                self._unterminated("block comment", here)
                 return len(self.text)
             return end
         match = _DIRECTIVE.match(value.rstrip("\r\n"))
@@ -368,6 +368,14 @@ class _Builder:
     def _problem(self, rule: str, message: str, here: int) -> None:
         line, col = self.lines.at(here)
         self.problems.append(LexProblem(rule, message, line, col))
+
+    def _unterminated(self, what: str, opener: int) -> None:
+        """SPEC 3: the finding points at the start of the statement the opener is
+        in (its first token that is not a comment), the message at the opener;
+        an opener outside any statement (a block comment between two) is both."""
+        line, col = self.lines.at(opener)
+        at = opener if self.start is None else self.start
+        self._problem("unterminated", f"{what} starting at line {line}, column {col} never ends", at)
 
     def _significant(self, word: str, here: int, end: int) -> None:
         """Add a token to the statement being built. Its words go to the content
@@ -423,7 +431,8 @@ class _Builder:
             data_start = len(self.text) if data_start < 0 else data_start + 1
             match = _COPY_END.search(self.text, data_start)
             if match is None:
-                self._problem("unterminated", "COPY data starting here has no '\\.' line", start)
+                where = f" starting at line {self.lines.at(data_start)[0]}" if data_start < len(self.text) else ""
+                self._problem("unterminated", f"COPY data{where} has no '\\.' line", start)
                 resume = len(self.text)
                 copy_data = self.text[data_start:]
             else:
@@ -455,8 +464,13 @@ def _is_copy_from_stdin(words: tuple[str, ...]) -> bool:
 
 
 def _directive_text(directive: Directive) -> str:
-    if directive.args:
-        return f"-- sqlmigrate: {directive.word} {', '.join(directive.args)}"
+    """A directive in normalised spelling, for the content checksum (SPEC 2).
+    The rules of one `ignore` are a set: their order and repeats do not count."""
+    args = directive.args
+    if directive.word == "ignore":
+        args = tuple(sorted(set(args)))
+    if args:
+        return f"-- sqlmigrate: {directive.word} {', '.join(args)}"
     return f"-- sqlmigrate: {directive.word}"
 
 

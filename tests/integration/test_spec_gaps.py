@@ -464,3 +464,89 @@ def test_verify_reports_an_edited_down_sql_as_information(database, db, write_mi
     assert "002_b" not in result.stdout
     payload = json.loads(run("verify", mdir, database, "--format", "json").stdout)
     assert payload["exit_code"] == 0 and payload["problems"] == [] and payload["down_edited"] == ["001"]
+
+
+# -- a folder added with the id of an applied migration ----------------------------------------
+
+DUPLICATE_OF_APPLIED = {"1_b": ("create table b (id int);\n", "drop table b;\n"),
+                        "002_c": ("create table c (id int);\n", "drop table c;\n")}
+
+
+def test_verify_names_the_duplicate_folder_not_a_modified_migration(database, db, write_migrations):
+    mdir = applied(write_migrations, database, DUPLICATE_OF_APPLIED)
+    write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
+    finding = (f"{mdir}/001_a:1:1: error: id 001 is the same as 1_b, which is applied (ids compare as integers) "
+               "[duplicate-id]")
+    status = run("status", mdir, database)
+    assert status.exit_code == 0
+    assert status.stderr.splitlines()[0] == finding
+    rows = [cells[:3] for cells in map(str.split, status.stdout.splitlines())
+            if len(cells) >= 4 and cells[0].isdigit()]
+    assert rows == [["1", "b", "applied"], ["002", "c", "applied"]]
+    verify = run("verify", mdir, database)
+    assert verify.exit_code == 1
+    assert finding in verify.stderr.splitlines()
+    assert "verify failed: a folder has the same id as an applied migration" in verify.stderr
+    assert "modified" not in verify.stdout + verify.stderr
+    payload = json.loads(run("verify", mdir, database, "--format", "json").stdout)
+    assert payload["exit_code"] == 1 and payload["command"] == "verify"
+    assert [(f["path"], f["rule"]) for f in payload["findings"]] == [(f"{mdir}/001_a", "duplicate-id")]
+    # up still refuses on the duplicate, and changes nothing
+    write_migrations({"003_d": ("create table d (id int);\n", "drop table d;\n")})
+    refused = run("up", mdir, database)
+    assert refused.exit_code == 1
+    assert finding in refused.stderr.splitlines()
+    assert "validation failed; nothing was applied" in refused.stderr
+    assert "changed on disk" not in refused.stderr
+    assert tracking_ids(db) == ["1", "002"]
+    # down of the applied migration runs its own down.sql, not the newcomer's
+    assert run("down", mdir, database, "--all", "--yes").exit_code == 0
+    assert tables(db) == {"schema_migrations"}
+    assert tracking_ids(db) == []
+
+
+def test_verify_leaves_a_duplicate_among_pending_folders_to_check(database, db, write_migrations):
+    mdir = applied(write_migrations, database, ONE)
+    write_migrations({"002_b": ("create table b (id int);\n", "drop table b;\n"),
+                      "2_c": ("create table c (id int);\n", "drop table c;\n")})
+    result = run("verify", mdir, database)
+    assert result.exit_code == 0, result.stderr  # pending ones are fine (SPEC 3); check and up refuse them
+    assert run_cli("check", "--dir", mdir).exit_code == 1
+
+
+# -- G7: unterminated points at the statement, the message at the opening ----------------------
+
+
+def test_unterminated_points_at_the_statement_start(database, db, write_migrations):
+    mdir = write_migrations({"001_a": ("create table a (id int);\ninsert into a\n  values ('abc);\n",
+                                       "drop table a;\n")})
+    line = (f"{mdir}/001_a/up.sql:2:1: error: string starting at line 3, column 11 never ends "
+            "[unterminated]")
+    check = run_cli("check", "--dir", mdir)
+    assert check.exit_code == 1 and line in check.stdout.splitlines()
+    payload = json.loads(run_cli("check", "--dir", mdir, "--format", "json").stdout)
+    [finding] = payload["findings"]
+    assert (finding["line"], finding["col"], finding["rule"]) == (2, 1, "unterminated")
+    refused = run("up", mdir, database)
+    assert refused.exit_code == 1 and line in refused.stderr.splitlines()
+    assert tables(db) == set()
+
+
+# -- G10: the order of the rules in `ignore` is not content ------------------------------------
+
+
+def test_reordering_ignore_rules_after_apply_is_reformatted(database, db, write_migrations):
+    up_sql = "-- sqlmigrate: ignore destructive, lock-unsafe\ncreate table a (id int);\ncreate index on a (id);\n"
+    mdir = applied(write_migrations, database, {"001_a": (up_sql, "drop table a;\n")})
+    (mdir / "001_a" / "up.sql").write_text(up_sql.replace("destructive, lock-unsafe", "lock-unsafe, destructive"))
+    write_migrations({"002_b": ("create table b (id int);\n", "drop table b;\n")})
+    status = json.loads(run("status", mdir, database, "--format", "json").stdout)
+    assert [(m["id"], m["state"]) for m in status["migrations"]] == [("001", "reformatted"), ("002", "pending")]
+    assert run("verify", mdir, database).exit_code == 0
+    result = run("up", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == ["001", "002"]
+    # dropping a rule from the list is a change of content
+    (mdir / "001_a" / "up.sql").write_text(up_sql.replace("destructive, lock-unsafe", "lock-unsafe"))
+    status = json.loads(run("status", mdir, database, "--format", "json").stdout)
+    assert status["migrations"][0]["state"] == "modified"

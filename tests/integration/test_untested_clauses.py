@@ -608,11 +608,6 @@ def test_status_with_a_duplicate_id_reports_it_and_exits_0(database, db, write_m
     assert tables(db) == set()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: when a folder with the same integer id is added next to an applied one (1_b applied, 001_a added), "
-    "status matches the tracking row to whichever folder sorts first (001_a) and calls the migration "
-    "'modified: up.sql changed since it was applied', although 1_b/up.sql is unchanged; verify exits 1 "
-    "naming 001_a as modified. SPEC 2/README: modified means the applied up.sql changed."))
 def test_status_with_a_duplicate_of_an_applied_id_keeps_the_applied_folder(database, db, write_migrations):
     mdir = write_migrations({k: v for k, v in DUPLICATE.items() if k != "001_a"})
     assert run("up", mdir, database).exit_code == 0

@@ -135,10 +135,13 @@ def test_needs_no_transaction_in_down_sql():
 @pytest.mark.parametrize(
     "text, where",
     [
-        ("select 1;\nselect 'abc;", [(2, 8)]),
-        ('select "abc;', [(1, 8)]),
-        ("select $$abc;", [(1, 8)]),
-        ("select $f$abc $$;", [(1, 8)]),
+        # the start of the statement (SPEC 3); the message says where the opening is
+        ("select 1;\nselect 'abc;", [(2, 1)]),
+        ('select "abc;', [(1, 1)]),
+        ("select $$abc;", [(1, 1)]),
+        ("select 1;\n  select $f$abc $$;", [(2, 3)]),
+        ("select 1 /* abc\n;", [(1, 1)]),
+        # a comment outside any statement: the comment
         ("select 1;\n /* abc", [(2, 2)]),
         ("/* a /* b */ c */ select 1; /* d /* e */", [(1, 29)]),
         # leaves alone:

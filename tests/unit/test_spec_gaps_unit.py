@@ -1,11 +1,14 @@
-"""Unit side of the audit gaps: rules (G3, G4, G14), ids (G11), paths and annotations (G8, G15), json mode (G5)."""
+"""Unit side of the audit gaps: rules (G3, G4, G14), ids (G11), paths and annotations (G8, G15), json mode (G5),
+unterminated positions (G7), ignore in the content checksum (G10), a duplicate of an applied id."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from sqlmigrate import cli, plan, rules
+from sqlmigrate import cli, discovery, plan, rules, sqlfile
+from sqlmigrate.model import AppliedRow, State
 from sqlmigrate.render import _github_escape, _github_property, display_path
 from sqlmigrate.sqlfile import parse_text
 
@@ -162,3 +165,105 @@ def test_command_of():
     assert cli._command_of(["up", "--to", "1"]) == "up"
     assert cli._command_of(["--version"]) is None
     assert cli._command_of(["nope"]) is None
+
+
+# -- G7 ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,where,message", [
+    ("select 1;\nselect 'abc;\n", (2, 1), "string starting at line 2, column 8 never ends"),
+    ("-- header\n  select 1,\n  $$ never;\n", (2, 3), "dollar-quoted body starting at line 3, column 3 never ends"),
+    ("select 1;\n/* never\nselect 2;\n", (2, 1), "block comment starting at line 2, column 1 never ends"),
+])
+def test_unterminated_finding_is_at_the_statement_and_names_the_opening(text, where, message):
+    sql = parse_text(Path("m/001_x/up.sql"), text)
+    [found] = [f for f in rules.check_file(sql, "up", DEFAULT) if f.rule == "unterminated"]
+    assert ((found.line, found.col), found.message) == (where, message)
+
+
+# -- G10 ---------------------------------------------------------------------------------------
+
+IGNORED = "-- sqlmigrate: ignore destructive, lock-unsafe\ndrop table t;\ncreate index on u (x);\n"
+
+
+@pytest.mark.parametrize("directive", [
+    "-- sqlmigrate: ignore lock-unsafe, destructive",
+    "-- sqlmigrate: ignore destructive, lock-unsafe, destructive",
+    "--SQLMIGRATE: Ignore Lock-Unsafe,Destructive,lock-unsafe",
+])
+def test_ignore_rules_are_a_set_in_the_content_checksum(directive):
+    text = IGNORED.replace("-- sqlmigrate: ignore destructive, lock-unsafe", directive)
+    assert sqlfile.checksum(text.encode()) != sqlfile.checksum(IGNORED.encode())
+    assert sqlfile.content_checksum(Path("m/001_x/up.sql"), text) == \
+        sqlfile.content_checksum(Path("m/001_x/up.sql"), IGNORED)
+
+
+def test_ignoring_other_rules_changes_the_content_checksum():
+    one_rule = IGNORED.replace("destructive, lock-unsafe", "destructive")
+    assert sqlfile.content_checksum(Path("m/001_x/up.sql"), one_rule) != \
+        sqlfile.content_checksum(Path("m/001_x/up.sql"), IGNORED)
+
+
+# -- a folder with the id of an applied migration ----------------------------------------------
+
+
+def row(id_: str, name: str, checksum: str) -> AppliedRow:
+    return AppliedRow(id_, name, checksum, datetime(2026, 11, 24, tzinfo=timezone.utc))
+
+
+def folders(tmp_path: Path, *names: str) -> discovery.Scan:
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "up.sql").write_text(f"create table t_{name} (id int);\n")
+        (tmp_path / name / "down.sql").write_text(f"drop table t_{name};\n")
+    return discovery.scan(tmp_path)
+
+
+def up_checksum(tmp_path: Path, name: str) -> str:
+    return sqlfile.checksum((tmp_path / name / "up.sql").read_bytes())
+
+
+@pytest.mark.parametrize("names,applied,owner", [
+    # the folder whose id and name match the row, wherever it sorts
+    (("001_a", "1_b"), ("1", "b"), "1_b"),
+    (("001_a", "1_b"), ("001", "a"), "001_a"),
+    # else the one whose id is written as in the row (renamed, then a duplicate added)
+    (("001_a", "1_c"), ("1", "b"), "1_c"),
+    # else the one with the row's name (its id re-padded)
+    (("001_a", "01_b"), ("1", "b"), "01_b"),
+    # else the first by name, as without a row
+    (("001_a", "01_c"), ("1", "b"), "001_a"),
+])
+def test_a_shared_id_goes_to_the_folder_its_row_names(tmp_path, names, applied, owner):
+    scan = folders(tmp_path, *names)
+    assert [m.folder.name for m in scan.migrations] == [names[0]]  # offline: the first by name
+    rows = [row(*applied, up_checksum(tmp_path, owner))]
+    claimed = scan.for_rows(rows)
+    assert [m.folder.name for m in claimed.migrations] == [owner]
+    [other] = [n for n in names if n != owner]
+    [finding] = claimed.findings
+    assert (Path(finding.path).name, finding.rule) == (other, "duplicate-id")
+    assert finding.message == (
+        f"id {other.split('_')[0]} is the same as {owner}, which is applied (ids compare as integers)")
+    [status] = plan.statuses(scan, rows)
+    assert (status.migration.folder.name, status.state) == (owner, State.APPLIED)
+    assert plan.duplicates_of_applied(scan, rows) == [finding]
+
+
+def test_without_a_row_the_duplicate_finding_is_unchanged(tmp_path):
+    scan = folders(tmp_path, "001_a", "1_b", "002_c")
+    [finding] = scan.findings
+    assert (Path(finding.path).name, finding.message) == (
+        "1_b", "id 1 is the same as 001_a (ids compare as integers)")
+    assert scan.for_rows([row("2", "c", "x")]).findings == scan.findings
+    assert plan.duplicates_of_applied(scan, [row("2", "c", "x")]) == []
+
+
+def test_file_findings_follow_the_folder_that_owns_the_id(tmp_path):
+    folders(tmp_path, "001_a", "1_b")
+    (tmp_path / "1_b" / "down.sql").unlink()
+    scan = discovery.scan(tmp_path)
+    assert [f.rule for f in scan.findings] == ["duplicate-id"]  # 1_b is the duplicate: its files are not read
+    claimed = scan.for_rows([row("1", "b", up_checksum(tmp_path, "1_b"))])
+    assert [(Path(f.path).name, f.rule) for f in claimed.findings] == [
+        ("001_a", "duplicate-id"), ("1_b", "missing-down")]

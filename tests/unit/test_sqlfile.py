@@ -227,21 +227,39 @@ def test_columns_count_characters_not_bytes():
 
 
 @pytest.mark.parametrize(
-    "text, line, col, what",
+    "text, line, col, what, opening",
     [
-        pytest.param("select 1;\nselect 'abc;\nselect 2;", 2, 8, "string", id="string"),
-        pytest.param("select 'abc'';", 1, 8, "string", id="string-ending-in-doubled-quote"),
-        pytest.param("select\n  E'abc\\';", 2, 3, "string", id="escape-string"),
-        pytest.param('select 1;\n  select "abc;', 2, 10, "quoted identifier", id="quoted-identifier"),
-        pytest.param("create function f() as $$ begin;\nselect 2;", 1, 24, "dollar-quoted body", id="dollar"),
-        pytest.param("select 1;\ndo $body$ begin end $bod$;", 2, 4, "dollar-quoted body", id="tagged-dollar"),
-        pytest.param("select 1; /* abc\nselect 2;", 1, 11, "block comment", id="block-comment"),
-        pytest.param("select 1;\n\t/* a /* b */ c\nselect 2;", 2, 2, "block comment", id="nested-comment"),
+        pytest.param("select 1;\nselect 'abc;\nselect 2;", 2, 1, "string", (2, 8), id="string"),
+        pytest.param("select 'abc'';", 1, 1, "string", (1, 8), id="string-ending-in-doubled-quote"),
+        pytest.param("select\n  E'abc\\';", 1, 1, "string", (2, 3), id="escape-string"),
+        pytest.param("'abc", 1, 1, "string", (1, 1), id="string-starting-the-statement"),
+        pytest.param('select 1;\n  select "abc;', 2, 3, "quoted identifier", (2, 10), id="quoted-identifier"),
+        pytest.param("create function f() as $$ begin;\nselect 2;", 1, 1, "dollar-quoted body", (1, 24),
+                     id="dollar"),
+        pytest.param("select 1;\ndo $body$ begin end $bod$;", 2, 1, "dollar-quoted body", (2, 4),
+                     id="tagged-dollar"),
+        # the statement starts at its first token that is not a comment
+        pytest.param("-- note\n  /* c */ select 'x", 2, 11, "string", (2, 18), id="after-comments"),
+        # a block comment inside a statement: the statement; between statements: the comment itself
+        pytest.param("select 1 /* abc\nselect 2;", 1, 1, "block comment", (1, 10), id="comment-in-a-statement"),
+        pytest.param("select\n 1 /* a /* b */ c\nselect 2;", 1, 1, "block comment", (2, 4),
+                     id="nested-comment-in-a-statement"),
+        pytest.param("select 1; /* abc\nselect 2;", 1, 11, "block comment", (1, 11), id="block-comment"),
+        pytest.param("select 1;\n\t/* a /* b */ c\nselect 2;", 2, 2, "block comment", (2, 2), id="nested-comment"),
+        pytest.param("/* licence\nselect 1;", 1, 1, "block comment", (1, 1), id="comment-before-any-sql"),
     ],
 )
-def test_unterminated_points_at_the_opening(text, line, col, what):
+def test_unterminated_points_at_the_statement_and_names_the_opening(text, line, col, what, opening):
+    # SPEC 3: line and column point at the start of the offending statement; the
+    # message says where the quote, dollar quote or comment opens
     sql = parse(text)
-    assert sql.problems == (LexProblem("unterminated", f"{what} starting here never ends", line, col),)
+    message = f"{what} starting at line {opening[0]}, column {opening[1]} never ends"
+    assert sql.problems == (LexProblem("unterminated", message, line, col),)
+
+
+def test_copy_data_without_end_marker_names_where_the_data_starts():
+    assert [(p.message, p.line, p.col) for p in parse("select 1;\ncopy t from stdin;\n1\n2\n").problems] == [
+        ("COPY data starting at line 3 has no '\\.' line", 2, 1)]
 
 
 def test_unterminated_string_swallows_the_rest_of_the_file():
