@@ -33,7 +33,8 @@ _CLEAN_STATEMENTS = (
     "close all", "set session authorization default", "reset all", "deallocate all",
     "unlisten *", "discard plans", "discard temp", "discard sequences",
 )
-CLEAN_SESSION = sql.SQL("; ".join(_CLEAN_STATEMENTS))
+_CLEAN_SESSION_TEXT = "; ".join(_CLEAN_STATEMENTS)
+CLEAN_SESSION = sql.SQL(_CLEAN_SESSION_TEXT)
 # Progress of a no-transaction migration is recorded between its statements,
 # while its own SET ROLE may be in force: write the row as the connecting role.
 _AS_OWNER = sql.SQL("begin; set local role {}; {}; commit")
@@ -130,7 +131,7 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
     encoding = conn.info.encoding
     # ";" ends a last statement written without one (or adds an empty one, which
     # yields no result); the newline ends a "--" comment on the file's last line
-    finish = f"\n;\nset local role none;\n{row};\ncommit;\n{CLEAN_SESSION.as_string(conn)};".encode(encoding)
+    finish = f"\n;\nset local role none;\n{row};\ncommit;\n{_CLEAN_SESSION_TEXT};".encode(encoding)
     if len(step.sql.text) < BIG_FILE_CHARS:
         sent_at = len(_BEGIN)
         answered, error = run_script(conn, b"".join((_BEGIN.encode(encoding), step.sql.text.encode(encoding), finish)))

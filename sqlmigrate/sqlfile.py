@@ -78,10 +78,13 @@ def _generic_regex() -> list:
     ]
 
 
-def _build_lexer() -> Lexer:
+def _build_lexer(*, with_rules: bool = True) -> Lexer:
+    """sqlparse's Lexer with our rules and every keyword table; without its own
+    compiled rule list when only its keyword lookup is wanted."""
     lexer = Lexer()
     lexer.clear()
-    lexer.set_SQL_REGEX(_RULES)
+    if with_rules:
+        lexer.set_SQL_REGEX(_RULES)
     for name in (
         "KEYWORDS_COMMON", "KEYWORDS_ORACLE", "KEYWORDS_MYSQL", "KEYWORDS_PLPGSQL",
         "KEYWORDS_HQL", "KEYWORDS_MSACCESS", "KEYWORDS_SNOWFLAKE", "KEYWORDS_BIGQUERY", "KEYWORDS",
@@ -108,8 +111,7 @@ class _Tokenizer:
     combined, sqlparse's own loop runs instead.
     """
 
-    def __init__(self, lexer: Lexer) -> None:
-        self._lexer = lexer
+    def __init__(self) -> None:
         self._find_spans = getattr(sqlparse_keywords, "find_delimited_spans", None)
         self._actions: dict[str | None, object] = {}
         branches = []
@@ -120,6 +122,7 @@ class _Tokenizer:
         self._match = None
         if self._find_spans is not None and not any(re.search(r"\\[1-9]|\(\?P=", rx) for rx, _ in _RULES):
             self._match = re.compile(r"\s*(?:" + "|".join(branches) + ")?", re.IGNORECASE | re.UNICODE).match
+        self._lexer = _build_lexer(with_rules=self._match is None)
 
     def tokens(self, text: str):
         """(type, value, start) of each token of `text` but whitespace."""
@@ -175,7 +178,7 @@ _TOKENIZER: _Tokenizer | None = None
 def _tokenizer() -> _Tokenizer:
     global _TOKENIZER
     if _TOKENIZER is None:
-        _TOKENIZER = _Tokenizer(_build_lexer())
+        _TOKENIZER = _Tokenizer()
     return _TOKENIZER
 
 
