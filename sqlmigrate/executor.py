@@ -192,7 +192,9 @@ def _run_outside_transaction(
     The row says `failed` before the first statement runs and counts the
     statements as they finish, so that a run cut short at any moment (killed,
     connection lost) is seen as failed, in either direction, not as applied or
-    rolled back.
+    rolled back. The last statement is counted by the row's final change: a
+    separate count would close no window the final change leaves open, and
+    would cost a commit.
     """
     cur = conn.cursor()
     if step.direction is Direction.UP:
@@ -203,11 +205,13 @@ def _run_outside_transaction(
     progress.is_marked_failed = True
     ran = 0
     try:
+        last = len(step.sql.statements) - 1
         for index, stmt in enumerate(step.sql.statements):
             _execute(cur, step.sql, stmt, index)
             ran = progress.statements_run = index + 1
-            cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner),
-                                         tracking.update_query(step.id, statements_run=ran)))
+            if index < last:
+                cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner),
+                                             tracking.update_query(step.id, statements_run=ran)))
     except _StatementFailed as failure:
         failure.statements_run = ran
         cur.execute(sql.SQL("{}; {}").format(
