@@ -177,7 +177,7 @@ def _statement_at(starts: list[int], position: str | None) -> int:
 
 
 def _run_transactional_one_by_one(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
-    """For files with COPY ... FROM stdin, which a pipeline cannot carry."""
+    """For files with COPY: its data must follow its statement, which a single query string cannot carry."""
     cur = conn.cursor()
     cur.execute("begin")
     try:
