@@ -91,8 +91,8 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _common(env: dict[str, str], formats: tuple[str, ...] = ("text", "json")) -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common(env: dict[str, str], formats: tuple[str, ...] = ("text", "json")) -> _Parser:
+    common = _Parser(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument("--dir", default=env.get("SQLMIGRATE_DIR", DEFAULT_DIR), metavar="PATH",
                        help="migrations folder (env SQLMIGRATE_DIR; default ./migrations)")
@@ -100,8 +100,8 @@ def _common(env: dict[str, str], formats: tuple[str, ...] = ("text", "json")) ->
     return common
 
 
-def _database(env: dict[str, str]) -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+def _database(env: dict[str, str]) -> _Parser:
+    parent = _Parser(add_help=False)
     group = parent.add_argument_group("database options")
     group.add_argument("--database-url", default=env.get("DATABASE_URL", ""), metavar="URL",
                        help="PostgreSQL URL or conninfo (env DATABASE_URL; default: libpq's own defaults)")
@@ -110,8 +110,8 @@ def _database(env: dict[str, str]) -> argparse.ArgumentParser:
     return parent
 
 
-def _locking() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+def _locking() -> _Parser:
+    parent = _Parser(add_help=False)
     group = parent.add_argument_group("locking and timeouts")
     group.add_argument("--lock-wait", type=_seconds, default=DEFAULT_LOCK_WAIT, metavar="SECONDS",
                        help="wait this long for another run's lock, then exit 5 (default 60)")

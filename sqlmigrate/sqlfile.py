@@ -129,6 +129,7 @@ class _Tokenizer:
         if self._match is None:
             yield from self._sqlparse_tokens(text)
             return
+        assert self._find_spans is not None  # the fast path is only built with it
         spans = self._find_spans(text)
         openers = spans.openers
         match, actions, is_keyword, length = self._match, self._actions, self._lexer.is_keyword, len(text)
@@ -136,6 +137,7 @@ class _Tokenizer:
         pos = 0
         while True:
             found = match(text, pos)
+            assert found is not None  # every part of the pattern is optional: it always matches
             name = found.lastgroup
             start = found.start(name) if name else found.end()
             if start >= length:
@@ -152,8 +154,8 @@ class _Tokenizer:
                 continue
             pos = found.end()
             action = actions[name]
+            value = found.group(name)
             if action is sqlparse_keywords.PROCESS_AS_KEYWORD:
-                value = found.group(name)
                 ttype = keyword_types.get(value)
                 if ttype is None:
                     if len(keyword_types) > 50_000:  # a file of generated names: keep memory flat
@@ -161,7 +163,7 @@ class _Tokenizer:
                     ttype = keyword_types[value] = is_keyword(value)[0]
                 yield ttype, value, start
             else:
-                yield action, found.group(name), start
+                yield action, value, start
 
     def _sqlparse_tokens(self, text: str):
         pos = 0
