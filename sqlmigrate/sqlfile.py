@@ -306,6 +306,10 @@ class _Builder:
         self.atomic_depth = 0
 
     def run(self) -> None:
+        nul = self.text.find("\x00")
+        if nul >= 0:
+            # PostgreSQL accepts no NUL in SQL text, and libpq would cut the query there
+            self._problem("syntax", "a NUL character (0x00): PostgreSQL accepts none in SQL text", nul)
         pos = 0
         while pos < len(self.text):
             pos = self._lex_from(pos)

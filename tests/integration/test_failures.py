@@ -368,3 +368,13 @@ def test_a_syntax_error_deep_in_a_big_file_is_placed_exactly(database, db, write
     assert result.exit_code == 4
     assert '001_big/up.sql:20003:1: ERROR 42601: syntax error at or near "selec"' in result.stderr
     assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
+
+
+def test_a_nul_character_refuses_the_run_and_changes_nothing(database, db, write_migrations):
+    mdir = write_migrations({"001_a": ("create table a (id int);\ninsert into a values (1);\x00\n"
+                                       "insert into a values (2);\n", "drop table a;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 1
+    assert "001_a/up.sql:2:26: error: a NUL character (0x00): PostgreSQL accepts none in SQL text [syntax]" \
+        in result.stderr
+    assert tables(db) == set()

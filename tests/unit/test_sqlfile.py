@@ -397,3 +397,9 @@ def test_content_checksum_includes_copy_data():
     a = "copy t from stdin;\n1\n\\.\n"
     b = "copy t from stdin;\n2\n\\.\n"
     assert sqlfile.content_checksum(PATH, a) != sqlfile.content_checksum(PATH, b)
+
+
+def test_a_nul_character_is_a_syntax_problem_at_its_place():
+    # libpq would cut the query at the NUL and send the rest nowhere: refuse it
+    assert problems("create table a (id int);\ninsert into a values (1);\x00\nselect 1;\n") == [("syntax", 2, 26)]
+    assert problems("select 'a\x00b';") == [("syntax", 1, 10)]
