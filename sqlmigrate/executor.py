@@ -5,20 +5,35 @@ COMMIT and a session reset as one query string (one round trip): the row
 commits with the migration (SPEC 5), and nothing one migration set leaks into
 the next. The server answers each statement in turn, so the number of answers
 before an error names the statement that failed.
+
+The server's notices (NOTICE, WARNING, ...) raised by a migration's own SQL are
+kept with its result; those of our bookkeeping are not (see _Notices).
 """
 from __future__ import annotations
 
 import bisect
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import psycopg
 from psycopg import sql
 
 from sqlmigrate.db import DURATION_MS, Tracking, run_script
 from sqlmigrate.errors import DatabaseUnavailable, Interrupted
-from sqlmigrate.model import Direction, Plan, RowState, SqlError, SqlFile, Statement, Step, StepResult
+from sqlmigrate.model import (
+    NOTICES_KEPT,
+    Direction,
+    Notice,
+    Plan,
+    RowState,
+    SqlError,
+    SqlFile,
+    Statement,
+    Step,
+    StepResult,
+)
 from sqlmigrate.sqlfile import line_col
 from sqlmigrate.versions import newer_server_hint
 
@@ -66,26 +81,88 @@ def run(conn: psycopg.Connection, tracking: Tracking, plan: Plan, progress: Prog
     DatabaseUnavailable when the connection is lost, Interrupted on Ctrl-C.
     """
     results: list[StepResult] = []
-    for step in plan.steps:
-        progress.started(step)
-        result = _run_step(conn, tracking, step)
-        results.append(result)
-        progress.finished(result)
-        if result.error is not None:
-            break
+    notices = _Notices()
+    conn.add_notice_handler(notices)
+    try:
+        for step in plan.steps:
+            progress.started(step)
+            notices.clear()
+            result = _run_step(conn, tracking, step, notices)
+            results.append(result)
+            progress.finished(result)
+            if result.error is not None:
+                break
+    finally:
+        conn.remove_notice_handler(notices)
     return results
 
 
-def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step) -> StepResult:
+class _Notices:
+    """The server's notices raised by a migration's own SQL, in order, at most NOTICES_KEPT.
+
+    Registered on the connection for the whole run; it keeps only what arrives
+    while `collecting()`, which is around the migration's statements alone.
+    In a transactional step's single query string our bookkeeping cannot be
+    told apart by timing, so the string sets client_min_messages to `error`
+    (LOCAL) right after the migration's SQL: the server sends nothing for the
+    tracking row (a trigger on the table, say) or the COMMIT. The session reset
+    after it sends nothing at NOTICE and above. DEBUG and LOG messages, sent
+    only when the user lowers client_min_messages, are not kept: most are the
+    server's chatter about our BEGIN and COMMIT, which nothing tells apart.
+    Beyond NOTICES_KEPT, notices are counted only.
+    """
+
+    def __init__(self) -> None:
+        self.kept: list[Notice] = []
+        self.omitted = 0
+        self.is_collecting = False
+
+    def clear(self) -> None:
+        self.kept = []
+        self.omitted = 0
+        self.is_collecting = False
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[None]:
+        self.is_collecting = True
+        try:
+            yield
+        finally:
+            self.is_collecting = False
+
+    def __call__(self, diag: psycopg.errors.Diagnostic) -> None:
+        if not self.is_collecting:
+            return
+        severity = diag.severity_nonlocalized or diag.severity  # untranslated since PostgreSQL 9.6
+        if severity not in _KEPT_SEVERITIES:
+            return
+        if len(self.kept) >= NOTICES_KEPT:
+            self.omitted += 1
+            return
+        self.kept.append(Notice(
+            severity=severity,
+            message=diag.message_primary or "",
+            detail=diag.message_detail,
+            hint=diag.message_hint,
+        ))
+
+
+# what the server sends at the default client_min_messages, and INFO, which it always sends
+_KEPT_SEVERITIES = frozenset({"WARNING", "NOTICE", "INFO"})
+
+
+def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices: _Notices) -> StepResult:
     started = time.perf_counter()
     progress = _Progress()
     try:
         if step.sql.is_transactional:
-            _run_transactional(conn, tracking, step, started)
+            _run_transactional(conn, tracking, step, started, notices)
         else:
-            _run_outside_transaction(conn, tracking, step, started, progress)
+            _run_outside_transaction(conn, tracking, step, started, progress, notices)
     except _StatementFailed as failure:
-        return StepResult(step, time.perf_counter() - started, failure.error, failure.statements_run)
+        # notices raised before the failing statement are kept: they may say why
+        return StepResult(step, time.perf_counter() - started, failure.error, failure.statements_run,
+                          tuple(notices.kept), notices.omitted)
     except KeyboardInterrupt:
         _rollback_quietly(conn)
         raise Interrupted(f"interrupted during {step.id}_{step.name}; {_aftermath(step, progress)}") from None
@@ -97,7 +174,8 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step) -> StepR
             ) from exc
         _rollback_quietly(conn)
         raise DatabaseUnavailable(f"database error while recording {step.id}_{step.name}: {_short(exc)}") from exc
-    return StepResult(step, time.perf_counter() - started)
+    return StepResult(step, time.perf_counter() - started, notices=tuple(notices.kept),
+                      notices_omitted=notices.omitted)
 
 
 @dataclass
@@ -119,7 +197,9 @@ def _aftermath(step: Step, progress: _Progress, *, by_server: bool = False) -> s
             "statement(s): check the database by hand, then run `sqlmigrate repair`")
 
 
-def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
+def _run_transactional(
+    conn: psycopg.Connection, tracking: Tracking, step: Step, started: float, notices: _Notices
+) -> None:
     """BEGIN, the file as written, the tracking row, COMMIT and the session reset
     in one round trip; the number of results says which statement failed.
 
@@ -127,25 +207,31 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
     same way and an error position needs no translation. A big file (a 5 MB
     INSERT) goes on its own between BEGIN and the rest, so that it is encoded
     once and never joined to anything: two more round trips, one copy less.
-    The row is written as the connecting user whatever SET ROLE the migration did.
+    The row is written as the connecting user whatever SET ROLE the migration did,
+    and with client_min_messages at `error` (_Notices): only the migration's
+    own statements have their notices sent.
     """
     statements = step.sql.statements
     if any(stmt.words[0] == "copy" for stmt in statements):
-        _run_transactional_one_by_one(conn, tracking, step, started)
+        _run_transactional_one_by_one(conn, tracking, step, started, notices)
         return
     row = _row_change(tracking, step, started, RowState.APPLIED, None).as_string(conn)
     encoding = conn.info.encoding
     # ";" ends a last statement written without one (or adds an empty one, which
     # yields no result); the newline ends a "--" comment on the file's last line
-    finish = f"\n;\nset local role none;\n{row};\ncommit;\n{_CLEAN_SESSION_TEXT};".encode(encoding)
+    finish = (f"\n;\n{_QUIET};\nset local role none;\n{row};\ncommit;\n{_CLEAN_SESSION_TEXT};"
+              ).encode(encoding)
     if len(step.sql.text) < BIG_FILE_CHARS:
         sent_at = len(_BEGIN)
-        answered, error = run_script(conn, b"".join((_BEGIN.encode(encoding), step.sql.text.encode(encoding), finish)))
+        with notices.collecting():
+            answered, error = run_script(
+                conn, b"".join((_BEGIN.encode(encoding), step.sql.text.encode(encoding), finish)))
         failed = answered - 1  # BEGIN answered first; none answered: a syntax error
     else:
         sent_at = 0
         conn.execute("begin")
-        failed, error = run_script(conn, step.sql.text.encode(encoding))
+        with notices.collecting():
+            failed, error = run_script(conn, step.sql.text.encode(encoding))
         if error is None:
             _, error = run_script(conn, finish)
             failed = len(statements)
@@ -166,6 +252,8 @@ def _run_transactional(conn: psycopg.Connection, tracking: Tracking, step: Step,
 
 
 _BEGIN = "begin;\n"
+# After the migration's SQL, so that our own statements send no notices (_Notices)
+_QUIET = "set local client_min_messages to error"
 BIG_FILE_CHARS = 1 << 20
 
 
@@ -176,13 +264,15 @@ def _statement_at(starts: list[int], position: str | None) -> int:
     return bisect.bisect_right(starts, int(position) - 1) - 1
 
 
-def _run_transactional_one_by_one(conn: psycopg.Connection, tracking: Tracking, step: Step, started: float) -> None:
+def _run_transactional_one_by_one(
+    conn: psycopg.Connection, tracking: Tracking, step: Step, started: float, notices: _Notices
+) -> None:
     """For files with COPY: its data must follow its statement, which a single query string cannot carry."""
     cur = conn.cursor()
     cur.execute("begin")
     try:
         for index, stmt in enumerate(step.sql.statements):
-            _execute(cur, step.sql, stmt, index)
+            _execute(cur, step.sql, stmt, index, notices)
     except _StatementFailed:
         _rollback_quietly(conn)
         raise
@@ -191,7 +281,8 @@ def _run_transactional_one_by_one(conn: psycopg.Connection, tracking: Tracking, 
 
 
 def _run_outside_transaction(
-    conn: psycopg.Connection, tracking: Tracking, step: Step, started: float, progress: _Progress
+    conn: psycopg.Connection, tracking: Tracking, step: Step, started: float, progress: _Progress,
+    notices: _Notices,
 ) -> None:
     """SPEC 5: statement by statement; a failure leaves the row in state `failed`.
 
@@ -214,7 +305,7 @@ def _run_outside_transaction(
     try:
         last = len(step.sql.statements) - 1
         for index, stmt in enumerate(step.sql.statements):
-            _execute(cur, step.sql, stmt, index)
+            _execute(cur, step.sql, stmt, index, notices)
             ran = progress.statements_run = index + 1
             if index < last:
                 cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner),
@@ -251,13 +342,14 @@ def _row_change(tracking: Tracking, step: Step, started: float, state: RowState,
     return tracking.insert_query(**columns)
 
 
-def _execute(cur: psycopg.Cursor, sql_file: SqlFile, stmt: Statement, index: int) -> None:
+def _execute(cur: psycopg.Cursor, sql_file: SqlFile, stmt: Statement, index: int, notices: _Notices) -> None:
     try:
-        if stmt.copy_data is not None:
-            with cur.copy(stmt.text) as copy:
-                copy.write(stmt.copy_data)
-        else:
-            cur.execute(stmt.text)  # no parameters: sent as written, simple protocol
+        with notices.collecting():
+            if stmt.copy_data is not None:
+                with cur.copy(stmt.text) as copy:
+                    copy.write(stmt.copy_data)
+            else:
+                cur.execute(stmt.text)  # no parameters: sent as written, simple protocol
     except psycopg.Error as exc:
         if cur.connection.broken or cur.connection.closed:
             raise

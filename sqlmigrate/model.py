@@ -216,11 +216,27 @@ class SqlError:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A NOTICE, WARNING, INFO, ... the server sent while a migration's SQL ran."""
+
+    severity: str  # as PostgreSQL names it, not translated: NOTICE, WARNING, ...
+    message: str
+    detail: str | None = None
+    hint: str | None = None
+
+
+# Notices kept per step; beyond, only counted (a loop of RAISE NOTICE must not eat memory)
+NOTICES_KEPT = 100
+
+
+@dataclass(frozen=True)
 class StepResult:
     step: Step
     duration_s: float
     error: SqlError | None = None
     statements_run: int | None = None
+    notices: tuple[Notice, ...] = ()  # in the order they arrived, at most NOTICES_KEPT
+    notices_omitted: int = 0  # how many more arrived beyond NOTICES_KEPT
 
 
 @dataclass

@@ -17,6 +17,7 @@ from sqlmigrate.model import (
     Direction,
     Finding,
     MigrationStatus,
+    Notice,
     Plan,
     Repair,
     RepairAction,
@@ -82,9 +83,28 @@ class Renderer:
         ms = f"{result.duration_s * 1000:.0f} ms"
         if result.error is None:
             self._print(f" {self._paint('ok', 'green')} ({ms})")
+            self.notices(result)
         else:
             self._print(f" {self._paint('FAILED', 'red')} ({ms})")
+            self.notices(result)  # raised before the failure, so above the error
             self.sql_error(result.error)
+
+    def notices(self, result: StepResult) -> None:
+        """The server's notices under the migration's line, as they arrived: information, so stdout."""
+        for notice in result.notices:
+            severity = self._paint(notice.severity, "yellow") if notice.severity == "WARNING" else notice.severity
+            self._labelled(severity, len(notice.severity), notice.message, "  ")
+            for label, value in (("DETAIL", notice.detail), ("HINT", notice.hint)):
+                if value:
+                    self._labelled(label, len(label), value, "    ")
+        if result.notices_omitted:
+            more = "notice" if result.notices_omitted == 1 else "notices"
+            self._print(f"  ... and {result.notices_omitted} more {more}")
+
+    def _labelled(self, label: str, width: int, text: str, indent: str) -> None:
+        """`LABEL: text`, its further lines aligned under the first."""
+        for i, line in enumerate(text.splitlines() or [""]):
+            self._print(f"{indent}{label + ':' if i == 0 else ' ' * (width + 1)} {line}".rstrip())
 
     # -- findings ----------------------------------------------------------------
 
@@ -440,6 +460,14 @@ def _sql_error_json(e: SqlError, shown: _Shown = str) -> dict[str, Any]:
             "message": e.message, "detail": e.detail, "hint": e.hint, "context": e.context}
 
 
+def _notice_json(n: Notice) -> dict[str, Any]:
+    return {"severity": n.severity, "message": n.message, "detail": n.detail, "hint": n.hint}
+
+
+def _notices_json(r: StepResult) -> dict[str, Any]:
+    return {"notices": [_notice_json(n) for n in r.notices], "notices_omitted": r.notices_omitted}
+
+
 def _step_json(step: Step, shown: _Shown = str) -> dict[str, Any]:
     return {"id": step.id, "name": step.name, "path": shown(step.sql.path),
             "transactional": step.sql.is_transactional}
@@ -469,12 +497,12 @@ def _json_report(report: Report, shown: _Shown = str) -> dict[str, Any]:
                 dict(_step_json(s, shown), statements=[st.text for st in s.sql.statements]) for s in plan.steps
             ]
         else:
-            out["done"] = [dict(_step_json(r.step, shown), duration_s=round(r.duration_s, 6))
+            out["done"] = [dict(_step_json(r.step, shown), duration_s=round(r.duration_s, 6), **_notices_json(r))
                            for r in data["results"] if r.error is None]
             failed = data["failed"]
             out["failed"] = None if failed is None else dict(
                 _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown),
-                statements_run=failed.statements_run)
+                statements_run=failed.statements_run, **_notices_json(failed))
             out["not_run"] = [_step_json(s, shown) for s in data["not_run"]]
     elif report.command == "verify":
         out["problems"] = [{"id": s.id, "name": s.name, "state": s.state.value, "notes": list(s.notes)}

@@ -22,6 +22,7 @@ from tests.conftest import run_cli, run_process, start_process, tables, tracking
 
 FINDING_KEYS = {"path", "line", "col", "severity", "rule", "message", "hint"}  # README, check --format json
 STEP_KEYS = {"id", "name", "path", "transactional"}
+NOTICE_KEYS = {"notices", "notices_omitted"}  # of a step that ran
 # README: when a command stops early the object is {"error", "exit_code", "details", "findings"}; the README
 # also says every object has "command" (missing at the audit, being added): allowed, not required, here
 ERROR_KEYS = {"command", "error", "exit_code", "details", "findings"}
@@ -216,7 +217,7 @@ def test_up_json_shape_without_dry_run(database, db, write_migrations):
     payload = one_json(run("up", mdir, database, "--format", "json").stdout)
     assert set(payload) == {"command", "exit_code", "dry_run", "warnings", "notes", "done", "failed", "not_run"}
     assert (payload["dry_run"], payload["failed"], payload["not_run"]) == (False, None, [])
-    assert [set(d) for d in payload["done"]] == [STEP_KEYS | {"duration_s"}] * 3
+    assert [set(d) for d in payload["done"]] == [STEP_KEYS | NOTICE_KEYS | {"duration_s"}] * 3
     assert [(d["id"], d["transactional"]) for d in payload["done"]] == [("001", True), ("002", False),
                                                                         ("003", True)]
     assert all(isinstance(d["duration_s"], float) and d["duration_s"] >= 0 for d in payload["done"])
@@ -249,7 +250,7 @@ def test_down_json_shape_with_the_stored_down_note(database, db, write_migration
     assert payload["notes"] == ["003_c: folder or down.sql gone; using the down.sql stored at apply time"]
     assert (payload["failed"], payload["not_run"]) == (None, [])
     done = payload["done"]
-    assert [set(d) for d in done] == [STEP_KEYS | {"duration_s"}] * 2
+    assert [set(d) for d in done] == [STEP_KEYS | NOTICE_KEYS | {"duration_s"}] * 2
     assert [(d["id"], d["name"], d["transactional"]) for d in done] == [("003", "c", True), ("002", "b", True)]
     assert done[1]["path"] == f"{mdir}/002_b/down.sql"
     assert "003_c/down.sql" in done[0]["path"] and "stored" in done[0]["path"]
@@ -265,7 +266,7 @@ def test_down_json_failure_shape(database, db, write_migrations):
     payload = one_json(result.stdout)
     assert payload["exit_code"] == 4 and payload["done"] == []
     failed = payload["failed"]
-    assert set(failed) == STEP_KEYS | {"statements_run", "error"}
+    assert set(failed) == STEP_KEYS | NOTICE_KEYS | {"statements_run", "error"}
     assert (failed["id"], failed["name"], failed["path"]) == ("003", "c", f"{mdir}/003_c/down.sql")
     assert set(failed["error"]) == {"path", "line", "col", "sqlstate", "message", "detail", "hint", "context"}
     assert (failed["error"]["line"], failed["error"]["col"], failed["error"]["sqlstate"]) == (2, 1, "42P01")
