@@ -232,12 +232,16 @@ def _run_transactional(
         conn.execute("begin")
         with notices.collecting():
             failed, error = run_script(conn, step.sql.text.encode(encoding))
+        if error is None and failed < len(statements):
+            _cut_short(conn, step)
         if error is None:
             _, error = run_script(conn, finish)
             failed = len(statements)
         elif failed == 0 and error.diag.statement_position:
             failed = -1  # the first statement, or a syntax error anywhere: the position says
     if error is None:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            _cut_short(conn, step)  # the string's COMMIT never ran
         return
     starts = [sent_at + stmt.offset for stmt in statements]
     if failed < 0:
@@ -249,6 +253,14 @@ def _run_transactional(
         raise _StatementFailed(located, failed) from error
     _rollback_quietly(conn)
     raise error  # BEGIN, the tracking row or the reset: not the migration's SQL
+
+
+def _cut_short(conn: psycopg.Connection, step: Step) -> None:
+    """The server ran less than was sent and said nothing: never record such a
+    run. (libpq stops a query at a NUL character; check refuses those first.)"""
+    _rollback_quietly(conn)
+    raise DatabaseUnavailable(f"the server did not receive all of {step.sql.path}; "
+                              f"{step.id}_{step.name} was rolled back and not recorded")
 
 
 _BEGIN = "begin;\n"

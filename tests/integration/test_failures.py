@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from tests.conftest import run_cli, tables, tracking_ids
 
@@ -378,3 +379,31 @@ def test_a_nul_character_refuses_the_run_and_changes_nothing(database, db, write
     assert "001_a/up.sql:2:26: error: a NUL character (0x00): PostgreSQL accepts none in SQL text [syntax]" \
         in result.stderr
     assert tables(db) == set()
+
+
+@pytest.mark.parametrize("rows", [1, 25_000], ids=["one string", "over a megabyte"])
+def test_a_query_cut_short_by_a_nul_is_rolled_back_not_recorded(rows, database):
+    """Behind validation (which refuses a NUL): should a query ever reach the server
+    cut short, the executor sees it ran less than was sent and records nothing."""
+    from pathlib import Path
+
+    from sqlmigrate import db as dbmod, executor, sqlfile
+    from sqlmigrate.errors import DatabaseUnavailable
+    from sqlmigrate.model import Direction, Plan, Step
+
+    values = ", ".join(f"({n})" for n in range(rows))
+    text = f"create table a (id int);\ninsert into a values {values};\x00\ninsert into a values (-1);\n"
+    step = Step(Direction.UP, "001", "a", sqlfile.parse_text(Path("m/001_a/up.sql"), text), None, "drop table a;")
+
+    class Quiet:
+        def started(self, step): pass
+
+        def finished(self, result): pass
+
+    with dbmod.connect(database) as conn:
+        tracking = dbmod.Tracking(conn, "schema_migrations")
+        tracking.create()
+        with pytest.raises(DatabaseUnavailable, match="did not receive all of m/001_a/up.sql; 001_a was rolled back"):
+            executor.run(conn, tracking, Plan((step,)), Quiet())
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.execute("select to_regclass('a'), count(*) from schema_migrations").fetchone() == (None, 0)
