@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SQLMIGRATE := $(BIN)/sqlmigrate
 STAMP := $(VENV)/.installed
 
-.PHONY: migrate migrate-status migrate-down migration check test test-matrix bench install clean
+.PHONY: migrate migrate-status migrate-down migration check test typecheck test-matrix bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ check: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 # The suite on every supported PostgreSQL major (scripts/pg-versions.txt), or on
 # some: make test-matrix MAJORS="14 18". Servers are downloaded into .cache/pg.

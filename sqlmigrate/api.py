@@ -14,7 +14,19 @@ from sqlmigrate.model import MigrationStatus, Report
 
 
 class _Silent(commands.Hooks):
-    pass
+    """A library call prints nothing."""
+
+    def waiting_for_lock(self, holder: str) -> None:
+        return None
+
+    def started(self, step) -> None:
+        return None
+
+    def finished(self, result) -> None:
+        return None
+
+    def tested(self, result) -> None:
+        return None
 
 
 def _settings(database_url: str, directory: str | Path, table: str, lock_wait: float) -> Settings:

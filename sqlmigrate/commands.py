@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from sqlmigrate import discovery, plan as planning, rules
 from sqlmigrate.config import Settings
@@ -26,8 +26,9 @@ TEMPLATE = """\
 _DOWN_EXTRA = "--   -- sqlmigrate: irreversible     (when the change cannot be undone)\n"
 
 
-class Hooks:
-    """What a command tells the user while it runs (render implements it)."""
+class Hooks(Protocol):
+    """What a command tells the user while it runs (render's Renderer has these
+    methods; the library API subclasses this for the silent defaults)."""
 
     def waiting_for_lock(self, holder: str) -> None: ...
 
