@@ -11,10 +11,12 @@ import io
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,42 @@ def start_process(*args: object) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_interruptible)
+
+
+def finish_process(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of a background run; killed and reported if it hangs."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"process did not finish in {timeout}s:\n{out}\n{err}") from None
+    return proc.returncode, out, err
+
+
+def interrupt_process(proc: subprocess.Popen, timeout: float = 15) -> tuple[int, str, str]:
+    """Ctrl-C a background run; its exit code, stdout and stderr (killed if it ignores it)."""
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err
+
+
+def wait_running(db: psycopg.Connection, fragment: str, timeout: float = 15) -> int:
+    """Pid of the sqlmigrate backend of this database whose running query holds `fragment`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
+                         "and datname = current_database() and state = 'active' and query like %s",
+                         (f"%{fragment}%",)).fetchone()
+        if row:
+            return row[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no sqlmigrate backend ran {fragment!r} within {timeout}s")
 
 
 # -- the server -------------------------------------------------------------------

@@ -5,9 +5,7 @@ outside migration SQL, 4 a migration's SQL failed, 130 Ctrl-C.
 """
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import time
 import uuid
 
@@ -15,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import _ThrowawayCluster, run_cli, run_process, tables, tracking_ids, start_process as start
+from tests.conftest import _ThrowawayCluster, run_cli, run_process, tables, tracking_ids, start_process as start, wait_running, interrupt_process as interrupt
 
 ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
 TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
@@ -290,22 +288,8 @@ def test_good_timeout_values_reach_the_server(value, shown, database, db, write_
 # -- Ctrl-C --------------------------------------------------------------------------
 
 
-def wait_running(db, fragment: str, timeout: float = 15) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
-                         "and datname = current_database() and state = 'active' and query like %s",
-                         (f"%{fragment}%",)).fetchone()
-        if row:
-            return row[0]
-        time.sleep(0.02)
-    raise AssertionError(f"no sqlmigrate backend ran {fragment!r} within {timeout}s")
 
 
-def interrupt(proc: subprocess.Popen) -> tuple[int, str, str]:
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=15)
-    return proc.returncode, out, err
 
 
 def test_ctrl_c_during_a_migration_rolls_it_back_and_exits_130(database, db, write_migrations):

@@ -14,17 +14,9 @@ import time
 
 import psycopg
 
-from tests.conftest import _ThrowawayCluster, run_cli, tables, tracking_ids, start_process as start
+from tests.conftest import _ThrowawayCluster, run_cli, tables, tracking_ids, start_process as start, finish_process as finish
 
 
-def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"process did not finish in {timeout}s:\n{out}\n{err}") from None
-    return proc.returncode, out, err
 
 
 def wait_for(probe, what: str, timeout: float = 15):
@@ -108,7 +100,7 @@ def test_eight_concurrent_ups_apply_each_migration_exactly_once(database, db, wr
     make_runs_table(database)
     mdir = write_migrations(counted_migrations(10, [0.05] * 10))
     procs = [start("up", "--dir", mdir, "--database-url", database) for _ in range(8)]
-    outcomes = [finish(p) for p in procs]
+    outcomes = [finish(p, timeout=60) for p in procs]
     for code, _out, err in outcomes:
         assert code == 0, err
         assert "Traceback" not in err

@@ -6,12 +6,11 @@ connections, never a mocked lock.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 
 import psycopg
 
-from tests.conftest import run_cli, tables, tracking_ids, start_process as start
+from tests.conftest import run_cli, tables, tracking_ids, start_process as start, finish_process as finish
 
 
 def wait_for(probe, what: str, timeout: float = 15):
@@ -39,14 +38,6 @@ def running(db, fragment: str) -> int | None:
     return row[0] if row else None
 
 
-def finish(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"process did not finish in {timeout}s:\n{out}\n{err}") from None
-    return proc.returncode, out, err
 
 
 COUNTED = {

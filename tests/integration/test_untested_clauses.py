@@ -12,13 +12,11 @@ import hashlib
 import json
 import re
 import shutil
-import signal
-import subprocess
 import time
 
 import pytest
 
-from tests.conftest import run_cli, run_process, start_process, tables, tracking_ids
+from tests.conftest import run_cli, run_process, start_process, tables, tracking_ids, wait_running, interrupt_process as interrupt, finish_process as finish
 
 FINDING_KEYS = {"path", "line", "col", "severity", "rule", "message", "hint"}  # README, check --format json
 STEP_KEYS = {"id", "name", "path", "transactional"}
@@ -387,27 +385,8 @@ SLOW_DOWN = {
 }
 
 
-def wait_running(db, fragment: str, timeout: float = 15) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
-                         "and datname = current_database() and state = 'active' and query like %s",
-                         (f"%{fragment}%",)).fetchone()
-        if row:
-            return row[0]
-        time.sleep(0.02)
-    raise AssertionError(f"no sqlmigrate backend ran {fragment!r} within {timeout}s")
 
 
-def interrupt(proc: subprocess.Popen) -> tuple[int, str, str]:
-    try:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc.returncode, out, err
 
 
 def sqlmigrate_sessions(db) -> int:
@@ -458,14 +437,6 @@ HOLDER = {
 }
 
 
-def finish(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"process did not finish in {timeout}s:\n{out}\n{err}") from None
-    return proc.returncode, out, err
 
 
 @pytest.mark.parametrize("command", ["up", "down"])
