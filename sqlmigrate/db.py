@@ -21,6 +21,7 @@ from sqlmigrate.errors import DatabaseUnavailable, Interrupted, LockTimeout, Ref
 from sqlmigrate.model import AppliedRow, RowState
 
 APPLICATION_NAME = "sqlmigrate"
+SESSION_SETTINGS = {"standard_conforming_strings": "on"}
 LOCK_POLL_SECONDS = 0.2
 TRACKING_COLUMNS = {"id", "name", "checksum", "executed_at"}
 
@@ -39,13 +40,16 @@ def connect(url: str, *, options: dict[str, str] | None = None) -> psycopg.Conne
     except psycopg.Error as exc:
         # libpq quotes the whole URL in some of these messages, password included
         raise UsageError(f"invalid database URL {masked}: {_scrub(_first_line(exc), url, masked)}") from None
-    # never prepare: the DEALLOCATE ALL between migrations would drop what psycopg prepared
-    kwargs: dict[str, object] = {"prepare_threshold": None}
+    # never prepare: the DEALLOCATE ALL between migrations would drop what psycopg prepared.
+    # Files are UTF-8 (SPEC 1), and are checked with standard-conforming strings,
+    # PostgreSQL's default: the server must read them the same way, as it splits
+    # the statements of what it is sent by those rules.
+    kwargs: dict[str, object] = {"prepare_threshold": None, "client_encoding": "UTF8"}
     if "application_name" not in params:
         kwargs["application_name"] = APPLICATION_NAME
-    if options:
-        extra = " ".join(f"-c {name}={value}" for name, value in options.items())
-        kwargs["options"] = f"{params.get('options') or _libpq_default('options')} {extra}".strip()
+    options = {**SESSION_SETTINGS, **(options or {})}
+    extra = " ".join(f"-c {name}={value}" for name, value in options.items())
+    kwargs["options"] = f"{params.get('options') or _libpq_default('options')} {extra}".strip()
     try:
         return psycopg.connect(url, autocommit=True, **kwargs)  # type: ignore[arg-type]
     except psycopg.Error as exc:

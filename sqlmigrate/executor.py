@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Iterator, Protocol
@@ -42,17 +43,20 @@ from sqlmigrate.versions import newer_server_hint
 # drop the migration lock) and runs inside a transaction, as DISCARD ALL cannot.
 # RESET ALL alone keeps SET ROLE; SET SESSION AUTHORIZATION DEFAULT clears it.
 # Settings given at connection start (URL, PGOPTIONS, --lock-timeout) survive.
-# It runs before the tracking row change, so that row is written by the
-# connecting user whatever role or settings the migration chose.
+# It runs after the migration's COMMIT, in the same string when it can.
 _CLEAN_STATEMENTS = (
     "close all", "set session authorization default", "reset all", "deallocate all",
     "unlisten *", "discard plans", "discard temp", "discard sequences",
 )
 _CLEAN_SESSION_TEXT = "; ".join(_CLEAN_STATEMENTS)
 CLEAN_SESSION = sql.SQL(_CLEAN_SESSION_TEXT)
-# Progress of a no-transaction migration is recorded between its statements,
-# while its own SET ROLE may be in force: write the row as the connecting role.
-_AS_OWNER = sql.SQL("begin; set local role {}; {}; commit")
+# Our own statements around a migration's SQL: the tracking row is written as
+# the role that connected (whatever SET ROLE or SET SESSION AUTHORIZATION the
+# migration did), never cut short by --statement-timeout (which is for the
+# migration's SQL), and sends no notices (_Notices).
+_BOOKKEEPING = ("set local client_min_messages to error", "set local statement_timeout to 0",
+                "set local session authorization default")
+_AS_OWNER = sql.SQL("begin; " + "; ".join(_BOOKKEEPING) + "; set local role {}; {}; commit")
 # The `failed` mark before a no-transaction migration's first statement commits
 # without waiting for its WAL flush: whatever that statement makes durable is
 # flushed after it, and WAL is flushed in order, so after a server crash the
@@ -216,17 +220,21 @@ def _run_transactional(
         _run_transactional_one_by_one(conn, tracking, step, started, notices)
         return
     row = _row_change(tracking, step, started, RowState.APPLIED, None).as_string(conn)
+    owner = sql.Identifier(tracking.owner).as_string(conn)
     encoding = conn.info.encoding
+    after = (*_BOOKKEEPING, f"set local role {owner}", row, "commit", *_CLEAN_STATEMENTS)
+    at_commit = after.index("commit")
     # ";" ends a last statement written without one (or adds an empty one, which
     # yields no result); the newline ends a "--" comment on the file's last line
-    finish = (f"\n;\n{_QUIET};\nset local role none;\n{row};\ncommit;\n{_CLEAN_SESSION_TEXT};"
-              ).encode(encoding)
+    finish = ("\n;\n" + ";\n".join(after) + ";").encode(encoding)
     if len(step.sql.text) < BIG_FILE_CHARS:
         sent_at = len(_BEGIN)
         with notices.collecting():
             answered, error = run_script(
                 conn, b"".join((_BEGIN.encode(encoding), step.sql.text.encode(encoding), finish)))
         failed = answered - 1  # BEGIN answered first; none answered: a syntax error
+        if failed == len(statements) + at_commit:
+            failed = _AT_COMMIT
     else:
         sent_at = 0
         conn.execute("begin")
@@ -235,8 +243,8 @@ def _run_transactional(
         if error is None and failed < len(statements):
             _cut_short(conn, step)
         if error is None:
-            _, error = run_script(conn, finish)
-            failed = len(statements)
+            answered, error = run_script(conn, finish)
+            failed = _AT_COMMIT if answered == at_commit else len(statements)
         elif failed == 0 and error.diag.statement_position:
             failed = -1  # the first statement, or a syntax error anywhere: the position says
     if error is None:
@@ -244,13 +252,19 @@ def _run_transactional(
             _cut_short(conn, step)  # the string's COMMIT never ran
         return
     starts = [sent_at + stmt.offset for stmt in statements]
-    if failed < 0:
+    if failed == -1:
         # the server parses the whole string before running any of it
         failed = _statement_at(starts, error.diag.statement_position)
     if 0 <= failed < len(statements):
         _rollback_quietly(conn)
         located = _locate(step.sql, statements[failed], error, conn.info.server_version, starts[failed])
         raise _StatementFailed(located, failed) from error
+    if failed == _AT_COMMIT and not (conn.broken or conn.closed):
+        # a deferred constraint or trigger of the migration's: its failure, shown at its last statement
+        located = _locate(step.sql, statements[-1], error, conn.info.server_version, starts[-1])
+        raise _StatementFailed(dataclasses.replace(located, hint="\n".join(
+            h for h in ("raised at COMMIT: a deferred constraint or trigger failed", located.hint) if h)),
+            len(statements)) from error
     _rollback_quietly(conn)
     raise error  # BEGIN, the tracking row or the reset: not the migration's SQL
 
@@ -264,8 +278,7 @@ def _cut_short(conn: psycopg.Connection, step: Step) -> None:
 
 
 _BEGIN = "begin;\n"
-# After the migration's SQL, so that our own statements send no notices (_Notices)
-_QUIET = "set local client_min_messages to error"
+_AT_COMMIT = -2  # the COMMIT failed: a deferred check of the migration's
 BIG_FILE_CHARS = 1 << 20
 
 
@@ -288,8 +301,10 @@ def _run_transactional_one_by_one(
     except _StatementFailed:
         _rollback_quietly(conn)
         raise
-    cur.execute(sql.SQL("{}; {}; commit").format(
-        CLEAN_SESSION, _row_change(tracking, step, started, RowState.APPLIED, None)))
+    cur.execute(sql.SQL("; ").join([
+        *map(sql.SQL, _BOOKKEEPING), sql.SQL("set local role {}").format(sql.Identifier(tracking.owner)),
+        _row_change(tracking, step, started, RowState.APPLIED, None), sql.SQL("commit")]))
+    cur.execute(CLEAN_SESSION)
 
 
 def _run_outside_transaction(
@@ -324,16 +339,18 @@ def _run_outside_transaction(
                                              tracking.update_query(step.id, statements_run=ran)))
     except _StatementFailed as failure:
         failure.statements_run = ran
-        cur.execute(sql.SQL("{}; {}").format(
-            CLEAN_SESSION, tracking.update_query(step.id, state=RowState.FAILED.value, statements_run=ran,
-                                            failed_during=step.direction.value)))
+        cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner), tracking.update_query(
+            step.id, state=RowState.FAILED.value, statements_run=ran, failed_during=step.direction.value)))
+        cur.execute(CLEAN_SESSION)
         raise
     if step.direction is Direction.UP:
         done = tracking.update_query(step.id, state=RowState.APPLIED.value, statements_run=ran,
                                      duration_ms=_ms_since(started), failed_during=None)
     else:
         done = tracking.delete_query(step.id)
-    cur.execute(sql.SQL("{}; {}").format(CLEAN_SESSION, done))
+    # its own transaction first: a failure in the session reset cannot take the count with it
+    cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner), done))
+    cur.execute(CLEAN_SESSION)
 
 
 def _row_change(tracking: Tracking, step: Step, started: float, state: RowState, ran: int | None) -> sql.Composed:

@@ -304,6 +304,7 @@ class _Builder:
         self.previous = ""
         self.truncated = False
         self.atomic_depth = 0
+        self.paren_depth = 0
 
     def run(self) -> None:
         nul = self.text.find("\x00")
@@ -337,7 +338,7 @@ class _Builder:
                 return len(self.text)
             end = here + len(value)
             self._significant(_word(ttype, value, kind), here, end)
-            if value == ";" and not self.atomic_depth:
+            if value == ";" and not self.atomic_depth and not self.paren_depth:
                 resume = self._finish_statement(end)
                 if resume is not None:
                     return resume
@@ -407,14 +408,23 @@ class _Builder:
             self.content.append(word)
 
     def _track_atomic(self, word: str) -> None:
-        # SQL-standard bodies (BEGIN ATOMIC ... END) hold ';' that do not end
-        # the CREATE FUNCTION/PROCEDURE; CASE ... END nests inside them
+        # ';' ends a statement where PostgreSQL's own splitter ends one, never
+        # elsewhere: the server splits the file sent to it, and a statement it
+        # sees that was not checked here (a COMMIT, say) must not exist.
+        # SQL-standard bodies (BEGIN ATOMIC ... END of CREATE FUNCTION/PROCEDURE)
+        # hold ';', with CASE ... END nested inside; so do the parenthesised
+        # action lists of CREATE RULE.
+        if word == "(":
+            self.paren_depth += 1
+        elif word == ")" and self.paren_depth:
+            self.paren_depth -= 1
         if self.atomic_depth:
             if word == "case":
                 self.atomic_depth += 1
             elif word == "end" or word.startswith("end "):
                 self.atomic_depth -= 1
-        elif word == "atomic" and self.previous == "begin" and self.first in ("create", "create or replace"):
+        elif (word == "atomic" and self.previous == "begin" and self.first in ("create", "create or replace")
+              and len(self.words) > 1 and self.words[1] in ("function", "procedure")):
             self.atomic_depth = 1
 
     def _finish_statement(self, stop: int) -> int | None:
@@ -429,6 +439,7 @@ class _Builder:
         self.start = None
         self.words = []
         self.atomic_depth = 0
+        self.paren_depth = 0
         if words == (";",):
             return None  # an empty statement: nothing to run or check
         end = stop if words[-1] == ";" else self.end

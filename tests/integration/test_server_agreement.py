@@ -1,0 +1,113 @@
+"""The server reads a migration as `check` did: same statements, same strings, same role.
+
+A transactional migration goes to the server as one query string, which the
+server splits by its own rules; these tests hold the places where the two could
+part, and what the tracking row says when they are exercised.
+"""
+from __future__ import annotations
+
+import uuid
+
+from tests.conftest import run_cli, run_process, tables, tracking_ids
+
+
+def up(mdir, database, *args, env=None):
+    """In a real process when `env` is given: libpq reads PGOPTIONS and the like from there."""
+    run = run_process if env else run_cli
+    return run("up", "--dir", mdir, "--database-url", database, *args, env=env)
+
+
+def test_begin_atomic_outside_a_function_body_does_not_hide_a_commit(database, db, write_migrations):
+    # "begin" and "atomic" as column names: not an SQL-standard body, so the ';' ends
+    # the view, and the COMMIT after it is a statement of its own, refused
+    mdir = write_migrations({"001_atom": (
+        'create table t ("begin" int, atomic int);\n'
+        "create view v as select begin atomic from t;\n"
+        "commit;\n"
+        "create table late (x int);\n",
+        "drop table late;\ndrop view v;\ndrop table t;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 1
+    assert "001_atom/up.sql:3:1: error:" in result.stderr and "[transaction-control]" in result.stderr
+    assert tables(db) == set()
+
+
+def test_a_function_with_a_standard_body_is_one_statement(database, db, write_migrations):
+    mdir = write_migrations({"001_fn": (
+        "create function two() returns int language sql\nbegin atomic\n  select 1;\n  select 2;\nend;\n"
+        "create table after_fn (x int default two());\n",
+        "drop table after_fn;\ndrop function two();\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert db.execute("select two()").fetchone() == (2,)
+
+
+def test_a_rule_with_several_actions_is_one_statement_and_errors_after_it_are_placed(
+        database, db, write_migrations):
+    mdir = write_migrations({"001_rule": (
+        "create table src (id int);\ncreate table log1 (id int);\ncreate table log2 (id int);\n"
+        "create rule r as on insert to src do also (\n"
+        "  insert into log1 values (new.id);\n"
+        "  insert into log2 values (new.id));\n"
+        "insert into src values (1);\n"
+        "select nope from src;\n",
+        "drop table src;\ndrop table log1;\ndrop table log2;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 4
+    assert '001_rule/up.sql:8:8: ERROR 42703: column "nope" does not exist' in result.stderr
+    assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
+
+
+def test_strings_are_read_standard_conforming_whatever_the_database_says(database, db, write_migrations):
+    db.execute(f'alter database "{db.info.dbname}" set standard_conforming_strings = off')
+    mdir = write_migrations({"001_s": (
+        "create table s as select current_setting('standard_conforming_strings') as scs, 'a\\b'::text as v;\n",
+        "drop table s;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 0, result.stderr
+    # the backslash is a plain character, as `check` read it
+    assert db.execute("select scs, v from s").fetchone() == ("on", "a\\b")
+
+
+def test_a_client_encoding_from_the_environment_does_not_change_what_is_sent(database, db, write_migrations):
+    mdir = write_migrations({"001_u": ("create table u as select 'жук ✓' as v;\n", "drop table u;\n")})
+    result = up(mdir, database, env={"PGCLIENTENCODING": "LATIN1"})
+    assert result.exit_code == 0, result.stderr
+    assert db.execute("select v from u").fetchone() == ("жук ✓",)
+
+
+def test_the_tracking_row_is_written_by_the_role_that_connected(database, db, write_migrations):
+    role = f"sm_owner_{uuid.uuid4().hex[:8]}"
+    db.execute(f'create role "{role}"')
+    try:
+        db.execute(f'grant create on schema public to "{role}"')
+        mdir = write_migrations({
+            "001_plain": ("create table p (id int);\n", "drop table p;\n"),
+            "002_switch": ("set role none;\ncreate table q (id int);\n", "drop table q;\n"),
+            "003_copy": ("create table c (id int);\ncopy c from stdin;\n1\n\\.\n", "drop table c;\n"),
+            "004_ntx": ("-- sqlmigrate: no-transaction\ncreate index concurrently p_id on p (id);\n",
+                        "-- sqlmigrate: no-transaction\ndrop index concurrently p_id;\n"),
+        })
+        result = up(mdir, database, env={"PGOPTIONS": f"-c role={role}"})
+        assert result.exit_code == 0, result.stderr
+        rows = db.execute("select id, applied_by from schema_migrations order by id").fetchall()
+        assert rows == [("001", role), ("002", role), ("003", role), ("004", role)]
+        assert db.execute("select tableowner from pg_tables where tablename = 'schema_migrations'"
+                          ).fetchone() == (role,)
+    finally:
+        db.execute(f'drop owned by "{role}"')
+        db.execute(f'drop role "{role}"')
+
+
+def test_a_deferred_constraint_failing_at_commit_is_the_migrations_failure(database, db, write_migrations):
+    mdir = write_migrations({"001_defer": (
+        "create table parent (id int primary key);\n"
+        "create table child (pid int references parent deferrable initially deferred);\n"
+        "insert into child values (42);\n",
+        "drop table child;\ndrop table parent;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 4
+    assert "001_defer/up.sql:3:1: ERROR 23503: insert or update on table \"child\" violates foreign key" \
+        in result.stderr
+    assert "HINT: raised at COMMIT: a deferred constraint or trigger failed" in result.stderr
+    assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
