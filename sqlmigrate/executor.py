@@ -169,6 +169,8 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices:
                           tuple(notices.kept), notices.omitted)
     except KeyboardInterrupt:
         _rollback_quietly(conn)
+        if _was_committed(conn, tracking, step):
+            raise Interrupted(f"interrupted after {step.id}_{step.name} was committed: {_outcome(step)}") from None
         raise Interrupted(f"interrupted during {step.id}_{step.name}; {_aftermath(step, progress)}") from None
     except psycopg.Error as exc:
         if conn.broken or conn.closed:
@@ -177,9 +179,32 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices:
                 f"{_aftermath(step, progress, by_server=True)}"
             ) from exc
         _rollback_quietly(conn)
+        if _was_committed(conn, tracking, step):
+            raise DatabaseUnavailable(f"{step.id}_{step.name} was committed ({_outcome(step)}), then resetting "
+                                      f"the session failed: {_short(exc)}") from exc
         raise DatabaseUnavailable(f"database error while recording {step.id}_{step.name}: {_short(exc)}") from exc
     return StepResult(step, time.perf_counter() - started, notices=tuple(notices.kept),
                       notices_omitted=notices.omitted)
+
+
+def _was_committed(conn: psycopg.Connection, tracking: Tracking, step: Step) -> bool:
+    """Whether a transactional step cut short had in fact committed (the cut came
+    during the session reset after its COMMIT): its tracking row tells."""
+    if not step.sql.is_transactional or conn.broken or conn.closed:
+        return False
+    try:
+        row = conn.execute(sql.SQL("select state from {} where id = %s").format(tracking.ident),
+                           (step.id,)).fetchone()
+    except psycopg.Error:
+        _rollback_quietly(conn)
+        return False
+    if step.direction is Direction.UP:
+        return row is not None and row[0] == RowState.APPLIED.value
+    return row is None
+
+
+def _outcome(step: Step) -> str:
+    return "it is applied" if step.direction is Direction.UP else "it is rolled back"
 
 
 @dataclass

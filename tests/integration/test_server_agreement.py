@@ -111,3 +111,67 @@ def test_a_deferred_constraint_failing_at_commit_is_the_migrations_failure(datab
         in result.stderr
     assert "HINT: raised at COMMIT: a deferred constraint or trigger failed" in result.stderr
     assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
+
+
+def _one_step_plan(direction_up: bool = True):
+    from pathlib import Path
+
+    from sqlmigrate import sqlfile
+    from sqlmigrate.model import Direction, Plan, Step
+
+    text = "create table a (id int);\n" if direction_up else "drop table a;\n"
+    step = Step(Direction.UP if direction_up else Direction.DOWN, "001", "a",
+                sqlfile.parse_text(Path("m/001_a/up.sql"), text), None, "drop table a;\n")
+    return Plan((step,))
+
+
+class _Quiet:
+    def started(self, step):
+        pass
+
+    def finished(self, result):
+        pass
+
+
+def test_ctrl_c_landing_after_the_commit_says_the_migration_is_applied(database, monkeypatch):
+    """Ctrl-C during the session reset that follows COMMIT: the tracking row is
+    the truth, and the message says the migration is applied, not rolled back."""
+    import pytest
+
+    from sqlmigrate import db as dbmod, executor
+    from sqlmigrate.errors import Interrupted
+
+    real = executor.run_script
+
+    def then_interrupted(conn, script):
+        real(conn, script)  # the whole string ran: COMMIT and the reset
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(executor, "run_script", then_interrupted)
+    with dbmod.connect(database) as conn:
+        tracking = dbmod.Tracking(conn, "schema_migrations")
+        tracking.create()
+        with pytest.raises(Interrupted, match="^interrupted after 001_a was committed: it is applied$"):
+            executor.run(conn, tracking, _one_step_plan(), _Quiet())
+        assert conn.execute("select id, state from schema_migrations").fetchall() == [("001", "applied")]
+        assert conn.execute("select to_regclass('a') is not null").fetchone() == (True,)
+
+
+def test_ctrl_c_before_the_commit_still_says_rolled_back(database, monkeypatch):
+    import pytest
+
+    from sqlmigrate import db as dbmod, executor
+    from sqlmigrate.errors import Interrupted
+
+    def interrupted(conn, script):
+        conn.execute("begin")
+        conn.execute("create table a (id int)")
+        raise KeyboardInterrupt  # mid-migration, before its COMMIT
+
+    monkeypatch.setattr(executor, "run_script", interrupted)
+    with dbmod.connect(database) as conn:
+        tracking = dbmod.Tracking(conn, "schema_migrations")
+        tracking.create()
+        with pytest.raises(Interrupted, match="^interrupted during 001_a; its transaction was rolled back$"):
+            executor.run(conn, tracking, _one_step_plan(), _Quiet())
+        assert conn.execute("select count(*), to_regclass('a') from schema_migrations").fetchone() == (0, None)
