@@ -278,7 +278,13 @@ class Tracking:
 
 
 def _value(value: object) -> sql.Composable:
-    """A literal, or an SQL expression given as such (computed by the server)."""
+    """A literal, or an SQL expression given as such (computed by the server).
+
+    A text PostgreSQL cannot hold (a down.sql with a NUL character, which `up`
+    shows as a warning) is stored as NULL: the migration still runs and is
+    recorded, only without a stored copy of that file."""
+    if isinstance(value, str) and "\x00" in value:
+        return sql.Literal(None)
     return value if isinstance(value, sql.Composable) else sql.Literal(value)
 
 

@@ -314,6 +314,10 @@ class _Builder:
         pos = 0
         while pos < len(self.text):
             pos = self._lex_from(pos)
+        if self.paren_depth and self.start is not None and not any(
+                problem.rule == "unterminated" for problem in self.problems):  # that one says it already
+            # every ';' after it was taken as inside the parentheses, as the server would
+            self._problem("syntax", "a '(' in this statement is never closed", self.start)
         self._finish_statement(len(self.text))
 
     def _lex_from(self, base: int) -> int:

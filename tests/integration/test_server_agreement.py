@@ -175,3 +175,11 @@ def test_ctrl_c_before_the_commit_still_says_rolled_back(database, monkeypatch):
         with pytest.raises(Interrupted, match="^interrupted during 001_a; its transaction was rolled back$"):
             executor.run(conn, tracking, _one_step_plan(), _Quiet())
         assert conn.execute("select count(*), to_regclass('a') from schema_migrations").fetchone() == (0, None)
+
+
+def test_a_down_sql_holding_a_nul_does_not_stop_up_and_is_not_stored(database, db, write_migrations):
+    mdir = write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\x00\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "001_a/down.sql:1:14: warning: a NUL character (0x00)" in result.stderr
+    assert db.execute("select id, down_sql from schema_migrations").fetchall() == [("001", None)]

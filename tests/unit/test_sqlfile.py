@@ -403,3 +403,9 @@ def test_a_nul_character_is_a_syntax_problem_at_its_place():
     # libpq would cut the query at the NUL and send the rest nowhere: refuse it
     assert problems("create table a (id int);\ninsert into a values (1);\x00\nselect 1;\n") == [("syntax", 2, 26)]
     assert problems("select 'a\x00b';") == [("syntax", 1, 10)]
+
+
+def test_a_parenthesis_never_closed_is_a_syntax_problem_at_its_statement():
+    assert problems("select 1;\n  insert into t values (1;\nselect 2;\n") == [("syntax", 2, 3)]
+    assert problems("create rule r as on insert to t do also (insert into a values (1); insert into b values (2));\n"
+                    "select 1;\n") == []
