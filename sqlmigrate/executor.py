@@ -236,9 +236,9 @@ def _run_transactional(
     same way and an error position needs no translation. A big file (a 5 MB
     INSERT) goes on its own between BEGIN and the rest, so that it is encoded
     once and never joined to anything: two more round trips, one copy less.
-    The row is written as the connecting user whatever SET ROLE the migration did,
-    and with client_min_messages at `error` (_Notices): only the migration's
-    own statements have their notices sent.
+    The row is written by the role that connected whatever SET ROLE the
+    migration did, and with client_min_messages at `error` (_Notices): only the
+    migration's own statements have their notices sent.
     """
     statements = step.sql.statements
     if any(stmt.words[0] == "copy" for stmt in statements):
@@ -284,7 +284,7 @@ def _run_transactional(
         _rollback_quietly(conn)
         located = _locate(step.sql, statements[failed], error, conn.info.server_version, starts[failed])
         raise _StatementFailed(located, failed) from error
-    if failed == _AT_COMMIT and not (conn.broken or conn.closed):
+    if failed == _AT_COMMIT and statements and not (conn.broken or conn.closed):
         # a deferred constraint or trigger of the migration's: its failure, shown at its last statement
         located = _locate(step.sql, statements[-1], error, conn.info.server_version, starts[-1])
         raise _StatementFailed(dataclasses.replace(located, hint="\n".join(
