@@ -259,7 +259,7 @@ class Tracking:
                     failed_during=r.get("failed_during"),
                 )
             )
-        return sorted(out, key=lambda row: int(row.id) if row.id.isdigit() else -1)
+        return sorted(out, key=lambda row: int(row.id) if row.is_numbered else -1)
 
     def insert_query(self, **columns: object) -> sql.Composed:
         names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)

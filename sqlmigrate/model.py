@@ -153,6 +153,12 @@ class AppliedRow:
     failed_during: str | None = None  # "up" or "down": which run a failed state is from
 
     @property
+    def is_numbered(self) -> bool:
+        """Whether the id is ASCII digits, as every id sqlmigrate writes is (a row
+        written by hand may hold anything; str.isdigit() would also take '²')."""
+        return self.id.isascii() and self.id.isdigit()
+
+    @property
     def number(self) -> int:
         return int(self.id)
 

@@ -38,7 +38,7 @@ def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
     a second status, and never makes the applied migration `modified`.
     """
     by_number = scan.for_rows(rows).by_number()
-    rows_by_number = {row.number: row for row in rows if row.id.isdigit()}
+    rows_by_number = {row.number: row for row in rows if row.is_numbered}
     out: list[MigrationStatus] = []
     for number in sorted(set(by_number) | set(rows_by_number)):
         migration = by_number.get(number)
@@ -90,7 +90,7 @@ def _find_number(scan: Scan, rows: list[AppliedRow], wanted: str) -> int:
     if not is_id(wanted):
         raise UsageError(f"--to {wanted!r} is not an id (digits)")
     number = int(wanted)
-    known = {m.number for m in scan.migrations} | {r.number for r in rows if r.id.isdigit()}
+    known = {m.number for m in scan.migrations} | {r.number for r in rows if r.is_numbered}
     if number not in known:
         raise UsageError(f"--to {wanted}: no migration has that id")
     return number
@@ -137,12 +137,12 @@ def plan_up(
     if to is not None:
         limit = _find_number(scan, rows, to)
         pending = [s for s in pending if int(s.id) <= limit]
-    applied_numbers = [r.number for r in rows if r.id.isdigit()]
+    applied_numbers = [r.number for r in rows if r.is_numbered]
     highest = max(applied_numbers, default=None)
     if highest is not None and not allow_out_of_order:
         early = [s for s in pending if int(s.id) < highest]
         if early:
-            top = next(r for r in rows if r.id.isdigit() and r.number == highest)
+            top = next(r for r in rows if r.is_numbered and r.number == highest)
             raise Refused(
                 "pending migration(s) older than the newest applied one "
                 f"({top.id}_{top.name}): " + ", ".join(f"{s.id}_{s.name}" for s in early),

@@ -183,3 +183,19 @@ def test_a_down_sql_holding_a_nul_does_not_stop_up_and_is_not_stored(database, d
     assert result.exit_code == 0, result.stderr
     assert "001_a/down.sql:1:14: warning: a NUL character (0x00)" in result.stderr
     assert db.execute("select id, down_sql from schema_migrations").fetchall() == [("001", None)]
+
+
+def test_a_tracking_row_with_a_non_ascii_digit_id_is_not_fatal(database, db, write_migrations):
+    mdir = write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
+    assert up(mdir, database).exit_code == 0
+    db.execute("insert into schema_migrations (id, name, checksum) values ('²', 'odd', 'x')")
+    for command in ("status", "verify"):
+        result = run_cli(command, "--dir", mdir, "--database-url", database)
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert result.exit_code in (0, 1)
+    status = run_cli("status", "--dir", mdir, "--database-url", database, "--format", "json")
+    import json
+
+    # a row sqlmigrate never writes: no crash, and the real migrations are read as before
+    states = {m["id"]: m["state"] for m in json.loads(status.stdout)["migrations"]}
+    assert states == {"001": "applied"}
