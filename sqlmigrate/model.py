@@ -10,6 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 
+def is_id(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' or '٣', which int() then refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
 class Severity(str, enum.Enum):
     ERROR = "error"
     WARNING = "warning"
@@ -154,9 +159,8 @@ class AppliedRow:
 
     @property
     def is_numbered(self) -> bool:
-        """Whether the id is ASCII digits, as every id sqlmigrate writes is (a row
-        written by hand may hold anything; str.isdigit() would also take '²')."""
-        return self.id.isascii() and self.id.isdigit()
+        """Whether the id is one sqlmigrate could have written (a row written by hand may hold anything)."""
+        return is_id(self.id)
 
     @property
     def number(self) -> int:

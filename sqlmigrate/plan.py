@@ -4,7 +4,6 @@ Never touches a connection; parses SQL only where a decision needs it.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from sqlmigrate import discovery, rules, sqlfile
@@ -24,6 +23,7 @@ from sqlmigrate.model import (
     SqlFile,
     State,
     Step,
+    is_id,
 )
 
 
@@ -79,11 +79,6 @@ def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[
             return State.REFORMATTED, tuple(notes)
     notes.append("up.sql changed since it was applied")
     return State.MODIFIED, tuple(notes)
-
-
-def is_id(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also takes '²' or '٣', which int() then refuses or reads."""
-    return re.fullmatch(r"[0-9]+", text) is not None
 
 
 def _find_number(scan: Scan, rows: list[AppliedRow], wanted: str) -> int:
@@ -245,7 +240,7 @@ VERIFY_PROBLEMS = (State.MODIFIED, State.MISSING, State.FAILED)
 def duplicates_of_applied(scan: Scan, rows: list[AppliedRow]) -> list[Finding]:
     """The duplicate-id findings about an id the tracking table holds (a folder
     added next to an applied one): `verify` fails on them, pending ones are `check`'s."""
-    recorded = {int(r.id) for r in rows if is_id(r.id)}
+    recorded = {r.number for r in rows if r.is_numbered}
     return [f for f in scan.for_rows(rows).findings
             if f.rule == "duplicate-id" and _finding_number(f) in recorded]
 

@@ -98,17 +98,34 @@ def interrupt_process(proc: subprocess.Popen, timeout: float = 15) -> tuple[int,
     return proc.returncode, out, err
 
 
-def wait_running(db: psycopg.Connection, fragment: str, timeout: float = 15) -> int:
-    """Pid of the sqlmigrate backend of this database whose running query holds `fragment`."""
+def wait_for(probe, what: str, timeout: float = 15):
+    """The first true value `probe()` returns, polling; fails the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        row = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
-                         "and datname = current_database() and state = 'active' and query like %s",
-                         (f"%{fragment}%",)).fetchone()
-        if row:
-            return row[0]
+        found = probe()
+        if found:
+            return found
         time.sleep(0.02)
-    raise AssertionError(f"no sqlmigrate backend ran {fragment!r} within {timeout}s")
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running(db: psycopg.Connection, fragment: str) -> int | None:
+    """The pid of a sqlmigrate backend of this database now running a query containing `fragment`."""
+    row = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
+                     "and datname = current_database() and state = 'active' and query like %s",
+                     (f"%{fragment}%",)).fetchone()
+    return row[0] if row else None
+
+
+def wait_running(db: psycopg.Connection, fragment: str, timeout: float = 15) -> int:
+    """Pid of the sqlmigrate backend of this database whose running query holds `fragment`."""
+    return wait_for(lambda: running(db, fragment), f"a sqlmigrate backend running {fragment!r}", timeout)
+
+
+def databases(server: str) -> set[str]:
+    """Names of the databases on `server`."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        return {r[0] for r in conn.execute("select datname from pg_database")}
 
 
 # -- the server -------------------------------------------------------------------

@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 import shutil
 
-import psycopg
 
-from tests.conftest import ROOT, run_cli, tables, tracking_ids
+from tests.conftest import ROOT, run_cli, tables, tracking_ids, databases
 
 SCRATCH = "sqlmigrate_scratch_"
 
@@ -35,11 +34,6 @@ def drift_json(mdir, database, *args) -> dict:
     data = json.loads(result.stdout)
     assert data["exit_code"] == result.exit_code
     return data
-
-
-def databases(server: str) -> set[str]:
-    with psycopg.connect(server, autocommit=True) as conn:
-        return {r[0] for r in conn.execute("select datname from pg_database")}
 
 
 def test_no_drift_after_up_of_the_seed_schema(server, database):

@@ -14,26 +14,7 @@ import time
 
 import psycopg
 
-from tests.conftest import _ThrowawayCluster, run_cli, tables, tracking_ids, start_process as start, finish_process as finish
-
-
-
-
-def wait_for(probe, what: str, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def running(conn, fragment: str) -> int | None:
-    row = conn.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
-                       "and datname = current_database() and state = 'active' and query like %s",
-                       (f"%{fragment}%",)).fetchone()
-    return row[0] if row else None
+from tests.conftest import _ThrowawayCluster, run_cli, tables, tracking_ids, start_process as start, finish_process as finish, wait_for, running
 
 
 def no_runner_left(conn) -> bool:

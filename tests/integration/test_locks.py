@@ -10,17 +10,7 @@ import time
 
 import psycopg
 
-from tests.conftest import run_cli, tables, tracking_ids, start_process as start, finish_process as finish
-
-
-def wait_for(probe, what: str, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.conftest import run_cli, tables, tracking_ids, start_process as start, finish_process as finish, wait_for, running
 
 
 def runner_pids(db) -> list[int]:
@@ -28,16 +18,6 @@ def runner_pids(db) -> list[int]:
     rows = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
                       "and datname = current_database() order by backend_start").fetchall()
     return [r[0] for r in rows]
-
-
-def running(db, fragment: str) -> int | None:
-    """The pid of a sqlmigrate backend now running a query containing `fragment`."""
-    row = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
-                     "and datname = current_database() and state = 'active' and query like %s",
-                     (f"%{fragment}%",)).fetchone()
-    return row[0] if row else None
-
-
 
 
 COUNTED = {

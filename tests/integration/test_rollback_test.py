@@ -9,7 +9,7 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from tests.conftest import CORPORA, ROOT, run_cli, tables, start_process
+from tests.conftest import CORPORA, ROOT, run_cli, tables, start_process, databases
 
 SCRATCH = "sqlmigrate_scratch_"
 
@@ -23,11 +23,6 @@ def run_json(mdir, database, *args) -> dict:
     data = json.loads(result.stdout)
     assert data["exit_code"] == result.exit_code
     return data
-
-
-def databases(server: str) -> set[str]:
-    with psycopg.connect(server, autocommit=True) as conn:
-        return {r[0] for r in conn.execute("select datname from pg_database")}
 
 
 def verdicts(data: dict) -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlmigrate import cli, discovery, plan, rules, sqlfile
+from sqlmigrate import cli, discovery, model, plan, rules, sqlfile
 from sqlmigrate.model import AppliedRow, State
 from sqlmigrate.render import _github_escape, _github_property, display_path
 from sqlmigrate.sqlfile import parse_text
@@ -116,7 +116,7 @@ def test_empty_without_statements_is_fine(text):
                                      ("٣", False), ("1²", False), ("", False), ("-1", False), (" 1", False),
                                      ("1\n", False)])
 def test_is_id_takes_ascii_digits_only(text, ok):
-    assert plan.is_id(text) is ok
+    assert model.is_id(text) is ok
 
 
 # -- G8 ----------------------------------------------------------------------------------------
