@@ -55,11 +55,12 @@ def read_file(path: Path) -> MigrationFile:
         return MigrationFile(path, False, None, None)
     except IsADirectoryError:
         return MigrationFile(path, False, None, None)
+    data = sqlfile.without_bom(raw)
     try:
-        text = sqlfile.decode(raw)
+        sqlfile.check_utf8(data)
     except UnicodeDecodeError:
         return MigrationFile(path, True, None, None, raw)
-    return MigrationFile(path, True, sqlfile.checksum(raw), text)
+    return MigrationFile(path, True, sqlfile.checksum(raw), data)
 
 
 def _file_findings(mfile: MigrationFile, kind: str) -> list[Finding]:
@@ -72,7 +73,7 @@ def _file_findings(mfile: MigrationFile, kind: str) -> list[Finding]:
                 f"create {mfile.path} (see `sqlmigrate generate`)",
             )
         ]
-    if mfile.text is None:
+    if not mfile.is_readable:
         return [not_utf8(mfile)]
     return []
 

@@ -233,9 +233,12 @@ def _run_transactional(
     in one round trip; the number of results says which statement failed.
 
     The file goes as it is, not cut into statements: the server splits it the
-    same way and an error position needs no translation. A big file (a 5 MB
-    INSERT) goes on its own between BEGIN and the rest, so that it is encoded
-    once and never joined to anything: two more round trips, one copy less.
+    same way and an error position needs no translation. The file's bytes are
+    sent as read: its text is decoded again only to place an error. A big file
+    (a 5 MB INSERT) goes on its own between BEGIN and the rest, never joined to
+    anything: two more round trips, one copy less. While it is sent, the
+    process holds it three times: these bytes, libpq's output buffer and the
+    copy libpq keeps of each query.
     The row is written by the role that connected whatever SET ROLE the
     migration did, and with client_min_messages at `error` (_Notices): only the
     migration's own statements have their notices sent.
@@ -247,16 +250,17 @@ def _run_transactional(
     row = _row_change(tracking, step, started, RowState.APPLIED, None).as_string(conn)
     owner = sql.Identifier(tracking.owner).as_string(conn)
     encoding = conn.info.encoding
+    # the file's own bytes are sent: sessions use UTF8 (db.SESSION_SETTINGS)
+    data = step.sql.data if encoding == "utf-8" else step.sql.text.encode(encoding)
     after = (*_BOOKKEEPING, f"set local role {owner}", row, "commit", *_CLEAN_STATEMENTS)
     at_commit = after.index("commit")
     # ";" ends a last statement written without one (or adds an empty one, which
     # yields no result); the newline ends a "--" comment on the file's last line
     finish = ("\n;\n" + ";\n".join(after) + ";").encode(encoding)
-    if len(step.sql.text) < BIG_FILE_CHARS:
+    if len(data) < BIG_FILE_BYTES:
         sent_at = len(_BEGIN)
         with notices.collecting():
-            answered, error = run_script(
-                conn, b"".join((_BEGIN.encode(encoding), step.sql.text.encode(encoding), finish)))
+            answered, error = run_script(conn, b"".join((_BEGIN.encode(encoding), data, finish)))
         failed = answered - 1  # BEGIN answered first; none answered: a syntax error
         if failed == len(statements) + at_commit:
             failed = _AT_COMMIT
@@ -264,7 +268,7 @@ def _run_transactional(
         sent_at = 0
         conn.execute("begin")
         with notices.collecting():
-            failed, error = run_script(conn, step.sql.text.encode(encoding))
+            failed, error = run_script(conn, data)
         if error is None and failed < len(statements):
             _cut_short(conn, step)
         if error is None:
@@ -272,6 +276,7 @@ def _run_transactional(
             failed = _AT_COMMIT if answered == at_commit else len(statements)
         elif failed == 0 and error.diag.statement_position:
             failed = -1  # the first statement, or a syntax error anywhere: the position says
+    del data  # a big file's copy in the wrong encoding, if any, is not kept while an error is placed
     if error is None:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             _cut_short(conn, step)  # the string's COMMIT never ran
@@ -304,7 +309,7 @@ def _cut_short(conn: psycopg.Connection, step: Step) -> None:
 
 _BEGIN = "begin;\n"
 _AT_COMMIT = -2  # the COMMIT failed: a deferred check of the migration's
-BIG_FILE_CHARS = 1 << 20
+BIG_FILE_BYTES = 1 << 20
 
 
 def _statement_at(starts: list[int], position: str | None) -> int:
@@ -320,9 +325,10 @@ def _run_transactional_one_by_one(
     """For files with COPY: its data must follow its statement, which a single query string cannot carry."""
     cur = conn.cursor()
     cur.execute("begin")
+    text = step.sql.text
     try:
         for index, stmt in enumerate(step.sql.statements):
-            _execute(cur, step.sql, stmt, index, notices)
+            _execute(cur, step.sql, text, stmt, index, notices)
     except _StatementFailed:
         _rollback_quietly(conn)
         raise
@@ -354,10 +360,11 @@ def _run_outside_transaction(
     cur.execute(_WITHOUT_FLUSH.format(mark))
     progress.is_marked_failed = True
     ran = 0
+    text = step.sql.text
     try:
         last = len(step.sql.statements) - 1
         for index, stmt in enumerate(step.sql.statements):
-            _execute(cur, step.sql, stmt, index, notices)
+            _execute(cur, step.sql, text, stmt, index, notices)
             ran = progress.statements_run = index + 1
             if index < last:
                 cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner),
@@ -396,14 +403,15 @@ def _row_change(tracking: Tracking, step: Step, started: float, state: RowState,
     return tracking.insert_query(**columns)
 
 
-def _execute(cur: psycopg.Cursor, sql_file: SqlFile, stmt: Statement, index: int, notices: _Notices) -> None:
+def _execute(cur: psycopg.Cursor, sql_file: SqlFile, file_text: str, stmt: Statement, index: int,
+             notices: _Notices) -> None:
     try:
         with notices.collecting():
             if stmt.copy_data is not None:
-                with cur.copy(stmt.text) as copy:
+                with cur.copy(stmt.text_in(file_text)) as copy:
                     copy.write(stmt.copy_data)
             else:
-                cur.execute(stmt.text)  # no parameters: sent as written, simple protocol
+                cur.execute(stmt.text_in(file_text))  # no parameters: sent as written, simple protocol
     except psycopg.Error as exc:
         if cur.connection.broken or cur.connection.closed:
             raise
@@ -426,7 +434,8 @@ def _locate(
         within = int(position) - 1 - sent_at
         if 0 <= within <= stmt.end - stmt.offset:
             offset = stmt.offset + within
-    line, col = line_col(sql_file.text, offset)
+    file_text = sql_file.text
+    line, col = line_col(file_text, offset)
     return SqlError(
         path=sql_file.path,
         line=line,
@@ -436,7 +445,7 @@ def _locate(
         detail=diag.message_detail,
         # ours first: for SQL newer than the server, its own hint ("No function matches
         # the given name ... explicit type casts") points the wrong way
-        hint="\n".join(h for h in (newer_server_hint(stmt.text, diag.sqlstate, server_version),
+        hint="\n".join(h for h in (newer_server_hint(stmt.text_in(file_text), diag.sqlstate, server_version),
                                    diag.message_hint) if h) or None,
         context=diag.context,
     )

@@ -46,7 +46,6 @@ class Statement:
     capped for huge statements, which `is_truncated` then says.
     """
 
-    source: str = field(repr=False, compare=False)  # the whole file's text, shared
     offset: int  # in characters, into SqlFile.text
     end: int
     line: int
@@ -55,10 +54,9 @@ class Statement:
     is_truncated: bool = False
     copy_data: str | None = None  # the data block of COPY ... FROM stdin
 
-    @property
-    def text(self) -> str:
-        """Sliced when needed, so a 5 MB statement is not held twice."""
-        return self.source[self.offset:self.end]
+    def text_in(self, file_text: str) -> str:
+        """This statement's SQL, cut from its file's text (SqlFile.text, decoded once by the caller)."""
+        return file_text[self.offset:self.end]
 
     @property
     def keyword(self) -> str:
@@ -85,16 +83,26 @@ class LexProblem:
 
 @dataclass(frozen=True)
 class SqlFile:
-    """A migration file, read and lexed once."""
+    """A migration file, read and lexed once.
+
+    It keeps the file's bytes, not its decoded text: they are what the server
+    is sent, so a 5 MB migration is not held twice more (text, then its
+    encoding) while it runs. `text` decodes them again where text is needed.
+    """
 
     path: Path
     checksum: str
-    text: str
+    data: bytes  # UTF-8, without a byte order mark
     statements: tuple[Statement, ...]
     directives: tuple[Directive, ...]
     misplaced_directives: tuple[Directive, ...] = ()
     problems: tuple[LexProblem, ...] = ()
     content_checksum: str = ""
+
+    @property
+    def text(self) -> str:
+        """Decoded on each use: keep it only while it is needed."""
+        return self.data.decode("utf-8")
 
     def has_directive(self, word: str) -> bool:
         return any(d.word == word for d in self.directives)
@@ -123,8 +131,17 @@ class MigrationFile:
     path: Path
     exists: bool
     checksum: str | None  # None when missing or not UTF-8
-    text: str | None  # None when missing or not UTF-8
+    data: bytes | None  # valid UTF-8 without a byte order mark; None when missing or not UTF-8
     raw: bytes | None = None  # kept only when not UTF-8, to say where it breaks
+
+    @property
+    def is_readable(self) -> bool:
+        return self.data is not None
+
+    @property
+    def text(self) -> str | None:
+        """Decoded on each use (see SqlFile)."""
+        return None if self.data is None else self.data.decode("utf-8")
 
 
 @dataclass(frozen=True)

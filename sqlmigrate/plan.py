@@ -73,8 +73,8 @@ def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[
     up = migration.up
     if up.checksum == row.checksum:
         return State.APPLIED, tuple(notes)
-    if up.text is not None and row.content_checksum:
-        if sqlfile.content_checksum(up.path, up.text) == row.content_checksum:
+    if up.data is not None and row.content_checksum:
+        if sqlfile.parse(up.path, up.data).content_checksum == row.content_checksum:
             notes.append("up.sql reformatted since it was applied (comments, spacing or case only)")
             return State.REFORMATTED, tuple(notes)
     notes.append("up.sql changed since it was applied")
@@ -203,12 +203,12 @@ def plan_down(
         row = status.row
         assert row is not None
         migration = status.migration
-        if migration is not None and migration.down.exists and migration.down.text is None:
+        if migration is not None and migration.down.exists and not migration.down.is_readable:
             # down.sql is there but cannot be read as UTF-8: that file is what the
             # user means to run, so refuse on it, never fall back to the stored copy
             findings.append(discovery.not_utf8(migration.down))
             continue
-        if migration is not None and migration.down.text is not None:
+        if migration is not None and migration.down.is_readable:
             down = rules.parse(migration.down)
         elif row.down_sql is not None:
             label = f"{row.id}_{row.name}/down.sql (stored at apply time)"
@@ -275,13 +275,13 @@ def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repa
             continue
         migration = status.migration
         assert migration is not None
-        if migration.up.text is None:
+        if migration.up.data is None:
             raise Refused(f"repair {row.id}: {migration.up.path} cannot be read as UTF-8; nothing was changed")
         out.append(
             Repair(
                 row.id, migration.name, RepairAction.RECORD_CHECKSUMS, status.state,
                 checksum=migration.up.checksum,
-                content_checksum=sqlfile.content_checksum(migration.up.path, migration.up.text),
+                content_checksum=sqlfile.parse(migration.up.path, migration.up.data).content_checksum,
                 down_sql=migration.down.text,
             )
         )

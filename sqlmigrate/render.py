@@ -24,6 +24,7 @@ from sqlmigrate.model import (
     Report,
     State,
     SqlError,
+    SqlFile,
     Step,
     StepResult,
 )
@@ -224,9 +225,10 @@ class Renderer:
                 self._print("BEGIN;")
             else:
                 self._print("-- (no-transaction: each statement on its own)")
+            file_text = step.sql.text
             for stmt in step.sql.statements:
-                text = stmt.text if stmt.text.rstrip().endswith(";") else stmt.text + ";"
-                self._print(text)
+                text = stmt.text_in(file_text)
+                self._print(text if text.rstrip().endswith(";") else text + ";")
                 if stmt.copy_data is not None:
                     self._print(stmt.copy_data + "\\.")
             action = "insert" if step.direction is Direction.UP else "delete"
@@ -464,6 +466,11 @@ def _notice_json(n: Notice) -> dict[str, Any]:
     return {"severity": n.severity, "message": n.message, "detail": n.detail, "hint": n.hint}
 
 
+def _statement_texts(sql_file: SqlFile) -> list[str]:
+    file_text = sql_file.text
+    return [stmt.text_in(file_text) for stmt in sql_file.statements]
+
+
 def _notices_json(r: StepResult) -> dict[str, Any]:
     return {"notices": [_notice_json(n) for n in r.notices], "notices_omitted": r.notices_omitted}
 
@@ -494,7 +501,7 @@ def _json_report(report: Report, shown: _Shown = str) -> dict[str, Any]:
         out["notes"] = list(plan.notes)
         if data["dry_run"]:
             out["planned"] = [
-                dict(_step_json(s, shown), statements=[st.text for st in s.sql.statements]) for s in plan.steps
+                dict(_step_json(s, shown), statements=_statement_texts(s.sql)) for s in plan.steps
             ]
         else:
             out["done"] = [dict(_step_json(r.step, shown), duration_s=round(r.duration_s, 6), **_notices_json(r))

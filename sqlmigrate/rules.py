@@ -430,9 +430,9 @@ def _is_type_change(part: tuple[str, ...]) -> bool:
 
 def parse(mfile: MigrationFile) -> SqlFile | None:
     """Lex a readable migration file (None when missing or not UTF-8)."""
-    if mfile.text is None:
+    if mfile.data is None:
         return None
-    return sqlfile.parse_text(mfile.path, mfile.text, mfile.checksum)
+    return sqlfile.parse(mfile.path, mfile.data, mfile.checksum)
 
 
 def check_file(sql: SqlFile, kind: str, table: TrackingTable) -> list[Finding]:

@@ -196,11 +196,14 @@ def checksum(raw: bytes) -> str:
     return hashlib.sha256(normalise_bytes(raw)).hexdigest()
 
 
-def decode(raw: bytes) -> str:
-    """File bytes -> text without BOM. Raises UnicodeDecodeError."""
-    if raw.startswith(BOM):
-        raw = raw[len(BOM):]
-    return raw.decode("utf-8")
+def without_bom(raw: bytes) -> bytes:
+    return raw[len(BOM):] if raw.startswith(BOM) else raw
+
+
+def check_utf8(data: bytes) -> None:
+    """Raises UnicodeDecodeError unless `data` is UTF-8; ASCII, the usual case, is not decoded."""
+    if not data.isascii():
+        data.decode("utf-8")
 
 
 class _Lines:
@@ -465,7 +468,6 @@ class _Builder:
             self.content.append(copy_data)
         self.statements.append(
             Statement(
-                source=self.text,
                 offset=start,
                 end=end,
                 line=line,
@@ -498,23 +500,32 @@ def _directive_text(directive: Directive) -> str:
     return f"-- sqlmigrate: {directive.word}"
 
 
-def parse_text(path: Path, text: str, file_checksum: str | None = None) -> SqlFile:
-    """Lex `text` (decoded; a leading BOM is dropped) into a SqlFile."""
-    text = text.removeprefix("\ufeff")
+def parse(path: Path, data: bytes, file_checksum: str | None = None) -> SqlFile:
+    """Lex a file's bytes (UTF-8; a leading BOM is dropped) into a SqlFile.
+
+    The decoded text lives only while it is lexed: the SqlFile keeps the bytes.
+    Raises UnicodeDecodeError.
+    """
+    data = without_bom(data)
     if file_checksum is None:
-        file_checksum = checksum(text.encode("utf-8"))
-    builder = _Builder(path, text)
+        file_checksum = checksum(data)
+    builder = _Builder(path, data.decode("utf-8"))
     builder.run()
     return SqlFile(
         path=path,
         checksum=file_checksum,
-        text=text,
+        data=data,
         statements=tuple(builder.statements),
         directives=tuple(builder.directives),
         misplaced_directives=tuple(builder.misplaced),
         problems=tuple(builder.problems),
         content_checksum=builder.content.hexdigest(),
     )
+
+
+def parse_text(path: Path, text: str, file_checksum: str | None = None) -> SqlFile:
+    """`parse` for text already decoded (a down.sql stored in the tracking table)."""
+    return parse(path, text.encode("utf-8"), file_checksum)
 
 
 def content_checksum(path: Path, text: str) -> str:

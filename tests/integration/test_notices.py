@@ -147,7 +147,7 @@ def test_no_transaction_and_copy_migrations_show_their_notices(database, db, wri
 
 
 def test_a_file_over_a_megabyte_shows_its_notices(database, write_migrations):
-    # such a file goes on its own between BEGIN and the rest (executor.BIG_FILE_CHARS)
+    # such a file goes on its own between BEGIN and the rest (executor.BIG_FILE_BYTES)
     padding = ("-- " + "x" * 97 + "\n") * 11_000
     mdir = write_migrations({"001_big": (padding + "drop table if exists big_gone;\n", "select 1;\n")})
     result = run("up", mdir, database)
