@@ -52,6 +52,12 @@ SPLIT = "import sqlparse, sys, time; t = open(sys.argv[1]).read(); s = time.perf
         "print(time.perf_counter() - s)"
 
 
+def _python_with_sqlparse() -> str:
+    """The interpreter sqlmigrate is installed in (it has sqlparse), else this one."""
+    beside = Path(SQLMIGRATE[0]).with_name("python")
+    return str(beside) if beside.exists() else sys.executable
+
+
 def run(cmd: list[str]) -> tuple[float, int]:
     """Wall seconds and peak resident set (bytes) of one child process."""
     started = time.perf_counter()
@@ -76,7 +82,7 @@ def main() -> int:
         times: dict[str, list[float]] = {}
         memory: dict[str, list[int]] = {}
         for _ in range(args.reps):
-            split = subprocess.run([sys.executable, "-c", SPLIT, str(big / "001_big" / "up.sql")],
+            split = subprocess.run([_python_with_sqlparse(), "-c", SPLIT, str(big / "001_big" / "up.sql")],
                                    check=True, capture_output=True, text=True)
             times.setdefault("split", []).append(float(split.stdout))
             times.setdefault("check", []).append(run([*SQLMIGRATE, "check", "--dir", str(big)])[0])

@@ -346,3 +346,31 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130(database, db, write_migrati
     assert out == ""
     assert holder.wait(timeout=15) == 0
     assert tracking_ids(db) == ["001"]
+
+
+def test_a_server_that_never_answers_gives_up_at_the_urls_connect_timeout(write_migrations):
+    """A host that accepts the connection and then says nothing (a stuck proxy): exit 3 after
+    `connect_timeout`, password masked. (Without one in the URL or PGCONNECT_TIMEOUT,
+    psycopg gives up after 130 s: README "When things go wrong".)"""
+    import threading
+
+    mdir = write_migrations(ONE)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(listener.accept()[0]), daemon=True).start()
+    port = listener.getsockname()[1]
+    try:
+        started = time.monotonic()
+        result = run("up", mdir, f"postgresql://app:secret@127.0.0.1:{port}/app?connect_timeout=2")
+        waited = time.monotonic() - started
+    finally:
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert result.exit_code == 3
+    assert one_line(result.stderr) == (f"sqlmigrate: cannot connect to postgresql://app:***@127.0.0.1:{port}/app"
+                                       "?connect_timeout=2: connection timeout expired")
+    assert held, "the client never reached the silent server"
+    assert 1.5 < waited < 30
