@@ -31,7 +31,8 @@ DOWN_EDITED = "down.sql edited since it was applied"  # information (SPEC 2), ne
 
 
 def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
-    """One status per migration folder and per tracking row without a folder, by id.
+    """One status per migration folder and per tracking row without a folder, by id
+    (rows whose id is not a number last, as `missing`).
 
     Where two folders share an id, the row goes to the folder it names
     (discovery.Scan.for_rows); the other one is a duplicate-id finding, never
@@ -52,6 +53,11 @@ def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
         else:
             state, notes = _applied_state(migration, row)
             out.append(MigrationStatus(migration.id, migration.name, state, row.executed_at, migration, row, notes))
+    for row in rows:
+        if not row.is_numbered:  # written by hand: no folder can be its migration
+            out.append(MigrationStatus(row.id, row.name, State.MISSING, row.executed_at, None, row, (
+                f"tracking row id {row.id!r} is not a number, so no migration folder can match it; "
+                "delete the row if it is not one of yours",)))
     return out
 
 
@@ -184,7 +190,8 @@ def plan_down(
     """The applied migrations to roll back, highest id first. Raises Refused or UsageError."""
     states = statuses(scan, rows)
     _refuse_failed(states)
-    applied = [s for s in states if s.row is not None]
+    # a row whose id is no number (written by hand) is no migration down could run
+    applied = [s for s in states if s.row is not None and s.row.is_numbered]
     applied.sort(key=lambda s: int(s.id), reverse=True)
     if all_:
         chosen = applied
@@ -251,7 +258,7 @@ def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repa
     With no ids, every repairable migration. Raises UsageError for an id that
     is unknown or has nothing to repair.
     """
-    states = {int(s.id): s for s in statuses(scan, rows)}
+    states = {int(s.id): s for s in statuses(scan, rows) if is_id(s.id)}
     repairable = (State.MODIFIED, State.REFORMATTED, State.FAILED)
     if ids:
         chosen = []
