@@ -5,6 +5,7 @@ demand) and never touches a database.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,8 @@ def _error(path: Path, rule: str, message: str, hint: str | None = None) -> Find
 def read_file(path: Path) -> MigrationFile:
     """Read one migration file; a missing file gives raw=None."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb", buffering=0) as handle:  # one read of the whole file, no buffer
+            raw = handle.read()
     except FileNotFoundError:
         return MigrationFile(path, False, None, None)
     except IsADirectoryError:
@@ -99,16 +101,17 @@ def scan(directory: Path) -> Scan:
         raise FileNotFoundError(directory)
     bad_names: list[Finding] = []
     folders: list[Migration] = []
-    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
-        if not entry.is_dir():
-            continue  # a README or licence next to the migrations
-        if entry.name.startswith("."):
-            continue  # .git, editor folders
+    with os.scandir(directory) as listing:  # its entries know if they are folders: no stat each
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue  # .git, editor folders; a README or licence next to the migrations
+        folder = directory / entry.name  # as --dir gave it: paths are printed that way
         match = FOLDER_NAME.match(entry.name)
         if match is None:
             bad_names.append(
                 _error(
-                    entry,
+                    folder,
                     "bad-name",
                     f"folder name {entry.name!r} is not <id>_<name>",
                     "use digits, an underscore, then lower-case letters, digits and underscores",
@@ -120,9 +123,9 @@ def scan(directory: Path) -> Scan:
                 id=match["id"],
                 number=int(match["id"]),
                 name=match["name"],
-                folder=entry,
-                up=read_file(entry / "up.sql"),
-                down=read_file(entry / "down.sql"),
+                folder=folder,
+                up=read_file(folder / "up.sql"),
+                down=read_file(folder / "down.sql"),
             )
         )
     return _assemble(tuple(folders), tuple(bad_names), {})
