@@ -76,6 +76,24 @@ def test_a_client_encoding_from_the_environment_does_not_change_what_is_sent(dat
     assert db.execute("select v from u").fetchone() == ("жук ✓",)
 
 
+def test_a_migration_changing_client_encoding_changes_neither_its_own_text_nor_the_next(
+        database, db, write_migrations):
+    """The file's bytes are sent as read, in UTF-8: a SET client_encoding inside the
+    file comes after the server has read it, and the session reset undoes it."""
+    mdir = write_migrations({
+        "001_latin": ("set client_encoding to 'LATIN1';\ncreate table e1 as select 'é жук' as v;\n",
+                      "drop table e1;\n"),
+        "002_next": ("create table e2 as select 'жук ✓' as v;\n", "drop table e2;\n"),
+        "003_ntx": ("-- sqlmigrate: no-transaction\nset client_encoding to 'LATIN1';\n"
+                    "create table e3 as select 'é' as v;\n", "drop table e3;\n"),
+        "004_after": ("create table e4 as select 'жук' as v;\n", "drop table e4;\n"),
+    })
+    result = up(mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert [db.execute(f"select v from e{n}").fetchone()[0] for n in (1, 2, 3, 4)] == [
+        "é жук", "жук ✓", "é", "жук"]
+
+
 def test_the_tracking_row_is_written_by_the_role_that_connected(database, db, write_migrations):
     role = f"sm_owner_{uuid.uuid4().hex[:8]}"
     db.execute(f'create role "{role}"')
