@@ -93,3 +93,57 @@ def test_content_checksum_of_a_statement_past_the_word_cap_streams_the_same_byte
     parsed = sqlfile.parse_text(Path("m/1_x/up.sql"), text)
     assert parsed.statements[0].is_truncated
     assert parsed.content_checksum == hashlib.sha256(" ".join(words).encode()).hexdigest()
+
+
+# Statements the builder treats in a way of its own: BEGIN ATOMIC bodies, CREATE
+# RULE action lists, COPY data, nested and stray comments, openers that never
+# end, directives before and after SQL, a NUL, the word cap.
+BUILDER_CASES = AWKWARD + [
+    "create function f() returns int language sql begin atomic select 1; "
+    "select case when true then 1 end; end; select 2;",
+    "create or replace procedure p() begin atomic insert into t values (1); end if; end; select 3;",
+    "begin atomic; select 1;",
+    "create rule r as on insert to t do also (insert into a values (1); insert into b values (2)); select 1;",
+    "select (1; select 2;",
+    "select ((1)); select 2); select 3;",
+    "copy t (a, b) from stdin;\n1\t2\n\\.\nselect 1;",
+    "copy t from stdin;\n1\t2\n",
+    "select 1; /* a /* b */ c */ select 2; /* never /* ends */",
+    "select 1 */ ; select 2;",
+    "select E'never \\' ends",
+    'select "never',
+    "select 1\x00; select 2;",
+    "-- sqlmigrate: no-transaction\n-- sqlmigrate: ignore B, a\nselect 1;\n-- sqlmigrate: ignore x\nselect 2;",
+    "SELECT a NOT  NULL FROM t ORDER\tBY x DESC  NULLS\nFIRST; create  or\n replace view v as select 1;",
+    "select " + ", ".join(["x"] * (sqlfile.MAX_WORDS // 2 - 1)) + "; select 1;",
+    "select " + ", ".join(["x"] * (sqlfile.MAX_WORDS // 2)) + " ( ; ) ; select 1;",
+    "insert into t values " + ", ".join(f"({n}, 'v{n}')" for n in range(1000)) + ", (end;",
+]
+
+
+def test_the_builder_reads_the_tokens_as_the_tokenizer_gives_them(monkeypatch):
+    """_lex_inline, the tokenizer's loop written into the builder, builds what
+    the builder makes of _Tokenizer.tokens one token at a time."""
+    texts = [text for text in BUILDER_CASES]
+    for path in SQL_FILES:
+        try:
+            texts.append(path.read_text(encoding="utf-8").removeprefix("\ufeff"))
+        except UnicodeDecodeError:
+            continue
+    inline = [sqlfile.parse_text(Path("m/1_x/up.sql"), text) for text in texts]
+    monkeypatch.setattr(
+        sqlfile._Builder, "_lex_inline", lambda builder, base, text, tokenizer: builder._lex_tokens(base, text))
+    for text, parsed in zip(texts, inline):
+        assert sqlfile.parse_text(Path("m/1_x/up.sql"), text) == parsed, text[:200]
+
+
+@pytest.mark.parametrize(("regex", "expected"), [
+    (r"(a|b)\(c(d)?\)", r"(?:a|b)\(c(?:d)?\)"),
+    (r"\\(a)", r"\\(?:a)"),
+    (r"(?:a)(?=b)(?!c)", r"(?:a)(?=b)(?!c)"),
+    (r"[(](a)", r"[(](a)"),  # a '(' in a set: left as it is
+    (r"(?P<x>a)(b)", r"(?P<x>a)(b)"),  # a named group: left as it is
+    (r"(a)\1", r"(a)\1"),  # a reference: left as it is
+])
+def test_uncaptured_makes_groups_non_capturing_or_leaves_the_regex(regex, expected):
+    assert sqlfile._uncaptured(regex) == expected
