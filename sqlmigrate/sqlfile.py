@@ -435,9 +435,12 @@ class _Builder:
                 cache = plain_words[name]
                 word = cache.get(value)
                 if word is None:
-                    word = _plain_word(tokenizer.type_of(name, value), value)
-                    if len(value) <= 64:  # keywords, names, punctuation: not every literal
-                        if len(cache) > 50_000:  # a file of generated names: keep memory flat
+                    ttype = tokenizer.type_of(name, value)
+                    word = _plain_word(ttype, value)
+                    # keywords, names, punctuation: a literal is its own word, and a
+                    # cache of the values of a 5 MB INSERT would double its memory
+                    if len(value) <= 64 and _kind(ttype) != _EXACT:
+                        if len(cache) > 10_000:  # a file of generated names: keep memory flat
                             cache.clear()
                         cache[value] = word
                 if word:  # _significant, on a word BEGIN ATOMIC tracking passes over

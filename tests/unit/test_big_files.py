@@ -85,3 +85,24 @@ def test_a_parsed_file_keeps_its_bytes_and_not_its_text():
     held = [value for stmt in sql.statements for value in vars(stmt).values()] + list(vars(sql).values())
     assert not [value for value in held if isinstance(value, str) and len(value) > 1000]
     assert sql.statements[0].text_in(sql.text).endswith("'é19999');")
+
+
+def test_lexing_a_big_values_list_allocates_little_more_than_its_text():
+    """The lexer's caches hold words (keywords, names), never the literals of a data file:
+    while a 2 MB INSERT is lexed, Python allocates about its decoded text, and keeps
+    a small fraction of that once done (the SqlFile's statements and words)."""
+    import random
+    import tracemalloc
+
+    rng = random.Random(1)
+    rows = ",\n".join(f"({i}, 'name {i}', '{rng.getrandbits(64):x}', {rng.random():.6f})" for i in range(40_000))
+    data = f"insert into t values\n{rows};\n".encode()
+    tracemalloc.start()
+    try:
+        sql = sqlfile.parse(PATH, data)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(sql.statements) == 1 and sql.statements[0].is_truncated
+    assert peak < 2 * len(data), peak / len(data)
+    assert kept < 0.5 * len(data), kept / len(data)
