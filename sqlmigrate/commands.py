@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Protocol
 
 from sqlmigrate import discovery, plan as planning, rules
 from sqlmigrate.config import Settings
-from sqlmigrate.errors import Refused, UsageError
+from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, UsageError
 from sqlmigrate.model import Plan, Repair, RepairAction, Report, RowState, Step, StepResult
 
 TEMPLATE = """\
@@ -142,7 +142,10 @@ def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run:
             if command == "up" and plan.steps:
                 # only now: a refused up changes nothing, the table included (SPEC 3)
                 tracking.create()
-            results = executor.run(conn, tracking, plan, hooks)
+            try:
+                results = executor.run(conn, tracking, plan, hooks)
+            except ConnectionLost as lost:
+                raise _settled(settings, lost) from lost
     failed = next((r for r in results if r.error is not None), None)
     left = plan.steps[len(results):]
     return Report(
@@ -150,6 +153,32 @@ def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run:
         4 if failed else 0,
         {"plan": plan, "results": results, "failed": failed, "not_run": left, "dry_run": False},
     )
+
+
+def _settled(settings: Settings, lost: ConnectionLost) -> DatabaseUnavailable:
+    """Say what a lost connection left of its migration: its COMMIT, sent in the
+    same query string, may have gone through just before the loss. The tracking
+    row is read on a new connection (waiting at most SETTLE_CONNECT_SECONDS:
+    the server may be gone)."""
+    from sqlmigrate import db, executor
+
+    try:
+        conn = db.connect(settings.database_url, options=settings.server_options(),
+                          timeout=SETTLE_CONNECT_SECONDS)
+        try:
+            committed = executor.is_committed(db.Tracking(conn, settings.table), lost.step_id, is_up=lost.is_up)
+        finally:
+            conn.close()
+    except (DatabaseUnavailable, UsageError):
+        return DatabaseUnavailable(f"{lost.message}; its transaction was rolled back by the server unless its "
+                                   "COMMIT had gone through: `sqlmigrate status` tells which, once the server "
+                                   "answers again")
+    if committed:
+        return DatabaseUnavailable(f"{lost.message} just after its COMMIT: {executor.outcome(is_up=lost.is_up)}")
+    return DatabaseUnavailable(f"{lost.message}; its transaction was rolled back by the server")
+
+
+SETTLE_CONNECT_SECONDS = 5
 
 
 # -- generate ----------------------------------------------------------------------

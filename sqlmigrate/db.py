@@ -26,12 +26,14 @@ LOCK_POLL_SECONDS = 0.2
 TRACKING_COLUMNS = {"id", "name", "checksum", "executed_at"}
 
 
-def connect(url: str, *, options: dict[str, str] | None = None) -> psycopg.Connection:
+def connect(url: str, *, options: dict[str, str] | None = None,
+            timeout: int | None = None) -> psycopg.Connection:
     """An autocommit connection: the runner sends BEGIN/COMMIT itself.
 
     `options` are server settings (lock_timeout, ...) given at connection
     start, so that resetting the session between migrations keeps them
-    (SPEC 5). Raises UsageError for a URL libpq cannot parse and
+    (SPEC 5); `timeout` (seconds) overrides any connect_timeout. Raises
+    UsageError for a URL libpq cannot parse and
     DatabaseUnavailable when the server cannot be reached, the password masked.
     """
     masked = config.mask_url(url)
@@ -45,6 +47,8 @@ def connect(url: str, *, options: dict[str, str] | None = None) -> psycopg.Conne
     # PostgreSQL's default: the server must read them the same way, as it splits
     # the statements of what it is sent by those rules.
     kwargs: dict[str, object] = {"prepare_threshold": None, "client_encoding": "UTF8"}
+    if timeout is not None:
+        kwargs["connect_timeout"] = timeout
     if "application_name" not in params:
         kwargs["application_name"] = APPLICATION_NAME
     options = {**SESSION_SETTINGS, **(options or {})}
@@ -227,6 +231,14 @@ class Tracking:
                 f"(no column {', '.join(sorted(missing))}); nothing was changed",
                 details=("another tool may own it: choose another tracking table with --table",),
             )
+
+    def state_of(self, id: str) -> RowState | None:
+        """The state recorded for migration `id`; None when it has no row (or no table)."""
+        if not self.exists():
+            return None
+        row = self._exec(sql.SQL("select state from {} where id = %s").format(self.ident), (id,),
+                         doing="reading the tracking table").fetchone()
+        return None if row is None else RowState(row[0])
 
     def rows(self) -> list[AppliedRow]:
         """Every tracking row, or [] when the table does not exist yet.

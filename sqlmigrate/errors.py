@@ -36,6 +36,17 @@ class DatabaseUnavailable(SqlMigrateError):
     exit_code = 3
 
 
+class ConnectionLost(DatabaseUnavailable):
+    """The connection broke during a transactional migration, whose COMMIT went
+    in the same query string: it may have gone through just before the break.
+    The caller reads the tracking row again on a new connection to say which."""
+
+    def __init__(self, message: str, *, step_id: str, is_up: bool) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+        self.is_up = is_up
+
+
 class MigrationFailed(SqlMigrateError):
     exit_code = 4
 

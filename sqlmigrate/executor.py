@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from sqlmigrate.db import DURATION_MS, Tracking, run_script
-from sqlmigrate.errors import DatabaseUnavailable, Interrupted
+from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Interrupted
 from sqlmigrate.model import (
     NOTICES_KEPT,
     Direction,
@@ -173,6 +173,9 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices:
             raise Interrupted(f"interrupted after {step.id}_{step.name} was committed: {_outcome(step)}") from None
         raise Interrupted(f"interrupted during {step.id}_{step.name}; {_aftermath(step, progress)}") from None
     except psycopg.Error as exc:
+        if (conn.broken or conn.closed) and step.sql.is_transactional:
+            raise ConnectionLost(f"connection lost during {step.id}_{step.name} ({_short(exc)})",
+                                 step_id=step.id, is_up=step.direction is Direction.UP) from exc
         if conn.broken or conn.closed:
             raise DatabaseUnavailable(
                 f"connection lost during {step.id}_{step.name} ({_short(exc)}); "
@@ -193,18 +196,25 @@ def _was_committed(conn: psycopg.Connection, tracking: Tracking, step: Step) -> 
     if not step.sql.is_transactional or conn.broken or conn.closed:
         return False
     try:
-        row = conn.execute(sql.SQL("select state from {} where id = %s").format(tracking.ident),
-                           (step.id,)).fetchone()
-    except psycopg.Error:
+        return is_committed(tracking, step.id, is_up=step.direction is Direction.UP)
+    except DatabaseUnavailable:
         _rollback_quietly(conn)
         return False
-    if step.direction is Direction.UP:
-        return row is not None and row[0] == RowState.APPLIED.value
-    return row is None
+
+
+def is_committed(tracking: Tracking, step_id: str, *, is_up: bool) -> bool:
+    """Whether a transactional step's COMMIT went through, as its tracking row
+    says: an up's row is there, a down's is gone."""
+    state = tracking.state_of(step_id)
+    return state is RowState.APPLIED if is_up else state is None
 
 
 def _outcome(step: Step) -> str:
-    return "it is applied" if step.direction is Direction.UP else "it is rolled back"
+    return outcome(is_up=step.direction is Direction.UP)
+
+
+def outcome(*, is_up: bool) -> str:
+    return "it is applied" if is_up else "it is rolled back"
 
 
 @dataclass

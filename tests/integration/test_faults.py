@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import subprocess
 import time
 
@@ -264,3 +265,38 @@ def test_server_restart_mid_run_exits_3_and_leaves_a_consistent_state(tmp_path):
             assert assert_consistent(conn) == ["001", "002", "003"]
     finally:
         cluster.stop()
+
+
+def test_a_connection_lost_during_a_migration_is_settled_by_its_tracking_row(database, db, write_migrations):
+    """The COMMIT goes in the same query string as the migration: when the connection breaks,
+    a new one reads the tracking row, so that a break just after the COMMIT is not reported as
+    a rollback. (The break itself is timed by test_terminated_backend_mid_migration_exits_3_in_one_line;
+    just after a COMMIT, no test can time it, so this drives the settling step directly.)"""
+    from sqlmigrate import commands
+    from sqlmigrate.config import Settings
+    from sqlmigrate.errors import ConnectionLost
+
+    mdir = write_migrations(counted_migrations(2))
+    make_runs_table(database)
+    assert run_cli("up", "--to", "1", "--dir", mdir, "--database-url", database).exit_code == 0
+
+    def settled(step_id: str, is_up: bool, url: str = database) -> str:
+        lost = ConnectionLost(f"connection lost during {step_id}_x (server closed the connection)",
+                              step_id=step_id, is_up=is_up)
+        error = commands._settled(Settings(database_url=url, directory=mdir), lost)
+        assert error.exit_code == 3
+        return error.message
+
+    assert settled("001", is_up=True) == \
+        "connection lost during 001_x (server closed the connection) just after its COMMIT: it is applied"
+    assert settled("002", is_up=True) == \
+        "connection lost during 002_x (server closed the connection); its transaction was rolled back by the server"
+    assert settled("002", is_up=False) == \
+        "connection lost during 002_x (server closed the connection) just after its COMMIT: it is rolled back"
+    assert settled("001", is_up=False).endswith("; its transaction was rolled back by the server")
+    with socket.socket() as s:  # a port nothing listens on: the row cannot be read
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    assert settled("001", is_up=True, url=f"postgresql://127.0.0.1:{closed}/x").endswith(
+        "; its transaction was rolled back by the server unless its COMMIT had gone through: "
+        "`sqlmigrate status` tells which, once the server answers again")
