@@ -200,7 +200,7 @@ def generate(settings: Settings, name: str) -> Report:
     numbers: list[tuple[int, int]] = []
     if directory.is_dir():
         for entry in directory.iterdir():
-            match = discovery.FOLDER_NAME.match(entry.name)
+            match = discovery.FOLDER_NAME.fullmatch(entry.name)
             if entry.is_dir() and match:
                 numbers.append((int(match["id"]), len(match["id"])))
     if numbers:

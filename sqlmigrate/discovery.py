@@ -14,7 +14,7 @@ from typing import Iterable
 from sqlmigrate import sqlfile
 from sqlmigrate.model import AppliedRow, Finding, Migration, MigrationFile, RowState, Severity
 
-FOLDER_NAME = re.compile(r"^(?P<id>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
+FOLDER_NAME = re.compile(r"(?P<id>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)")  # use with fullmatch
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def scan(directory: Path) -> Scan:
         if entry.name.startswith(".") or not entry.is_dir():
             continue  # .git, editor folders; a README or licence next to the migrations
         folder = directory / entry.name  # as --dir gave it: paths are printed that way
-        match = FOLDER_NAME.match(entry.name)
+        match = FOLDER_NAME.fullmatch(entry.name)
         if match is None:
             bad_names.append(
                 _error(

@@ -315,7 +315,7 @@ def plan_baseline(scan: Scan, rows: list[AppliedRow], to: str) -> list[Migration
 
 def _finding_number(f: Finding) -> int | None:
     for part in Path(f.path).parts[::-1]:
-        match = discovery.FOLDER_NAME.match(part)
+        match = discovery.FOLDER_NAME.fullmatch(part)
         if match:
             return int(match["id"])
     return None

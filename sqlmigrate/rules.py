@@ -65,7 +65,7 @@ def _ident(word: str) -> str:
     """A name as PostgreSQL resolves it: quoted kept exactly, unquoted folded."""
     if len(word) >= 2 and word[0] == '"' and word[-1] == '"':
         return word[1:-1].replace('""', '"')
-    return word.lower()
+    return sqlfile.fold(word)
 
 
 def _qualified_name(words: tuple[str, ...], i: int) -> tuple[str | None, str, int]:

@@ -283,6 +283,15 @@ def _kind(ttype) -> int:
     return kind
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(word: str) -> str:
+    """An unquoted name or keyword as PostgreSQL reads it in a UTF-8 database:
+    A-Z lower-cased, every other letter kept (`Äpfel` and `äpfel` are two tables)."""
+    return word.lower() if word.isascii() else word.translate(_ASCII_LOWER)
+
+
 def _word(ttype, value: str, kind: int) -> str:
     """A token as the rules and the content checksum see it (SPEC 2): literals
     and quoted names exactly, everything else folded like PostgreSQL does."""
@@ -290,7 +299,7 @@ def _word(ttype, value: str, kind: int) -> str:
         if value[0] == "E" and ttype in T.String.Single:
             return "e" + value[1:]  # the E of E'...' is not part of the literal
         return value
-    value = value.lower()
+    value = fold(value)
     if " " in value or "\n" in value or "\t" in value or "\r" in value:
         return " ".join(value.split())  # multi-word keywords: NOT  NULL
     return value

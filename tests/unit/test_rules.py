@@ -514,3 +514,26 @@ def test_findings_of_files_are_checked_too(tmp_path):
         ("001_x/down.sql", 1, 1, "needs-no-transaction"),
         ("002_y/up.sql", 1, 1, "empty-up"),
     ]
+
+
+def test_only_ascii_letters_of_an_unquoted_name_are_folded_as_postgresql_does():
+    # in a UTF-8 database PostgreSQL folds A-Z only: Äpfel and äpfel are two tables
+    upper = rules.TrackingTable.parse("Äpfel")
+    assert fired("create table Äpfel (x int);", "touches-tracking-table", table=upper) == [(1, 1)]
+    assert fired("create table ÄPFEL (x int);", "touches-tracking-table", table=upper) == [(1, 1)]  # Äpfel
+    assert fired("create table äpfel (x int);", "touches-tracking-table", table=upper) == []
+    assert fired('create table "Äpfel" (x int);', "touches-tracking-table", table=upper) == [(1, 1)]
+    lower = rules.TrackingTable.parse("äpfel")
+    assert fired("create table Äpfel (x int);", "touches-tracking-table", table=lower) == []
+    assert fired("CREATE TABLE äPFEL (x int);", "touches-tracking-table", table=rules.TrackingTable.parse("äpfel")) \
+        == [(1, 1)]
+
+
+def test_a_folder_name_ending_in_a_newline_is_a_bad_name(tmp_path):
+    for name in ("001_ok", "002_x\n"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "up.sql").write_text("select 1;\n")
+        (tmp_path / name / "down.sql").write_text("select 1;\n")
+    scan = discovery.scan(tmp_path)
+    assert [m.id for m in scan.migrations] == ["001"]
+    assert [f.rule for f in scan.findings] == ["bad-name"]

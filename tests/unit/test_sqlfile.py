@@ -412,3 +412,12 @@ def test_a_parenthesis_never_closed_is_a_syntax_problem_at_its_statement():
     assert problems("select 1;\n  insert into t values (1;\nselect 2;\n") == [("syntax", 2, 3)]
     assert problems("create rule r as on insert to t do also (insert into a values (1); insert into b values (2));\n"
                     "select 1;\n") == []
+
+
+def test_the_content_checksum_folds_ascii_letters_only():
+    """SPEC 2 folds what PostgreSQL folds: `Äpfel` and `äpfel` name two tables, so
+    changing one into the other is a modification, not a reformatting."""
+    base = sqlfile.content_checksum(PATH, "create table Äpfel (Id int);")
+    assert sqlfile.content_checksum(PATH, "CREATE TABLE Äpfel (ID INT);") == base
+    assert sqlfile.content_checksum(PATH, "create table äpfel (id int);") != base
+    assert parse("select Ñame from Äpfel;").statements[0].words == ("select", "Ñame", "from", "Äpfel", ";")
