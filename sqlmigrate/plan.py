@@ -87,13 +87,14 @@ def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[
     return State.MODIFIED, tuple(notes)
 
 
-def _find_number(scan: Scan, rows: list[AppliedRow], wanted: str) -> int:
+def _find_number(scan: Scan, rows: list[AppliedRow], wanted: str, given_as: str = "--to") -> int:
+    """The number of an id the user gave (`given_as` names where, for the message)."""
     if not is_id(wanted):
-        raise UsageError(f"--to {wanted!r} is not an id (digits)")
+        raise UsageError(f"{given_as} {wanted!r} is not an id (digits)")
     number = int(wanted)
     known = {m.number for m in scan.migrations} | {r.number for r in rows if r.is_numbered}
     if number not in known:
-        raise UsageError(f"--to {wanted}: no migration has that id")
+        raise UsageError(f"{given_as} {wanted}: no migration has that id")
     return number
 
 
@@ -302,7 +303,7 @@ def plan_baseline(scan: Scan, rows: list[AppliedRow], to: str) -> list[Migration
             f"the tracking table already has {len(rows)} row(s); baseline only adopts a database "
             "whose tracking table is empty; nothing was changed"
         )
-    limit = _find_number(scan, [], to)
+    limit = _find_number(scan, [], to, given_as="baseline")
     chosen = [m for m in scan.migrations if m.number <= limit]
     numbers = {m.number for m in chosen}
     blocking = [f for f in scan.findings if f.is_error and _finding_number(f) in numbers

@@ -300,7 +300,7 @@ def test_baseline_of_an_unknown_id_is_a_usage_error(database, db, write_migratio
     mdir = write_migrations(FOUR)
     result = run("baseline", mdir, database, "7")
     assert result.exit_code == 2
-    assert "no migration has that id" in result.stderr
+    assert "sqlmigrate: baseline 7: no migration has that id" in result.stderr  # not "--to": never typed
     assert tables(db) == set()
 
 

@@ -396,7 +396,7 @@ def test_baseline_with_a_non_ascii_digit_is_a_usage_error(database, db, write_mi
     result = run("baseline ²", mdir, database)
     assert result.exit_code == 2
     no_crash(result)
-    assert "'²' is not an id (digits)" in result.stderr
+    assert "baseline '²' is not an id (digits)" in result.stderr
     assert tables(db) == set()
 
 
