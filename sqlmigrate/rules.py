@@ -110,6 +110,29 @@ def _top_level(words: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _cte_bodies(words: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """The queries of a WITH clause: each `AS [NOT] [MATERIALIZED] ( ... )` at the top level."""
+    depth, start = 0, None
+    for i, word in enumerate(words):
+        if word == "(":
+            if depth == 0 and _skip_back(words, i) == "as":
+                start = i + 1
+            depth += 1
+        elif word == ")":
+            depth -= 1
+            if depth == 0 and start is not None:
+                yield words[start:i]
+                start = None
+
+
+def _skip_back(words: tuple[str, ...], i: int) -> str:
+    """The word before words[i], passing over [NOT] MATERIALIZED."""
+    i -= 1
+    while i >= 0 and words[i] in ("materialized", "not"):
+        i -= 1
+    return words[i] if i >= 0 else ""
+
+
 def _table_after(words: tuple[str, ...], i: int) -> tuple[str | None, str, int]:
     i = _skip(words, i, "if exists", "if not exists", "only")
     return _qualified_name(words, i)
@@ -324,6 +347,9 @@ def _destructive(stmt: Statement) -> str | None:
     if head == "truncate":
         return "TRUNCATE destroys data"
     if head == "with":
+        for body in _cte_bodies(w):  # WITH d AS (DELETE FROM t RETURNING *) SELECT ...
+            if body[:1] in (("delete",), ("update",)) and not _has_top_level(body, "where"):
+                return f"{body[0].upper()} without WHERE changes every row"
         head = next((word for word in _top_level(w) if word in _DML), "")
     if head in ("delete", "update") and not stmt.is_truncated and not _has_top_level(w, "where"):
         return f"{head.upper()} without WHERE changes every row"
