@@ -219,15 +219,24 @@ def _select_into(words: tuple[str, ...]) -> int | None:
     return next((i for i, word in top if word == "into"), None)
 
 
-def _created_relation(stmt: Statement) -> list[str]:
-    """The table or materialized view a CREATE statement makes (lock-unsafe exempts it)."""
+def _created_relation(stmt: Statement) -> list[tuple[str | None, str]]:
+    """The (schema, name) of the table or materialized view a CREATE statement
+    makes (lock-unsafe exempts it); schema None when unqualified."""
     target = _table_of(stmt)
     if target and target[0] == "create":
-        return [target[1][1]]
+        return [(target[1][0], target[1][1])]
     w = stmt.words
     if w[0] == "create" and w[1:3] == ("materialized", "view"):
-        return [_table_after(w, 3)[1]]
+        schema, name, _ = _table_after(w, 3)
+        return [(schema, name)]
     return []
+
+
+def _was_created(created: set[tuple[str | None, str]], schema: str | None, name: str) -> bool:
+    """Whether [schema.]name is one of `created`: the names match, and so do the
+    schemas when both are given (offline, an unqualified name may be in any)."""
+    return any(made == name and (made_in is None or schema is None or made_in == schema)
+               for made_in, made in created)
 
 
 # -- error rules on statements -------------------------------------------------
@@ -365,7 +374,7 @@ _DML = ("select", "insert", "update", "delete", "merge")
 _DROP_NOT_COLUMN = {"constraint", "default", "not null", "not", "identity", "expression", "trigger"}
 
 
-def _lock_unsafe(stmt: Statement, created: set[str]) -> tuple[str, str] | None:
+def _lock_unsafe(stmt: Statement, created: set[tuple[str | None, str]]) -> tuple[str, str] | None:
     w = stmt.words
     head = w[0]
     if head == "create" and "index" in w[1:3]:
@@ -374,16 +383,16 @@ def _lock_unsafe(stmt: Statement, created: set[str]) -> tuple[str, str] | None:
         on = _index_of(w, "on")
         if on is None:
             return None
-        _, table, _ = _table_after(w, on + 1)
-        if table in created:
+        schema, table, _ = _table_after(w, on + 1)
+        if _was_created(created, schema, table):
             return None
         return (
             f"CREATE INDEX without CONCURRENTLY blocks writes to {table} while it builds",
             "use CREATE INDEX CONCURRENTLY in a migration marked no-transaction",
         )
     if head == "alter" and len(w) > 1 and w[1] == "table":
-        _, table, after = _table_after(w, 2)
-        if table in created:
+        schema, table, after = _table_after(w, 2)
+        if _was_created(created, schema, table):
             return None
         for part in _top_level_parts(w, after):
             problem = _unsafe_action(part, table)
@@ -469,7 +478,7 @@ def check_file(sql: SqlFile, kind: str, table: TrackingTable) -> list[Finding]:
         out.append(Finding(sql.path, problem.line, problem.col, RULES[problem.rule], problem.rule, problem.message))
     if not sql.statements:
         out.extend(_empty_findings(sql, kind))
-    created: set[str] = set()
+    created: set[tuple[str | None, str]] = set()
     ignored = sql.ignored_rules
     for stmt in sql.statements:
         if not stmt.words or stmt.words == (";",):

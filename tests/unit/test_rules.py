@@ -356,6 +356,8 @@ def test_destructive_is_a_warning():
         ("alter table t add column c int null check (c is not null) default 1;", [(1, 1)]),
         ("create index i on t (a);\ncreate table t (a int);", [(1, 1)]),  # created after, not before
         ("create table u (a int);\ncreate index i on t (a);", [(2, 1)]),
+        ("create table other.r (a int);\ncreate index on public.r (a);", [(2, 1)]),  # another schema's r
+        ("create table other.r (a int);\nalter table public.r alter a type bigint;", [(2, 1)]),
         # leaves alone:
         ("-- sqlmigrate: no-transaction\ncreate index concurrently i on t (a);", []),
         ("create table t (a int references u (id) check (a > 0), b int not null);\n"
@@ -364,6 +366,9 @@ def test_destructive_is_a_warning():
          "alter table t alter column a type bigint;\n"
          "alter table only t add constraint fk foreign key (b) references u (id);", []),
         ("create table if not exists \"T\" (a int);\ncreate index on \"T\" (a);", []),
+        ("create table s.r (a int);\ncreate index on s.r (a);", []),
+        ("create table r (a int);\ncreate index on s.r (a);", []),  # unqualified: may well be s.r
+        ("create table s.r (a int);\ncreate index on r (a);", []),
         ("create materialized view mv as select 1 as a;\ncreate unique index i on mv (a);", []),
         ("alter table t add column c int;", []),
         ("alter table t add column c int not null default 0;", []),
