@@ -33,6 +33,30 @@ class _Parser(argparse.ArgumentParser):
 COMMANDS = ("status", "up", "down", "verify", "repair", "baseline", "generate", "test", "drift", "schema", "check")
 
 
+LEADING_OPTIONS = ("--database-url", "--dir", "--table", "--format")
+
+
+def _command_first(argv: list[str]) -> list[str]:
+    """`sqlmigrate --dir db/migrations up` as `sqlmigrate up --dir db/migrations`.
+
+    The common options may also come before the command, as in git or psql
+    wrappers; they are moved just after it, so an option repeated after the
+    command still wins (argparse keeps the last one).
+    """
+    leading: list[str] = []
+    i = 0
+    while i < len(argv):
+        name, eq, _ = argv[i].partition("=")
+        if name not in LEADING_OPTIONS:
+            break
+        width = 1 if eq or i + 1 == len(argv) else 2
+        leading += argv[i:i + width]
+        i += width
+    if not leading or i == len(argv) or argv[i] not in COMMANDS:
+        return argv
+    return [argv[i], *leading, *argv[i + 1:]]
+
+
 def _command_of(argv: list[str]) -> str | None:
     """The command named in argv (options only follow it), or None."""
     for arg in argv:
@@ -100,13 +124,22 @@ def _common(env: dict[str, str], formats: tuple[str, ...] = ("text", "json")) ->
     return common
 
 
-def _database(env: dict[str, str]) -> _Parser:
+def _database(env: dict[str, str], offline: str = "") -> _Parser:
+    """--database-url and --table; an offline command (check, generate) accepts and ignores what it cannot use,
+    so that one set of options (a Makefile variable, say) serves every command."""
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("database options")
-    group.add_argument("--database-url", default=env.get("DATABASE_URL", ""), metavar="URL",
-                       help="PostgreSQL URL or conninfo (env DATABASE_URL; default: libpq's own defaults)")
+    url_help = "PostgreSQL URL or conninfo (env DATABASE_URL; default: libpq's own defaults)"
+    table_help = "tracking table, NAME or SCHEMA.NAME (env SQLMIGRATE_TABLE; default schema_migrations)"
+    if offline:
+        url_help = f"accepted and ignored: {offline} never connects"
+    if offline == "check":
+        table_help = "tracking table name that migrations must not touch (env SQLMIGRATE_TABLE)"
+    elif offline:
+        table_help = f"accepted and ignored: {offline} never reads the tracking table"
+    group.add_argument("--database-url", default=env.get("DATABASE_URL", ""), metavar="URL", help=url_help)
     group.add_argument("--table", default=env.get("SQLMIGRATE_TABLE", DEFAULT_TABLE), metavar="NAME",
-                       help="tracking table, NAME or SCHEMA.NAME (env SQLMIGRATE_TABLE; default schema_migrations)")
+                       help=table_help)
     return parent
 
 
@@ -167,7 +200,7 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
                                    "as applied without running it.")
     p.add_argument("id", metavar="ID", help="the last migration the database already has")
 
-    p = sub.add_parser("generate", parents=[common], help="create the next migration folder",
+    p = sub.add_parser("generate", parents=[common, _database(env, offline="generate")], help="create the next migration folder",
                        description="Create <next id>_<name>/up.sql and down.sql templates.")
     p.add_argument("name", help="migration name; lower-cased, spaces and '-' become '_'")
 
@@ -189,11 +222,9 @@ def build_parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", type=Path, help="write the text to FILE instead of printing it")
 
     checker = _common(env, ("text", "json", "github"))
-    p = sub.add_parser("check", parents=[checker], help="validate migrations offline",
+    p = sub.add_parser("check", parents=[checker, _database(env, offline="check")], help="validate migrations offline",
                        description="Validate every migration without a database (SPEC rules).")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
-    p.add_argument("--table", default=env.get("SQLMIGRATE_TABLE", DEFAULT_TABLE), metavar="NAME",
-                   help="tracking table name to protect (env SQLMIGRATE_TABLE)")
     return parser
 
 
@@ -282,7 +313,7 @@ def run(argv: list[str], env: dict[str, str]) -> int:
 
 
 def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = _command_first(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ) if env is None else env
     try:
         return run(argv, env)

@@ -72,3 +72,28 @@ def test_no_color_and_no_escape_codes_when_piped(database, write_migrations):
     result = run_process("up", "--dir", mdir, "--database-url", database)
     assert result.exit_code == 0, result.stderr
     assert "\033[" not in result.stdout + result.stderr
+
+
+def test_common_options_may_come_before_the_command(database, db, write_migrations):
+    mdir = write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
+    result = run_process("--database-url", database, f"--dir={mdir}", "--table", "early_tracking", "up")
+    assert result.exit_code == 0, result.stderr
+    assert tables(db) == {"a", "early_tracking"}
+    # the same option after the command wins, as a repeated option does
+    status = run_process("--format", "text", "--dir", "/nowhere", "status", "--dir", mdir,
+                         "--database-url", database, "--table", "early_tracking", "--format", "json")
+    assert status.exit_code == 0, status.stderr
+    assert '"state": "applied"' in status.stdout
+
+
+def test_offline_commands_accept_the_database_options(write_migrations):
+    """One set of options serves every command: check and generate take --database-url and --table."""
+    mdir = write_migrations({"001_a": ("create table schema_migrations_x (id int);\n", "drop table a;\n")})
+    # the URL names no server at all: check must not try it
+    url = "postgresql://u:pw@127.0.0.1:1/nowhere"
+    checked = run_process("check", "--dir", mdir, "--database-url", url, "--table", "schema_migrations_x")
+    assert checked.exit_code == 1, checked.stderr
+    assert "touches-tracking-table" in checked.stdout  # --table still means what it says to check
+    generated = run_process("generate", "add orders", "--dir", mdir, "--database-url", url, "--table", "t")
+    assert generated.exit_code == 0, generated.stderr
+    assert (mdir / "002_add_orders" / "up.sql").exists()
