@@ -115,24 +115,21 @@ def _build_lexer(*, with_rules: bool = True) -> Lexer:
 _RULES = _POSTGRES_REGEX + _generic_regex()
 
 
-# an escape, kept as it is, or a '(' that opens a capturing group (or is in a [set])
-_OPEN_PAREN = re.compile(r"\\[\s\S]|\((?!\?)")
+# an escape or a [set] (both kept as they are), or a '(' that opens a capturing group
+_REFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+_OPEN_PAREN = re.compile(r"\\[\s\S]|\[\^?\]?(?:\\[\s\S]|[^\]\\])*\]|\((?!\?)")
 
 
 def _uncaptured(regex: str) -> str:
     """`regex` with its groups made non-capturing, for the tokenizer's combined
     pattern: that is only asked which rule matched and where, and each group
-    costs every match time (a tenth of the tokenizer's, measured). `regex` as it
-    is unless that is the whole change: a '(' in a [set], a named group or a
-    reference to a group keeps it."""
-    opened = sum(match.group() == "(" for match in _OPEN_PAREN.finditer(regex))
-    result = _OPEN_PAREN.sub(lambda match: "(?:" if match.group() == "(" else match.group(), regex)
-    try:
-        if re.compile(regex).groups == opened and re.compile(result).groups == 0:
-            return result
-    except re.error:  # a reference to a group there is no more
-        pass
-    return regex
+    costs every match time (a tenth of the tokenizer's, measured). A named
+    group stays, and a regex that refers to its groups (\\1, (?P=name)) is left
+    as it is. Text work only: compiling each rule to check it cost more than
+    the combined pattern's compile, at every start of the tool."""
+    if _REFERENCE.search(regex):
+        return regex
+    return _OPEN_PAREN.sub(lambda match: "(?:" if match.group() == "(" else match.group(), regex)
 
 
 class _Tokenizer:
@@ -158,7 +155,7 @@ class _Tokenizer:
             branches.append(f"(?P<r{index}>{_uncaptured(regex)})")
         self._keyword_types: dict[str, object] = {}  # sqlparse looks each word up in nine tables
         self._match = None
-        if self._find_spans is not None and not any(re.search(r"\\[1-9]|\(\?P=", rx) for rx, _ in _RULES):
+        if self._find_spans is not None and not any(_REFERENCE.search(rx) for rx, _ in _RULES):
             self._match = re.compile(r"\s*(?:" + "|".join(branches) + ")?", re.IGNORECASE | re.UNICODE).match
         self._lexer = _build_lexer(with_rules=self._match is None)
 

@@ -141,9 +141,11 @@ def test_the_builder_reads_the_tokens_as_the_tokenizer_gives_them(monkeypatch):
     (r"(a|b)\(c(d)?\)", r"(?:a|b)\(c(?:d)?\)"),
     (r"\\(a)", r"\\(?:a)"),
     (r"(?:a)(?=b)(?!c)", r"(?:a)(?=b)(?!c)"),
-    (r"[(](a)", r"[(](a)"),  # a '(' in a set: left as it is
-    (r"(?P<x>a)(b)", r"(?P<x>a)(b)"),  # a named group: left as it is
+    (r"[(](a)", r"[(](?:a)"),  # a '(' in a set is a character, not a group
+    (r"[^]()](a)[\](]", r"[^]()](?:a)[\](]"),  # ']' first in a set, and escaped in one
+    (r"(?P<x>a)(b)", r"(?P<x>a)(?:b)"),  # a named group stays
     (r"(a)\1", r"(a)\1"),  # a reference: left as it is
+    (r"(?P<x>a)(?P=x)", r"(?P<x>a)(?P=x)"),
 ])
 def test_uncaptured_makes_groups_non_capturing_or_leaves_the_regex(regex, expected):
     assert sqlfile._uncaptured(regex) == expected
