@@ -106,10 +106,25 @@ def up(
 ) -> Report:
     scan = _scan(settings)
     table = _table(settings)
-    make_plan: Callable[[list], Plan] = lambda rows: planning.plan_up(
-        scan, rows, table, to=to, allow_out_of_order=allow_out_of_order
-    )
-    return _migrate("up", settings, hooks, make_plan, dry_run)
+    early = None
+    if settings.validate_in_parallel:
+        from sqlmigrate.prevalidate import Prevalidation
+
+        early = Prevalidation.start(scan, table)  # before psycopg's import, which it overlaps
+
+    def make_plan(rows: list) -> Plan:
+        try:
+            return planning.plan_up(scan, rows, table, to=to, allow_out_of_order=allow_out_of_order,
+                                    check_one=early.check_migration if early else None)
+        finally:
+            if early:
+                early.close()
+
+    try:
+        return _migrate("up", settings, hooks, make_plan, dry_run)
+    finally:
+        if early:
+            early.close()
 
 
 def down(

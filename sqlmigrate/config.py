@@ -27,6 +27,9 @@ class Settings:
     lock_wait: float = DEFAULT_LOCK_WAIT
     lock_timeout: str | None = None
     statement_timeout: str | None = None
+    # `up` validates in a forked child while it imports psycopg (prevalidate):
+    # the command line's choice; a library caller's process is not forked
+    validate_in_parallel: bool = False
 
     def server_options(self) -> dict[str, str]:
         """Settings for the migration SQL, given at connection start (SPEC 5)."""

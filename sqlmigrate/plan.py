@@ -5,6 +5,7 @@ Never touches a connection; parses SQL only where a decision needs it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from sqlmigrate import discovery, rules, sqlfile
 from sqlmigrate.discovery import Scan
@@ -116,8 +117,11 @@ def plan_up(
     *,
     to: str | None = None,
     allow_out_of_order: bool = False,
+    check_one: Callable[..., list[Finding]] | None = None,
 ) -> Plan:
-    """The pending migrations to apply, in id order. Raises Refused or UsageError."""
+    """The pending migrations to apply, in id order. Raises Refused or UsageError.
+
+    `check_one` is handed to rules.check (see prevalidate)."""
     scan = scan.for_rows(rows)  # a duplicate-id finding names the folder that is not applied
     states = statuses(scan, rows)
     _refuse_failed(states)
@@ -151,7 +155,8 @@ def plan_up(
                 details=("give them ids above the newest applied one, or run `up --allow-out-of-order`",),
             )
     parsed: dict[Path, SqlFile] = {}
-    findings = rules.check(scan, table, only=lambda m: m.number in pending_numbers, parsed=parsed)
+    findings = rules.check(scan, table, only=lambda m: m.number in pending_numbers, parsed=parsed,
+                           check_one=check_one)
     blocking, warnings = split_for_up(findings)
     if blocking:
         raise Refused("validation failed; nothing was applied", findings=tuple(blocking + warnings))

@@ -583,12 +583,17 @@ def check(
     table: TrackingTable,
     only: Callable[[Migration], bool] | None = None,
     parsed: dict[Path, SqlFile] | None = None,
+    check_one: Callable[..., list[Finding]] | None = None,
 ) -> list[Finding]:
-    """Layout findings plus those of every migration (or those `only` selects), sorted."""
+    """Layout findings plus those of every migration (or those `only` selects), sorted.
+
+    `check_one` stands in for check_migration (prevalidate's, with results
+    computed ahead in another process)."""
+    check_one = check_one or check_migration
     out = list(scan.findings)
     for migration in scan.migrations:
         if only is None or only(migration):
-            out.extend(check_migration(migration, table, parsed))
+            out.extend(check_one(migration, table, parsed))
     return sort_findings(out)
 
 

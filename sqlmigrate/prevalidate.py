@@ -1,0 +1,154 @@
+"""`up`'s validation in a forked child, while the parent imports psycopg and connects.
+
+Lexing a few hundred migration files takes ~30 ms and importing psycopg ~80 ms,
+both on one core in one process. Forked right after the scan, the child checks
+the folders on the other core meanwhile: it inherits the scan (copy-on-write,
+nothing is sent to it), checks every folder newest first (pending migrations
+are usually the newest) and sends one pickled record per folder through a pipe.
+The parent reads records only as far as the migrations it validates, then
+stops the child and reaps it.
+
+Both sides run rules.check_migration on the same bytes, so the findings are the
+same either way. Anything unusual (no fork on the platform, other threads
+running, a child that dies or sends what does not unpickle) makes the parent
+check the rest itself.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows, which has no fork either
+    fcntl = None  # type: ignore[assignment]
+
+from sqlmigrate import rules
+from sqlmigrate.discovery import Scan
+from sqlmigrate.model import Finding, Migration, SqlFile
+
+_SIZE = struct.Struct("<Q")
+_Record = tuple[list[Finding], dict[Path, SqlFile]]
+
+
+class Prevalidation:
+    """Validation results arriving from a child process, read on demand."""
+
+    def __init__(self, pid: int, reader: BinaryIO, table: rules.TrackingTable) -> None:
+        self._pid: int | None = pid
+        self._reader: BinaryIO | None = reader
+        self._table = table
+        self._results: dict[Path, _Record] = {}
+
+    @classmethod
+    def start(cls, scan: Scan, table: rules.TrackingTable) -> Prevalidation | None:
+        """Fork the child; None where forking is not possible or not safe."""
+        if not hasattr(os, "fork") or threading.active_count() != 1:
+            return None  # forking a process with other threads may copy a held lock
+        folders = sorted(scan.folders, key=lambda m: (m.number, m.folder.name), reverse=True)
+        read_fd, write_fd = os.pipe()
+        _widen(write_fd)
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return None
+        if pid == 0:  # pragma: no cover - the child's coverage is not collected
+            _child(read_fd, write_fd, folders, table)
+        os.close(write_fd)
+        return cls(pid, os.fdopen(read_fd, "rb"), table)
+
+    def check_migration(self, migration: Migration, table: rules.TrackingTable,
+                        parsed: dict[Path, SqlFile] | None = None) -> list[Finding]:
+        """rules.check_migration, answered from the child's record when it has one
+        (which puts only up.sql in `parsed`: the file `up` runs)."""
+        record = self._record(migration.folder) if table == self._table else None
+        if record is None:
+            return rules.check_migration(migration, table, parsed)
+        findings, files = record
+        if parsed is not None:
+            for path, sql in files.items():  # up.sql, lexed: read, so its bytes are here
+                assert migration.up.data is not None
+                parsed[path] = replace(sql, data=migration.up.data)  # they stayed here (see _child)
+        return list(findings)
+
+    def close(self) -> None:
+        """Stop and reap the child (idempotent)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self._pid, 0)
+            self._pid = None
+
+    def _record(self, folder: Path) -> _Record | None:
+        while folder not in self._results and self._reader is not None:
+            received = self._receive()
+            if received is None:  # the child ended or failed: the parent checks the rest
+                self.close()
+                break
+            done, findings, files = received
+            self._results[done] = (findings, files)
+        return self._results.get(folder)
+
+    def _receive(self) -> tuple[Path, list[Finding], dict[Path, SqlFile]] | None:
+        assert self._reader is not None
+        try:
+            head = self._reader.read(_SIZE.size)
+            if len(head) < _SIZE.size:
+                return None
+            (size,) = _SIZE.unpack(head)
+            body = self._reader.read(size)
+            if len(body) < size:
+                return None
+            return pickle.loads(body)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+            return None
+
+
+def _widen(fd: int) -> None:
+    """A pipe as large as Linux allows a user (1 MiB by default), so that the
+    child is not held up by a full pipe while the parent is still importing."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl else None
+    if set_size is None:
+        return
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as limit:
+            fcntl.fcntl(fd, set_size, int(limit.read()))
+    except (OSError, ValueError):
+        pass  # a smaller pipe only costs some of the overlap
+
+
+def _child(read_fd: int, write_fd: int, folders: list[Migration], table: rules.TrackingTable) -> None:
+    """Check each folder and send its record; never returns, never prints."""
+    status = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report
+        os.close(read_fd)
+        with os.fdopen(write_fd, "wb") as out:
+            for migration in folders:
+                parsed: dict[Path, SqlFile] = {}
+                findings = rules.check_migration(migration, table, parsed)
+                # the parent runs up.sql and needs its statements (down.sql it runs from its
+                # text); it has the file's bytes already, which are most of the record
+                files = {path: replace(sql, data=b"") for path, sql in parsed.items() if path == migration.up.path}
+                body = pickle.dumps((migration.folder, findings, files), pickle.HIGHEST_PROTOCOL)
+                out.write(_SIZE.pack(len(body)))
+                out.write(body)
+                out.flush()
+        status = 0
+    except BaseException:  # a closed pipe (the parent has all it needs), or anything else: just end
+        pass
+    finally:
+        os._exit(status)

@@ -1,0 +1,131 @@
+"""Validation in a forked child (prevalidate) gives what validation in the process gives."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from sqlmigrate import discovery, rules
+from sqlmigrate.prevalidate import Prevalidation
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLDERS = [ROOT / "migrations", *sorted((ROOT / "tests" / "corpora").iterdir())]
+FOLDERS = [f for f in FOLDERS if f.is_dir()]
+
+
+def _ups(parsed: dict) -> dict:
+    """The up.sql files (what `up` runs; the child does not send down.sql files back)."""
+    return {path: sql for path, sql in parsed.items() if path.name == "up.sql"}
+
+
+def _serial(scan, table):
+    parsed: dict = {}
+    return rules.check(scan, table, parsed=parsed), _ups(parsed)
+
+
+def _forked(scan, table, only=None, before=None):
+    early = Prevalidation.start(scan, table)
+    assert early is not None, "fork is available here: the test must exercise it"
+    pid = early._pid
+    try:
+        if before:
+            before(early)
+        parsed: dict = {}
+        findings = rules.check(scan, table, only=only, parsed=parsed, check_one=early.check_migration)
+    finally:
+        early.close()
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+        os.waitpid(pid, os.WNOHANG)
+    return findings, _ups(parsed)
+
+
+def _messy(tmp_path: Path) -> Path:
+    """A folder with something for most rules: errors and warnings in up and down files."""
+    files = {
+        "001_ok/up.sql": b"create table a (id int);\n",
+        "001_ok/down.sql": b"drop table a;\n",
+        "002_twin/up.sql": b"begin;\ncreate index i on a (id);\ncommit;\n",
+        "002_twin/down.sql": b"-- sqlmigrate: irreversible\n",
+        "02_twin/up.sql": b"select 1;\n",
+        "02_twin/down.sql": b"select 1;\n",
+        "003_bad/up.sql": b"\xff\xfe not utf-8",
+        "003_bad/down.sql": b"select 'unterminated;\n",
+        "004_lint/up.sql": b"-- sqlmigrate: ignore lock-unsafe\ndrop table a;\ncreate index j on b (c);\n",
+        "006_lint/up.sql": b"truncate a;\nalter table b add column c int not null;\n",
+        "006_lint/down.sql": b"-- sqlmigrate: empty\n",
+        "004_lint/down.sql": b"",
+        "005_nodown/up.sql": b"vacuum;\n",
+    }
+    for name, data in files.items():
+        path = tmp_path / "m" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (tmp_path / "m" / "Bad Name").mkdir()
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
+def test_same_findings_and_parsed_files_as_in_process(folder):
+    scan = discovery.scan(folder)
+    table = rules.TrackingTable.parse("sqlmigrate_migrations")
+    findings, parsed = _forked(scan, table)
+    assert (findings, parsed) == _serial(scan, table)
+    assert parsed and all(sql.data for sql in parsed.values())  # the up.sql files to run, bytes included
+
+
+def test_same_on_a_folder_full_of_problems(tmp_path):
+    scan = discovery.scan(_messy(tmp_path))
+    table = rules.TrackingTable.parse("schema_migrations")
+    findings, parsed = _forked(scan, table)
+    expected = _serial(scan, table)
+    assert (findings, parsed) == expected
+    assert {f.rule for f in findings} >= {"bad-name", "duplicate-id", "not-utf8", "unterminated",
+                                          "transaction-control", "destructive", "lock-unsafe", "empty-down",
+                                          "missing-down", "needs-no-transaction"}
+
+
+def test_only_the_pending_ones_and_the_child_is_stopped_early():
+    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    table = rules.TrackingTable.parse("sqlmigrate_migrations")
+    newest = max(m.number for m in scan.migrations)
+    findings, parsed = _forked(scan, table, only=lambda m: m.number == newest)
+    parsed_serial: dict = {}
+    assert findings == rules.check(scan, table, only=lambda m: m.number == newest, parsed=parsed_serial)
+    assert parsed == _ups(parsed_serial) and len(parsed) == 1
+
+
+def test_a_child_that_dies_leaves_the_work_to_the_parent():
+    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    table = rules.TrackingTable.parse("sqlmigrate_migrations")
+
+    def kill(early):
+        os.kill(early._pid, signal.SIGKILL)
+
+    assert _forked(scan, table, before=kill) == _serial(scan, table)
+
+
+def test_another_table_is_checked_in_the_parent(tmp_path):
+    scan = discovery.scan(_messy(tmp_path))
+    early = Prevalidation.start(scan, rules.TrackingTable.parse("a"))
+    assert early is not None
+    try:
+        other = rules.TrackingTable.parse("b")
+        findings = rules.check(scan, other, check_one=early.check_migration)
+    finally:
+        early.close()
+    assert findings == rules.check(scan, other)
+
+
+def test_no_fork_while_other_threads_run(tmp_path):
+    scan = discovery.scan(_messy(tmp_path))
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert Prevalidation.start(scan, rules.TrackingTable.parse("a")) is None
+    finally:
+        stop.set()
+        thread.join()
