@@ -295,7 +295,12 @@ def _confirm_all(args: argparse.Namespace) -> None:
 
 def run(argv: list[str], env: dict[str, str]) -> int:
     try:
-        args = build_parser(env, only=_command_of(argv)).parse_args(argv)
+        parser = build_parser(env, only=_command_of(argv))
+        if argv and argv[0].partition("=")[0] in LEADING_OPTIONS:
+            # _command_first found no command after them to move them behind
+            raise _ArgumentsRejected(parser, f"a command must follow {argv[0].partition('=')[0]} and its value "
+                                             f"(choose from {', '.join(COMMANDS)})")
+        args = parser.parse_args(argv)
     except _ArgumentsRejected as exc:
         if _wants_json(argv):
             _json_error(_command_of(argv), exc.message, UsageError.exit_code)

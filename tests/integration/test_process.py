@@ -97,3 +97,10 @@ def test_offline_commands_accept_the_database_options(write_migrations):
     generated = run_process("generate", "add orders", "--dir", mdir, "--database-url", url, "--table", "t")
     assert generated.exit_code == 0, generated.stderr
     assert (mdir / "002_add_orders" / "up.sql").exists()
+
+
+def test_leading_options_without_a_command_are_a_usage_error():
+    result = run_process("--dir", "db/migrations")
+    assert result.exit_code == 2
+    assert "a command must follow --dir and its value" in result.stderr
+    assert "invalid choice" not in result.stderr and "Traceback" not in result.stderr
