@@ -280,11 +280,11 @@ def repair(settings: Settings, hooks: Hooks, ids: list[str]) -> Report:
 
 def _repair_query(tracking, repair: Repair):
     if repair.action is RepairAction.CLEAR_FAILED_UP:
-        return tracking.delete_query(repair.id)
+        return tracking.delete_query(repair.row_id)
     if repair.action is RepairAction.CLEAR_FAILED_DOWN:
-        return tracking.update_query(repair.id, state=RowState.APPLIED.value, failed_during=None,
+        return tracking.update_query(repair.row_id, state=RowState.APPLIED.value, failed_during=None,
                                      statements_run=None)
-    return tracking.update_query(repair.id, checksum=repair.checksum, content_checksum=repair.content_checksum,
+    return tracking.update_query(repair.row_id, checksum=repair.checksum, content_checksum=repair.content_checksum,
                                  down_sql=repair.down_sql)
 
 

@@ -283,10 +283,11 @@ class RepairAction(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Repair:
-    id: str
+    id: str  # as `status` shows it: the folder's id and name (the row's for a migration without a folder)
     name: str
     action: RepairAction
     was: State
+    row_id: str  # the tracking row's id, which the repair updates ("001" for a folder renamed 1_x)
     checksum: str | None = None
     content_checksum: str | None = None
     down_sql: str | None = None

@@ -284,7 +284,7 @@ def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repa
         assert row is not None
         if status.state is State.FAILED:
             action = RepairAction.CLEAR_FAILED_DOWN if row.failed_during == "down" else RepairAction.CLEAR_FAILED_UP
-            out.append(Repair(row.id, row.name, action, status.state))
+            out.append(Repair(status.id, status.name, action, status.state, row_id=row.id))
             continue
         migration = status.migration
         assert migration is not None
@@ -292,7 +292,7 @@ def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repa
             raise Refused(f"repair {row.id}: {migration.up.path} cannot be read as UTF-8; nothing was changed")
         out.append(
             Repair(
-                row.id, migration.name, RepairAction.RECORD_CHECKSUMS, status.state,
+                status.id, status.name, RepairAction.RECORD_CHECKSUMS, status.state, row_id=row.id,
                 checksum=migration.up.checksum,
                 content_checksum=sqlfile.parse(migration.up.path, migration.up.data).content_checksum,
                 down_sql=migration.down.text,

@@ -1,6 +1,7 @@
 """`status`: text table and JSON, every state, always exit 0."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import datetime
@@ -142,3 +143,17 @@ def test_status_with_bad_folder_still_lists_and_exits_0(database, db, write_migr
     assert result.exit_code == 0
     assert "Not-A-Migration:1:1: error:" in result.stderr and "[bad-name]" in result.stderr
     assert list(rows_of(result.stdout)) == ["001"]
+
+
+def test_repair_after_a_rename_names_the_folder_and_updates_the_row(database, db, write_migrations):
+    mdir = write_migrations({"001_x": ("create table x (id int);\n", "drop table x;\n")})
+    assert run("up", mdir, database).exit_code == 0
+    (mdir / "001_x").rename(mdir / "1_renamed")
+    (mdir / "1_renamed" / "up.sql").write_text("CREATE TABLE x (id int);  -- reformatted\n")
+    result = run("repair", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "1_renamed: " in result.stdout and "001_renamed" not in result.stdout  # as status shows it
+    payload = json.loads(run("repair", mdir, database, "--format", "json").stdout)
+    assert payload["repaired"] == []  # the first repair took: nothing left
+    checksum = hashlib.sha256((mdir / "1_renamed" / "up.sql").read_bytes()).hexdigest()
+    assert db.execute("select id, checksum from schema_migrations").fetchall() == [("001", checksum)]
