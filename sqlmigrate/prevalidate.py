@@ -29,11 +29,14 @@ try:
 except ImportError:  # pragma: no cover - not on Windows, which has no fork either
     fcntl = None  # type: ignore[assignment]
 
-from sqlmigrate import rules
+from sqlmigrate import rules, sqlfile
 from sqlmigrate.discovery import Scan
 from sqlmigrate.model import Finding, Migration, SqlFile
 
 _SIZE = struct.Struct("<Q")
+# Above this many bytes of SQL, pickling the lexed statements back costs the
+# parent more than the ~80 ms of import the child's work overlaps.
+MAX_BYTES = 1 << 20
 _Record = tuple[list[Finding], dict[Path, SqlFile]]
 
 
@@ -48,22 +51,37 @@ class Prevalidation:
 
     @classmethod
     def start(cls, scan: Scan, table: rules.TrackingTable) -> Prevalidation | None:
-        """Fork the child; None where forking is not possible or not safe."""
+        """Fork the child; None where forking is not possible, not safe or not worth it."""
         if not hasattr(os, "fork") or threading.active_count() != 1:
             return None  # forking a process with other threads may copy a held lock
+        if signal.getsignal(signal.SIGCHLD) != signal.SIG_DFL:
+            return None  # the child may be reaped by someone else (or the kernel): its pid is not ours to kill
+        if sum(len(f.data or b"") for m in scan.folders for f in (m.up, m.down)) > MAX_BYTES:
+            return None
         folders = sorted(scan.folders, key=lambda m: (m.number, m.folder.name), reverse=True)
+        parent = os.getpid()
         read_fd, write_fd = os.pipe()
         _widen(write_fd)
+        # a Ctrl-C between fork() and the child's SIG_IGN would run the parent's
+        # handlers in the child: SIGINT waits, blocked, until both are set up
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             os.close(read_fd)
             os.close(write_fd)
             return None
         if pid == 0:  # pragma: no cover - the child's coverage is not collected
-            _child(read_fd, write_fd, folders, table)
+            _child(read_fd, write_fd, folders, table, parent, blocked)
         os.close(write_fd)
-        return cls(pid, os.fdopen(read_fd, "rb"), table)
+        early = cls(pid, os.fdopen(read_fd, "rb"), table)
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a Ctrl-C that waited is raised here
+        except BaseException:
+            early.close()
+            raise
+        return early
 
     def check_migration(self, migration: Migration, table: rules.TrackingTable,
                         parsed: dict[Path, SqlFile] | None = None) -> list[Finding]:
@@ -76,7 +94,8 @@ class Prevalidation:
         if parsed is not None:
             for path, sql in files.items():  # up.sql, lexed: read, so its bytes are here
                 assert migration.up.data is not None
-                parsed[path] = replace(sql, data=migration.up.data)  # they stayed here (see _child)
+                # they stayed here (see _child); sqlfile.parse drops a BOM once more
+                parsed[path] = replace(sql, data=sqlfile.without_bom(migration.up.data))
         return list(findings)
 
     def close(self) -> None:
@@ -85,11 +104,12 @@ class Prevalidation:
             self._reader.close()
             self._reader = None
         if self._pid is not None:
+            # not reaped yet (SIGCHLD is at its default), so the pid is still the child's
             try:
                 os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.waitpid(self._pid, 0)
+            except (ProcessLookupError, ChildProcessError):
                 pass
-            os.waitpid(self._pid, 0)
             self._pid = None
 
     def _record(self, folder: Path) -> _Record | None:
@@ -130,14 +150,22 @@ def _widen(fd: int) -> None:
         pass  # a smaller pipe only costs some of the overlap
 
 
-def _child(read_fd: int, write_fd: int, folders: list[Migration], table: rules.TrackingTable) -> None:
+def _child(read_fd: int, write_fd: int, folders: list[Migration], table: rules.TrackingTable,
+           parent: int, blocked: set) -> None:
     """Check each folder and send its record; never returns, never prints."""
     status = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(read_fd)
+        # the caller may wait for the end of our output streams: nothing of ours holds them open
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
         with os.fdopen(write_fd, "wb") as out:
             for migration in folders:
+                if os.getppid() != parent:
+                    break  # the parent is gone: nobody reads
                 parsed: dict[Path, SqlFile] = {}
                 findings = rules.check_migration(migration, table, parsed)
                 # the parent runs up.sql and needs its statements (down.sql it runs from its

@@ -129,3 +129,62 @@ def test_no_fork_while_other_threads_run(tmp_path):
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_file_with_two_byte_order_marks_runs_the_same_bytes(tmp_path):
+    """read_file drops one BOM and sqlfile.parse another: the parent must not put the second back."""
+    folder = tmp_path / "m" / "001_bom"
+    folder.mkdir(parents=True)
+    bom = b"\xef\xbb\xbf"
+    (folder / "up.sql").write_bytes(bom + bom + b"-- sqlmigrate: no-transaction\ncreate table t (id int);\n")
+    (folder / "down.sql").write_bytes(b"drop table t;\n")
+    scan = discovery.scan(tmp_path / "m")
+    table = rules.TrackingTable.parse("schema_migrations")
+    forked = _forked(scan, table)
+    assert forked == _serial(scan, table)
+    (sql,) = forked[1].values()
+    assert sql.statements[0].text_in(sql.text) == "create table t (id int);"
+
+
+def test_no_fork_when_sigchld_is_not_at_its_default(tmp_path):
+    """Someone else would reap the child: its pid would not be ours to kill or wait for."""
+    scan = discovery.scan(_messy(tmp_path))
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        assert Prevalidation.start(scan, rules.TrackingTable.parse("a")) is None
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+
+
+def test_no_fork_for_a_big_folder(tmp_path, monkeypatch):
+    """Pickling the statements of megabytes of SQL back costs more than the overlap gains."""
+    scan = discovery.scan(_messy(tmp_path))
+    monkeypatch.setattr("sqlmigrate.prevalidate.MAX_BYTES", 100)
+    assert Prevalidation.start(scan, rules.TrackingTable.parse("a")) is None
+
+
+def test_the_child_holds_none_of_the_callers_streams():
+    """A caller reading our stdout to its end must not wait for the child (a killed parent's, say)."""
+    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    early = Prevalidation.start(scan, rules.TrackingTable.parse("sqlmigrate_migrations"))
+    assert early is not None and early._pid is not None
+    try:
+        def redirected():
+            targets = [os.readlink(f"/proc/{early._pid}/fd/{fd}") for fd in (0, 1, 2)]
+            return targets if targets == [os.devnull] * 3 else None
+
+        assert wait_until(redirected) == [os.devnull] * 3
+    finally:
+        early.close()
+
+
+def wait_until(probe, timeout: float = 10):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.005)
+    return probe()
