@@ -64,6 +64,7 @@ def _interpreter() -> str:
 # interpreter, the psycopg import and one connection. psql + this is the lowest
 # `up` any such tool could show; the ratio column says how far that floor is.
 FLOOR = "import psycopg, sys; psycopg.connect(sys.argv[1]).close()"
+INTERPRETER = _interpreter()
 
 
 def _run(cmd: list[str], **kwargs) -> float:
@@ -142,7 +143,7 @@ def measure(corpus: Corpus, reps: int, work: Path) -> dict[str, dict[str, list[f
                     if corpus.with_down:
                         record.setdefault("down", []).append(
                             _run([PSQL, "-X", "-q", "-d", db, "-f", str(down_script)]))
-                    times["floor"].setdefault("up", []).append(_run([_interpreter(), "-c", FLOOR, url]))
+                    times["floor"].setdefault("up", []).append(_run([INTERPRETER, "-c", FLOOR, url]))
                 else:
                     record.setdefault("up", []).append(_run([*SQLMIGRATE, "up", *tool_args], cwd=ROOT))
                     record.setdefault("status", []).append(_run([*SQLMIGRATE, "status", *tool_args], cwd=ROOT))
@@ -174,7 +175,7 @@ def main() -> int:
         for name in args.corpora:
             # crates_io drops a table named schema_migrations: track elsewhere
             corpora.append(Corpus(name, CORPORA / name, "bench_migrations", with_down=False))
-        print(f"psql: {PSQL}; medians of {args.reps}; ratio = sqlmigrate / psql; floor = {_interpreter()} "
+        print(f"psql: {PSQL}; medians of {args.reps}; ratio = sqlmigrate / psql; floor = {INTERPRETER} "
               "starting, importing psycopg and connecting once (floor × psql = (psql + floor) / psql, the "
               "lowest ratio a tool in Python on psycopg could show)\n")
         print("| corpus | migrations | KiB | up s | psql s | up × psql | floor s | floor × psql | status s "

@@ -10,6 +10,7 @@ import pytest
 
 from sqlmigrate import discovery, rules
 from sqlmigrate.prevalidate import Prevalidation
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = [ROOT / "migrations", *sorted((ROOT / "tests" / "corpora").iterdir())]
@@ -173,18 +174,7 @@ def test_the_child_holds_none_of_the_callers_streams():
             targets = [os.readlink(f"/proc/{early._pid}/fd/{fd}") for fd in (0, 1, 2)]
             return targets if targets == [os.devnull] * 3 else None
 
-        assert wait_until(redirected) == [os.devnull] * 3
+        assert wait_for(redirected, "the child to point its standard streams at /dev/null") == [os.devnull] * 3
     finally:
         early.close()
 
-
-def wait_until(probe, timeout: float = 10):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.005)
-    return probe()
