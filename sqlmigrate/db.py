@@ -151,6 +151,7 @@ class Tracking:
         self.schema: str | None = schema or current_schema
         self.name = name
         self.ident = sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
+        self._insert_heads: dict[tuple[str, ...], sql.SQL] = {}
 
     def _session_facts(self) -> tuple[str | None, str]:
         """The current schema (None when search_path names none) and the current role."""
@@ -274,9 +275,18 @@ class Tracking:
         return sorted(out, key=lambda row: int(row.id) if row.is_numbered else -1)
 
     def insert_query(self, **columns: object) -> sql.Composed:
-        names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)
-        values = sql.SQL(", ").join(_value(value) for value in columns.values())
-        return sql.SQL("insert into {} ({}) values ({})").format(self.ident, names, values)
+        return sql.Composed([self._insert_head(tuple(columns)),
+                             sql.SQL(", ").join(_value(value) for value in columns.values()), _CLOSE])
+
+    def _insert_head(self, names: tuple[str, ...]) -> sql.SQL:
+        """`insert into t (a, b) values (`, quoted once per run, not once per
+        migration (half the cost of writing each row, measured)."""
+        head = self._insert_heads.get(names)
+        if head is None:
+            head = sql.SQL(sql.SQL("insert into {} ({}) values (").format(
+                self.ident, sql.SQL(", ").join(map(sql.Identifier, names))).as_string(self.conn))
+            self._insert_heads[names] = head
+        return head
 
     def delete_query(self, id: str) -> sql.Composed:
         return sql.SQL("delete from {} where id = {}").format(self.ident, sql.Literal(id))
@@ -287,6 +297,9 @@ class Tracking:
             for name, value in columns.items()
         )
         return sql.SQL("update {} set {} where id = {}").format(self.ident, assignments, sql.Literal(id))
+
+
+_CLOSE = sql.SQL(")")
 
 
 def _value(value: object) -> sql.Composable:
