@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from sqlmigrate import sqlfile
+from sqlmigrate import sqltext
 from sqlmigrate.model import AppliedRow, Finding, Migration, MigrationFile, RowState, Severity
 
 FOLDER_NAME = re.compile(r"(?P<id>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)")  # use with fullmatch
@@ -57,12 +57,12 @@ def read_file(path: Path) -> MigrationFile:
         return MigrationFile(path, False, None, None)
     except IsADirectoryError:
         return MigrationFile(path, False, None, None)
-    data = sqlfile.without_bom(raw)
+    data = sqltext.without_bom(raw)
     try:
-        sqlfile.check_utf8(data)
+        sqltext.check_utf8(data)
     except UnicodeDecodeError:
         return MigrationFile(path, True, None, None, raw)
-    return MigrationFile(path, True, sqlfile.checksum(raw), data)
+    return MigrationFile(path, True, sqltext.checksum(raw), data)
 
 
 def _file_findings(mfile: MigrationFile, kind: str) -> list[Finding]:

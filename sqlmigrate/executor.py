@@ -35,7 +35,7 @@ from sqlmigrate.model import (
     Step,
     StepResult,
 )
-from sqlmigrate.sqlfile import line_col
+from sqlmigrate.sqltext import line_col
 from sqlmigrate.versions import newer_server_hint
 
 # SPEC 5: each migration starts from a clean session, as if on its own

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from sqlmigrate import discovery, rules, sqlfile
+from sqlmigrate import discovery, rules, sqltext
 from sqlmigrate.discovery import Scan
 from sqlmigrate.errors import Refused, UsageError
 from sqlmigrate.model import (
@@ -62,12 +62,18 @@ def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
     return out
 
 
+def _content_checksum(path: Path, data: bytes) -> str:
+    from sqlmigrate import sqlfile  # sqlparse, loaded only where a file is lexed
+
+    return sqlfile.parse(path, data).content_checksum
+
+
 def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[str, ...]]:
     notes: list[str] = []
     if (row.id, row.name) != (migration.id, migration.name):
         notes.append(f"applied as {row.id}_{row.name}")
     if row.down_sql is not None and migration.down.checksum is not None:
-        if sqlfile.checksum(row.down_sql.encode()) != migration.down.checksum:
+        if sqltext.checksum(row.down_sql.encode()) != migration.down.checksum:
             notes.append(DOWN_EDITED)
     if row.state is RowState.FAILED:
         ran = row.statements_run if row.statements_run is not None else "?"
@@ -81,7 +87,7 @@ def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[
     if up.checksum == row.checksum:
         return State.APPLIED, tuple(notes)
     if up.data is not None and row.content_checksum:
-        if sqlfile.parse(up.path, up.data).content_checksum == row.content_checksum:
+        if _content_checksum(up.path, up.data) == row.content_checksum:
             notes.append("up.sql reformatted since it was applied (comments, spacing or case only)")
             return State.REFORMATTED, tuple(notes)
     notes.append("up.sql changed since it was applied")
@@ -225,6 +231,8 @@ def plan_down(
             down = rules.parse(migration.down)
         elif row.down_sql is not None:
             label = f"{row.id}_{row.name}/down.sql (stored at apply time)"
+            from sqlmigrate import sqlfile  # sqlparse, loaded only where a file is lexed
+
             down = sqlfile.parse_text(Path(label), row.down_sql)
             notes.append(f"{row.id}_{row.name}: folder or down.sql gone; using the down.sql stored at apply time")
         else:
@@ -294,7 +302,7 @@ def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repa
             Repair(
                 status.id, status.name, RepairAction.RECORD_CHECKSUMS, status.state, row_id=row.id,
                 checksum=migration.up.checksum,
-                content_checksum=sqlfile.parse(migration.up.path, migration.up.data).content_checksum,
+                content_checksum=_content_checksum(migration.up.path, migration.up.data),
                 down_sql=migration.down.text,
             )
         )

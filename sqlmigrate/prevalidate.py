@@ -29,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - not on Windows, which has no fork either
     fcntl = None  # type: ignore[assignment]
 
-from sqlmigrate import rules, sqlfile
+from sqlmigrate import rules, sqltext
 from sqlmigrate.discovery import Scan
 from sqlmigrate.model import Finding, Migration, SqlFile
 
@@ -95,7 +95,7 @@ class Prevalidation:
             for path, sql in files.items():  # up.sql, lexed: read, so its bytes are here
                 assert migration.up.data is not None
                 # they stayed here (see _child); sqlfile.parse drops a BOM once more
-                parsed[path] = replace(sql, data=sqlfile.without_bom(migration.up.data))
+                parsed[path] = replace(sql, data=sqltext.without_bom(migration.up.data))
         return list(findings)
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from sqlmigrate import sqlfile
+from sqlmigrate import sqltext
 from sqlmigrate.discovery import Scan
 from sqlmigrate.model import Finding, Migration, MigrationFile, Severity, SqlFile, Statement
 
@@ -65,7 +65,7 @@ def _ident(word: str) -> str:
     """A name as PostgreSQL resolves it: quoted kept exactly, unquoted folded."""
     if len(word) >= 2 and word[0] == '"' and word[-1] == '"':
         return word[1:-1].replace('""', '"')
-    return sqlfile.fold(word)
+    return sqltext.fold(word)
 
 
 def _qualified_name(words: tuple[str, ...], i: int) -> tuple[str | None, str, int]:
@@ -467,6 +467,8 @@ def parse(mfile: MigrationFile) -> SqlFile | None:
     """Lex a readable migration file (None when missing or not UTF-8)."""
     if mfile.data is None:
         return None
+    from sqlmigrate import sqlfile  # sqlparse, loaded only where a file is lexed
+
     return sqlfile.parse(mfile.path, mfile.data, mfile.checksum)
 
 

@@ -2,7 +2,7 @@
 
 The only user of sqlparse. One pass of its lexer per file, with PostgreSQL's
 lexical rules put in front of its generic ones; everything downstream works on
-the statements built here. Imports only model.
+the statements built here. Imports only model and sqltext.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from sqlparse import tokens as T
 from sqlparse.lexer import Lexer
 
 from sqlmigrate.model import Directive, LexProblem, SqlFile, Statement
+from sqlmigrate.sqltext import checksum, fold, without_bom
 
-BOM = b"\xef\xbb\xbf"
 MAX_WORDS = 4000  # words kept per statement; rules only look at the head
 
 _DIRECTIVE = re.compile(r"--\s*sqlmigrate\s*:\s*(.*?)\s*$", re.IGNORECASE)
@@ -51,10 +51,67 @@ def _by_first_letter(words: str) -> str:
     return "|".join(f"{first}(?:{'|'.join(rests)})" for first, rests in groups.items())
 
 
+# A dollar quote's delimiter as PostgreSQL reads it (scan.l's dolq_start and
+# dolq_cont): "$", then optionally a tag of ASCII letters, "_" and any character
+# beyond ASCII, digits after the first, then "$". sqlparse's own resolver takes
+# only Latin letters in a tag, so it would cut `$ф$ ...; COMMIT; ... $ф$` at
+# its semicolons while the server runs one literal: a COMMIT hidden from
+# `check` by the one, and run by the other.
+_DOLLAR_TAG = r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$"
+_DOLLAR_DELIMITER = re.compile(rf"(?=({_DOLLAR_TAG}))")
+# a "$" right after a name's character (or a quoted name) is part of that name
+_MAY_OPEN_DOLLAR = re.compile(r'(?<![A-Za-z_0-9\x80-\U0010ffff"$])')
+_COMMENT_OPEN = re.compile(r"/\*(?!\+)")
+_HINT_OPEN = re.compile(r"/\*\+")
+_COMMENT_CLOSE = re.compile(r"\*/")
+
+
+class _Spans:
+    """Where the dollar-quoted bodies and block comments of a text open and
+    close, found in one pass over it; an opener is paired with its closer only
+    when the lexer reaches it, as a "$$" or "/*" inside a string opens nothing.
+
+    The design of sqlparse's find_delimited_spans (same token types, the same
+    pairing), with PostgreSQL's dollar-quote tags."""
+
+    __slots__ = ("openers", "_closers")
+
+    def __init__(self, text: str) -> None:
+        #: offset of an opener -> (offset after it, its closer, its token type)
+        self.openers: dict[int, tuple[int, str, object]] = {}
+        #: closer -> (starts, ends), ascending
+        self._closers: dict[str, tuple[list[int], list[int]]] = {}
+        if "$" in text:
+            for found in _DOLLAR_DELIMITER.finditer(text):
+                start, tag = found.start(), found.group(1)
+                self._add_closer(tag, start, start + len(tag))
+                if _MAY_OPEN_DOLLAR.match(text, start):
+                    self.openers[start] = (start + len(tag), tag, T.Literal)
+        if "/*" in text:
+            for regex, ttype in ((_COMMENT_OPEN, T.Comment.Multiline), (_HINT_OPEN, T.Comment.Multiline.Hint)):
+                for found in regex.finditer(text):
+                    self.openers[found.start()] = (found.end(), "*/", ttype)
+            for found in _COMMENT_CLOSE.finditer(text):
+                self._add_closer("*/", found.start(), found.end())
+
+    def _add_closer(self, closer: str, start: int, end: int) -> None:
+        starts, ends = self._closers.setdefault(closer, ([], []))
+        starts.append(start)
+        ends.append(end)
+
+    def resolve(self, pos: int) -> tuple[int, object] | None:
+        """(offset after the span, its token type) of the span opening at
+        `pos`; None when it never closes."""
+        after_opener, closer, ttype = self.openers[pos]
+        starts, ends = self._closers.get(closer, ((), ()))
+        index = bisect.bisect_left(starts, after_opener)
+        return (ends[index], ttype) if index < len(starts) else None
+
+
 # PostgreSQL's own lexical rules, tried before sqlparse's generic ones (which
 # take "\'" as an escape in every string, "# " as a comment, "-1" as one number
 # and "[1,2]" as a name: MySQL and SQLite habits that PostgreSQL does not share).
-# sqlparse resolves terminated dollar quotes and block comments before any of
+# _Spans resolves terminated dollar quotes and block comments before any of
 # these, so an opener that reaches the regexes never ends.
 _POSTGRES_REGEX = [
     # Words and punctuation, the commonest tokens, come first, as every rule
@@ -74,7 +131,7 @@ _POSTGRES_REGEX = [
     (r"[eE]'[^'\\]*(?:(?:\\[\s\S]|'')[^'\\]*)*'(?!')", T.String.Single),
     (r"'[^']*(?:''[^']*)*'(?!')", T.String.Single),
     (r'"[^"]*(?:""[^"]*)*"(?!")', T.String.Symbol),
-    (r"[eE]'|'|\"|/\*|\$(?:[_A-ZÀ-Ü]\w*)?\$", _Unterminated),
+    (rf"[eE]'|'|\"|/\*|{_DOLLAR_TAG}", _Unterminated),
     (r"\*/(?!\*)", _CommentClose),
     (r"(?:0[xob][0-9a-f_]+|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:e[+-]?\d+)?)(?![\w$])",
      T.Number),
@@ -135,19 +192,19 @@ def _uncaptured(regex: str) -> str:
 class _Tokenizer:
     """sqlparse's Lexer.get_tokens, minus whitespace, with where each token starts.
 
-    Same rules, keyword tables and resolution of dollar quotes and block
-    comments as the lexer it wraps; only the driving loop differs: the ordered
-    rule list is compiled into one alternation (Python takes the first
-    alternative that matches, as sqlparse's loop takes the first rule), with the
-    whitespace before a token skipped in the same match and the rules' own
-    groups made non-capturing. One regex call per
-    token instead of one per rule tried: a third of the time. Where sqlparse is
-    too old to expose its span resolver, or a rule would not survive being
-    combined, sqlparse's own loop runs instead.
+    Same rules and keyword tables as the lexer it wraps, and its way of
+    resolving dollar quotes and block comments (_Spans, with PostgreSQL's
+    dollar-quote tags). The driving loop differs: the ordered rule list is
+    compiled into one alternation (Python takes the first alternative that
+    matches, as sqlparse's loop takes the first rule), with the whitespace
+    before a token skipped in the same match and the rules' own groups made
+    non-capturing. One regex call per token instead of one per rule tried: a
+    third of the time. Where a rule would not survive being combined (one that
+    refers to its own groups), sqlparse's own loop runs instead, and with it
+    sqlparse's narrower dollar-quote tags.
     """
 
     def __init__(self) -> None:
-        self._find_spans = getattr(sqlparse_keywords, "find_delimited_spans", None)
         self._actions: dict[str | None, object] = {}
         branches = []
         for index, (regex, action) in enumerate(_RULES):
@@ -155,7 +212,7 @@ class _Tokenizer:
             branches.append(f"(?P<r{index}>{_uncaptured(regex)})")
         self._keyword_types: dict[str, object] = {}  # sqlparse looks each word up in nine tables
         self._match = None
-        if self._find_spans is not None and not any(_REFERENCE.search(rx) for rx, _ in _RULES):
+        if not any(_REFERENCE.search(rx) for rx, _ in _RULES):
             self._match = re.compile(r"\s*(?:" + "|".join(branches) + ")?", re.IGNORECASE | re.UNICODE).match
         self._lexer = _build_lexer(with_rules=self._match is None)
 
@@ -164,8 +221,7 @@ class _Tokenizer:
         if self._match is None:
             yield from self._sqlparse_tokens(text)
             return
-        assert self._find_spans is not None  # the fast path is only built with it
-        spans = self._find_spans(text)
+        spans = _Spans(text)
         openers = spans.openers
         match, length = self._match, len(text)
         pos = 0
@@ -222,28 +278,6 @@ def _tokenizer() -> _Tokenizer:
     return _TOKENIZER
 
 
-def normalise_bytes(raw: bytes) -> bytes:
-    """SPEC 2: a leading BOM removed and CRLF turned into LF."""
-    if raw.startswith(BOM):
-        raw = raw[len(BOM):]
-    return raw.replace(b"\r\n", b"\n")
-
-
-def checksum(raw: bytes) -> str:
-    """Lowercase hex SHA-256 of the normalised bytes (SPEC 2)."""
-    return hashlib.sha256(normalise_bytes(raw)).hexdigest()
-
-
-def without_bom(raw: bytes) -> bytes:
-    return raw[len(BOM):] if raw.startswith(BOM) else raw
-
-
-def check_utf8(data: bytes) -> None:
-    """Raises UnicodeDecodeError unless `data` is UTF-8; ASCII, the usual case, is not decoded."""
-    if not data.isascii():
-        data.decode("utf-8")
-
-
 class _Lines:
     """Offset -> (line, col), 1-based, counted in characters."""
 
@@ -278,15 +312,6 @@ def _kind(ttype) -> int:
             kind = _FOLD
         _KINDS[ttype] = kind
     return kind
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def fold(word: str) -> str:
-    """An unquoted name or keyword as PostgreSQL reads it in a UTF-8 database:
-    A-Z lower-cased, every other letter kept (`Äpfel` and `äpfel` are two tables)."""
-    return word.lower() if word.isascii() else word.translate(_ASCII_LOWER)
 
 
 def _word(ttype, value: str, kind: int) -> str:
@@ -415,9 +440,9 @@ class _Builder:
         cached per rule and spelling, with no generator, tuple or call per token.
         Every other token gets _token's full treatment.
         """
-        find_spans, match = tokenizer._find_spans, tokenizer._match
-        assert find_spans is not None and match is not None  # as _lex_from checked
-        spans = find_spans(text)
+        match = tokenizer._match
+        assert match is not None  # as _lex_from checked
+        spans = _Spans(text)
         openers = spans.openers
         length = len(text)
         plain_words = _PLAIN_WORDS
@@ -684,10 +709,3 @@ def parse_text(path: Path, text: str, file_checksum: str | None = None) -> SqlFi
 def content_checksum(path: Path, text: str) -> str:
     """SPEC 2's content checksum: the file's tokens, comments and spacing aside."""
     return parse_text(path, text).content_checksum
-
-
-def line_col(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column (in characters) of `offset` in `text`."""
-    offset = max(0, min(offset, len(text)))
-    line_start = text.rfind("\n", 0, offset) + 1
-    return text.count("\n", 0, offset) + 1, offset - line_start + 1

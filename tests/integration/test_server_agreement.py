@@ -32,6 +32,32 @@ def test_begin_atomic_outside_a_function_body_does_not_hide_a_commit(database, d
     assert tables(db) == set()
 
 
+def test_a_dollar_quote_tagged_beyond_ascii_does_not_hide_a_commit(database, db, write_migrations):
+    # PostgreSQL takes any character beyond ASCII in a dollar-quote tag: read as
+    # anything else, the quote in the body would open a string that the comment
+    # on the last line closes, and hide the COMMIT between them
+    mdir = write_migrations({"001_tag": (
+        "create table t (v text);\n"
+        "comment on table t is $ф$ ''' $ф$;\n"
+        "commit;\n"
+        "create table late (x int); -- '\n",
+        "drop table late;\ndrop table t;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 1
+    assert "001_tag/up.sql:3:1: error:" in result.stderr and "[transaction-control]" in result.stderr
+    assert tables(db) == set()
+
+
+def test_dollar_quotes_tagged_beyond_ascii_are_one_literal_each(database, db, write_migrations):
+    mdir = write_migrations({"001_tags": (
+        "create table t (v text);\n"
+        "insert into t values ($ф$a; 'b$ф$), ($€$c;$€$), ($a€$d;$a€$);\n",
+        "drop table t;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert [r[0] for r in db.execute("select v from t")] == ["a; 'b", "c;", "d;"]
+
+
 def test_a_function_with_a_standard_body_is_one_statement(database, db, write_migrations):
     mdir = write_migrations({"001_fn": (
         "create function two() returns int language sql\nbegin atomic\n  select 1;\n  select 2;\nend;\n"

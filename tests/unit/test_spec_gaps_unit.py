@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlmigrate import cli, discovery, model, plan, rules, sqlfile
+from sqlmigrate import cli, discovery, model, plan, rules, sqlfile, sqltext
 from sqlmigrate.model import AppliedRow, State
 from sqlmigrate.render import _github_escape, _github_property, display_path
 from sqlmigrate.sqlfile import parse_text
@@ -193,7 +193,7 @@ IGNORED = "-- sqlmigrate: ignore destructive, lock-unsafe\ndrop table t;\ncreate
 ])
 def test_ignore_rules_are_a_set_in_the_content_checksum(directive):
     text = IGNORED.replace("-- sqlmigrate: ignore destructive, lock-unsafe", directive)
-    assert sqlfile.checksum(text.encode()) != sqlfile.checksum(IGNORED.encode())
+    assert sqltext.checksum(text.encode()) != sqltext.checksum(IGNORED.encode())
     assert sqlfile.content_checksum(Path("m/001_x/up.sql"), text) == \
         sqlfile.content_checksum(Path("m/001_x/up.sql"), IGNORED)
 
@@ -220,7 +220,7 @@ def folders(tmp_path: Path, *names: str) -> discovery.Scan:
 
 
 def up_checksum(tmp_path: Path, name: str) -> str:
-    return sqlfile.checksum((tmp_path / name / "up.sql").read_bytes())
+    return sqltext.checksum((tmp_path / name / "up.sql").read_bytes())
 
 
 @pytest.mark.parametrize("names,applied,owner", [

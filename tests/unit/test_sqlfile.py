@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlmigrate import sqlfile
+from sqlmigrate import sqlfile, sqltext
 from sqlmigrate.model import LexProblem
 
 PATH = Path("m/001_x/up.sql")
@@ -52,6 +52,23 @@ def test_tagged_dollar_quote_holds_plain_dollar_quotes():
     text = "do $body$ begin perform $$;$$; end $body$;\n  select 2;"
     assert starts(text) == [(1, 1), (2, 3)]
     assert texts(text)[0] == "do $body$ begin perform $$;$$; end $body$;"
+
+
+def test_dollar_quote_tags_take_any_character_beyond_ascii_as_postgresql_does():
+    text = "select $ф$a;b$ф$, $€1$c;$€1$;\nselect 2;"
+    assert starts(text) == [(1, 1), (2, 1)]
+    assert parse(text).statements[0].words == ("select", "$ф$a;b$ф$", ",", "$€1$c;$€1$", ";")
+
+
+def test_a_dollar_after_a_name_character_opens_nothing():
+    # `ф$b$` is one name: PostgreSQL's names may hold "$"
+    text = "create table ф$b$ (id int);\nselect 2;"
+    assert starts(text) == [(1, 1), (2, 1)]
+    assert parse(text).statements[0].words[2] == "ф$b$"
+
+
+def test_an_unterminated_dollar_quote_tagged_beyond_ascii_is_reported():
+    assert problems("select 1;\nselect $ф$ never ends;\n") == [("unterminated", 2, 1)]
 
 
 def test_escape_string_with_backslash_quote():
@@ -192,7 +209,7 @@ def test_offsets_point_into_the_text():
     assert sql.text == text and sql.data == text.encode()
     assert [stmt.text_in(text) for stmt in sql.statements] == ["select 1;", "select 'é';"]
     for stmt in sql.statements:
-        assert sqlfile.line_col(sql.text, stmt.offset) == (stmt.line, stmt.col)
+        assert sqltext.line_col(sql.text, stmt.offset) == (stmt.line, stmt.col)
 
 
 def test_crlf_file_positions():
@@ -203,9 +220,9 @@ def test_crlf_file_positions():
 
 def test_bom_and_crlf_give_the_same_checksums_as_lf():
     lf = b"-- sqlmigrate: no-transaction\nselect 1;\nselect 2;\n"
-    crlf_bom = sqlfile.BOM + lf.replace(b"\n", b"\r\n")
-    assert sqlfile.checksum(crlf_bom) == sqlfile.checksum(lf)
-    assert sqlfile.checksum(lf) == hashlib.sha256(lf).hexdigest()
+    crlf_bom = sqltext.BOM + lf.replace(b"\n", b"\r\n")
+    assert sqltext.checksum(crlf_bom) == sqltext.checksum(lf)
+    assert sqltext.checksum(lf) == hashlib.sha256(lf).hexdigest()
     with_bom = sqlfile.parse(PATH, crlf_bom)
     plain = sqlfile.parse(PATH, lf)
     assert with_bom.data == lf.replace(b"\n", b"\r\n")  # the BOM is not sent to the server
