@@ -63,7 +63,8 @@ def _interpreter() -> str:
 # What any tool in Python on psycopg pays before its first migration: the
 # interpreter, the psycopg import and one connection. psql + this is the lowest
 # `up` any such tool could show; the ratio column says how far that floor is.
-FLOOR = "import psycopg, sys; psycopg.connect(sys.argv[1]).close()"
+# It ends as sqlmigrate does, without the interpreter's teardown (cli.entry).
+FLOOR = "import os, psycopg, sys; psycopg.connect(sys.argv[1]).close(); os._exit(0)"
 INTERPRETER = _interpreter()
 
 

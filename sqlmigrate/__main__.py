@@ -1,6 +1,4 @@
 """`python -m sqlmigrate` runs the command line."""
-import sys
+from sqlmigrate.cli import entry
 
-from sqlmigrate.cli import main
-
-sys.exit(main())
+entry()

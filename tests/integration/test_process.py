@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from sqlmigrate import __version__
-from tests.conftest import run_process, tables
+import subprocess
+import sys
+
+from tests.conftest import CORPORA, ROOT, run_cli, run_process, tables
 
 
 def test_version():
@@ -104,3 +107,47 @@ def test_leading_options_without_a_command_are_a_usage_error():
     assert result.exit_code == 2
     assert "a command must follow --dir and its value" in result.stderr
     assert "invalid choice" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_output_longer_than_a_pipe_arrives_whole(database):
+    """The command ends without the interpreter's teardown (cli.entry): what it
+    printed must still all reach a pipe, more than the pipe holds at once."""
+    # crates_io has a table of its own named schema_migrations
+    args = ("up", "--dry-run", "--dir", CORPORA / "crates_io", "--table", "applied", "--database-url", database)
+    piped = run_process(*args)
+    assert piped.exit_code == 0, piped.stderr
+    assert len(piped.stdout.encode()) > 128 * 1024  # twice what a Linux pipe holds
+    assert piped.stdout == run_cli(*args).stdout
+
+
+def test_a_reader_that_goes_away_gets_exit_1_and_no_traceback(database):
+    """`sqlmigrate up --dry-run | head -1`: the rest of the output has nowhere to go."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlmigrate", "up", "--dry-run", "--dir", str(CORPORA / "crates_io"),
+         "--table", "applied", "--database-url", database],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert first.strip()
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+def test_a_report_that_cannot_be_written_is_exit_1_with_one_line():
+    """The last flush fails (a full disk): the command says so instead of exiting 0."""
+    code = (
+        "import errno, sys\n"
+        "from sqlmigrate import cli\n"
+        "class FullDisk:\n"
+        "    def write(self, text): return len(text)\n"
+        "    def flush(self): raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "    def isatty(self): return False\n"
+        "sys.stdout = FullDisk()\n"
+        "sys.argv = ['sqlmigrate', 'check', '--dir', 'migrations']\n"
+        "cli.entry()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr == "sqlmigrate: could not write the report: [Errno 28] No space left on device\n"
