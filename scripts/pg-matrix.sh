@@ -182,6 +182,10 @@ run_suite() {
     *) result="FAIL (pytest exit $status)" ;;
   esac
   stop_server "$major"
+  if [ "$status" != 0 ] && [ "$JOBS" != 1 ]; then
+    # the log stays in .cache/pg, which a CI run does not keep: name what failed here
+    awk '/^=+ (FAILURES|ERRORS) =+$/ {on = 1} on' "$log" | tail -n 150 | sed "s/^/pg-matrix: [$major] /" >&2
+  fi
   printf '%s|%s|%s|%s\n' "$server" "$result" "${summary:-no pytest summary}" $(($(date +%s) - started)) \
     >"$RUN_DIR/$major.result"
   say "PostgreSQL $server: $result (${summary:-no pytest summary}) in $(($(date +%s) - started)) s"
