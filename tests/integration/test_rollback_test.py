@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import uuid
 
 import psycopg
 from psycopg import sql
 
-from tests.conftest import CORPORA, ROOT, run_cli, tables, start_process, databases
+from tests.conftest import CORPORA, ROOT, databases, run_cli, start_process, tables, wait_for
 
 SCRATCH = "sqlmigrate_scratch_"
 
@@ -316,18 +315,24 @@ def test_tracking_table_in_its_own_schema(database, db, write_migrations):
     assert tables(db, "ops") == set()
 
 
+def _database_running(server: str, fragment: str) -> str | None:
+    """The database whose backend (other than this probe) now runs a query holding `fragment`."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        row = conn.execute("select datname from pg_stat_activity where state = 'active' "
+                           "and pid <> pg_backend_pid() and query like %s", (f"%{fragment}%",)).fetchone()
+    return row[0] if row else None
+
+
 def test_interrupt_drops_the_scratch_database(server, database, write_migrations):
-    mdir = write_migrations({"001_slow": ("create table t (id int);\nselect pg_sleep(60);\n", "drop table t;\n")})
-    before = databases(server)
+    # a marker of this run in the SQL: the scratch database is the one whose
+    # backend runs it, whatever other runs on the same server hold meanwhile
+    marker = uuid.uuid4().hex
+    mdir = write_migrations({"001_slow": (f"create table t (id int);\nselect pg_sleep(60), '{marker}';\n",
+                                          "drop table t;\n")})
     proc = start_process("test", "--dir", mdir, "--database-url", database)
     try:
-        deadline = time.monotonic() + 30
-        ours: set[str] = set()
-        while not ours and time.monotonic() < deadline:
-            time.sleep(0.1)
-            ours = {n for n in databases(server) - before if n.startswith(SCRATCH)}
-        assert ours, "no scratch database appeared"
-        time.sleep(0.5)  # into pg_sleep
+        ours = wait_for(lambda: _database_running(server, marker), "the scratch run to reach its pg_sleep", 30)
+        assert ours.startswith(SCRATCH) and ours != psycopg.conninfo.conninfo_to_dict(database)["dbname"]
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -336,7 +341,7 @@ def test_interrupt_drops_the_scratch_database(server, database, write_migrations
     assert proc.returncode == 130, err
     assert "the scratch database was dropped" in err
     assert "Traceback" not in err
-    assert not ours & databases(server)
+    assert ours not in databases(server)
 
 
 def test_without_createdb_right_exit_3_with_a_clear_message(server, database, write_migrations):
