@@ -51,16 +51,28 @@ def _by_first_letter(words: str) -> str:
     return "|".join(f"{first}(?:{'|'.join(rests)})" for first, rests in groups.items())
 
 
+# The characters of an unquoted name as PostgreSQL reads them (scan.l's
+# ident_start and ident_cont): ASCII letters, "_" and every character beyond
+# ASCII (a "€", an accent on its own, a no-break space), then digits and "$"
+# too. Python's \w and \s know other sets: a "€e'...'" read with them would
+# start an E'' string where the server reads the name "€e" and a plain string.
+_IDENT_START = r"[A-Za-z_\x80-\U0010ffff]"
+_TAG_CHAR = r"[A-Za-z_0-9\x80-\U0010ffff]"
+_IDENT_CHAR = r"[A-Za-z_0-9$\x80-\U0010ffff]"
+# PostgreSQL's whitespace ("space" in scan.l): ASCII only
+_SPACE = r"[ \t\n\r\f\v]"
+
 # A dollar quote's delimiter as PostgreSQL reads it (scan.l's dolq_start and
 # dolq_cont): "$", then optionally a tag of ASCII letters, "_" and any character
 # beyond ASCII, digits after the first, then "$". sqlparse's own resolver takes
 # only Latin letters in a tag, so it would cut `$ф$ ...; COMMIT; ... $ф$` at
 # its semicolons while the server runs one literal: a COMMIT hidden from
 # `check` by the one, and run by the other.
-_DOLLAR_TAG = r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$"
+_DOLLAR_TAG = rf"\$(?:{_IDENT_START}{_TAG_CHAR}*)?\$"
 _DOLLAR_DELIMITER = re.compile(rf"(?=({_DOLLAR_TAG}))")
-# a "$" right after a name's character (or a quoted name) is part of that name
-_MAY_OPEN_DOLLAR = re.compile(r'(?<![A-Za-z_0-9\x80-\U0010ffff"$])')
+# a "$" right after a name's character is part of that name; after a quoted
+# name it opens a literal (a typed one: "text"$$a$$)
+_MAY_OPEN_DOLLAR = re.compile(rf"(?<!{_IDENT_CHAR})")
 _COMMENT_OPEN = re.compile(r"/\*(?!\+)")
 _HINT_OPEN = re.compile(r"/\*\+")
 _COMMENT_CLOSE = re.compile(r"\*/")
@@ -118,14 +130,15 @@ _POSTGRES_REGEX = [
     # tried costs time; where they match, none of the rules after them would (a
     # letter or one of ;(),[] begins none of those but E'...', left to them).
     #
-    # a plain word, looked up as a keyword at once: sqlparse's generic list would
-    # try some 40 patterns first. Words that may begin one of its multi-word
-    # keywords (NOT NULL, IF EXISTS, ORDER BY, ...) are left to it; the cheap
-    # test of the first letter spares other tokens that longer one.
-    (rf"(?![eE]')(?=[A-Z_À-Ü])(?!(?:{_by_first_letter(_MULTIWORD_STARTS)})\b)[A-Z_À-Ü][\w$]*",
-     sqlparse_keywords.PROCESS_AS_KEYWORD),
+    # a plain word (a name as PostgreSQL cuts it), looked up as a keyword at
+    # once: sqlparse's generic list would try some 40 patterns first. Words that
+    # may begin one of its multi-word keywords (NOT NULL, IF EXISTS, ORDER BY,
+    # ...) are left to it, unless name characters follow ("end€" is one name);
+    # the cheap test of the first letter spares other tokens that longer one.
+    (rf"(?![eE]')(?={_IDENT_START})(?!(?:{_by_first_letter(_MULTIWORD_STARTS)})(?!{_IDENT_CHAR})){_IDENT_START}"
+     rf"{_IDENT_CHAR}*", sqlparse_keywords.PROCESS_AS_KEYWORD),
     (r"[;(),\[\]]", T.Punctuation),
-    (r"\s+", T.Whitespace),
+    (rf"{_SPACE}+", T.Whitespace),
     (r"--[^\r\n]*(?:\r\n|\r|\n)?", T.Comment.Single),
     # a closing quote is never followed by another one: that would be a doubled quote
     (r"[eE]'[^'\\]*(?:(?:\\[\s\S]|'')[^'\\]*)*'(?!')", T.String.Single),
@@ -213,7 +226,7 @@ class _Tokenizer:
         self._keyword_types: dict[str, object] = {}  # sqlparse looks each word up in nine tables
         self._match = None
         if not any(_REFERENCE.search(rx) for rx, _ in _RULES):
-            self._match = re.compile(r"\s*(?:" + "|".join(branches) + ")?", re.IGNORECASE | re.UNICODE).match
+            self._match = re.compile(rf"{_SPACE}*(?:" + "|".join(branches) + ")?", re.IGNORECASE | re.UNICODE).match
         self._lexer = _build_lexer(with_rules=self._match is None)
 
     def tokens(self, text: str):
@@ -604,12 +617,17 @@ class _Builder:
         elif word == ")" and self.paren_depth:
             self.paren_depth -= 1
         if self.atomic_depth:
+            # CASE and END are also column labels ("select 1 as case", "t.end",
+            # "select 1 case"), which the server's grammar tells from keywords.
+            # Where unsure, CASE is taken for a label: a body then ends early
+            # and its last END is refused as a statement of its own, where the
+            # opposite mistake would hide the statements after it.
             if word == "case":
-                self.atomic_depth += 1
-            elif word == "end" or word.startswith("end "):
+                if _begins_expression(self.previous):
+                    self.atomic_depth += 1
+            elif (word == "end" or word.startswith("end ")) and self.previous not in ("as", "."):
                 self.atomic_depth -= 1
-        elif (word == "atomic" and self.previous == "begin" and self.first in ("create", "create or replace")
-              and len(self.words) > 1 and self.words[1] in ("function", "procedure")):
+        elif word == "atomic" and self.previous == "begin" and _creates_routine(self.words):
             self.atomic_depth = 1
 
     def _finish_statement(self, stop: int) -> int | None:
@@ -634,6 +652,14 @@ class _Builder:
         if _is_copy_from_stdin(words):
             data_start = self.text.find("\n", end)
             data_start = len(self.text) if data_start < 0 else data_start + 1
+            line_rest = self.text[end:data_start]
+            text_after = line_rest.lstrip(" \t\f\v")
+            if text_after.strip() and not text_after.startswith("--"):
+                # the data begins on the next line: what follows on this one would be
+                # neither data nor a statement of its own
+                self._problem("syntax", "text after COPY ... FROM STDIN on its line: the data starts on the "
+                              "next line, and statements go after its '\\.' line",
+                              end + len(line_rest) - len(text_after))
             match = _COPY_END.search(self.text, data_start)
             if match is None:
                 where = f" starting at line {self.lines.at(data_start)[0]}" if data_start < len(self.text) else ""
@@ -658,11 +684,47 @@ class _Builder:
         return resume
 
 
+# words after which CASE begins an expression (after others it is a label);
+# operators and "(", ",", "[" too (_begins_expression)
+_BEFORE_EXPRESSION = frozenset({
+    "select", "distinct", "all", "where", "when", "then", "else", "and", "or", "not", "return",
+    "returning", "on", "by", "order by", "group by", "having", "in", "between", "like", "ilike",
+    "not like", "not ilike", "to", "from", "is", "limit", "offset", "escape", "any", "some",
+    "exists", "array", "values", "set", "using", "zone",
+})
+_OPERATOR_CHARACTERS = frozenset("+-*/<>=~!@#^&|`?%([,")
+
+
+def _begins_expression(previous: str) -> bool:
+    """Whether a CASE after the word `previous` opens a CASE expression."""
+    return previous in _BEFORE_EXPRESSION or (previous != "" and set(previous) <= _OPERATOR_CHARACTERS)
+
+
+def _creates_routine(words: list[str]) -> bool:
+    """CREATE [OR REPLACE] FUNCTION|PROCEDURE, however its words are spaced
+    ("create /* c */ or replace" is three words, not sqlparse's one)."""
+    if words[:1] == ["create or replace"]:
+        rest = words[1:2]
+    elif words[:3] == ["create", "or", "replace"]:
+        rest = words[3:4]
+    elif words[:1] == ["create"]:
+        rest = words[1:2]
+    else:
+        return False
+    return rest in (["function"], ["procedure"])
+
+
 def _is_copy_from_stdin(words: tuple[str, ...]) -> bool:
+    """COPY ... FROM STDIN: its own FROM STDIN, not one in a query in parentheses."""
     if not words or words[0] != "copy":
         return False
+    depth = 0
     for before, after in zip(words, words[1:]):
-        if before == "from" and after == "stdin":
+        if before == "(":
+            depth += 1
+        elif before == ")":
+            depth -= 1
+        elif before == "from" and after == "stdin" and depth == 0:
             return True
     return False
 

@@ -37,6 +37,27 @@ HIDDEN_COMMITS = {
         "comment on table t is $ф$ ''' $ф$;\n"
         "commit;\n"
         "create table late (x int); -- '\n"),
+    # every character beyond ASCII belongs to a name: "€e" is the domain's
+    # name, and the quote after it opens a plain string, not an E'' string
+    # whose backslash would run on to the comment's quote
+    "name_ending_beyond_ascii_before_a_quote": (
+        'create domain "€e" as text;\n'
+        "select €e'\\';\n"
+        "commit;\n"
+        "create table late (x int); -- '\n"),
+    # PostgreSQL quotes no name in acute accents (´...´), as sqlparse would
+    "acute_accents": (
+        "create table t (v int);\n"
+        "select 1 as ´x;\n"
+        "commit;\n"
+        "create table late (x int); select 1 as y´;\n"),
+    # CASE as a column label: counted as an expression, it would hold the
+    # function's body open past its END
+    "case_as_a_label_in_a_standard_body": (
+        "create table t (v int);\n"
+        "create function f() returns int language sql begin atomic select 1 as case; end;\n"
+        "commit;\n"
+        "create table late (x int);\n"),
 }
 
 
@@ -46,6 +67,32 @@ def test_a_commit_the_server_would_run_is_refused(case, database, db, write_migr
     result = up(mdir, database)
     assert result.exit_code == 1
     assert f"001_{case}/up.sql:3:1: error:" in result.stderr and "[transaction-control]" in result.stderr
+    assert tables(db) == set()
+
+
+def test_what_the_split_now_reads_as_postgresql_does_runs(database, db, write_migrations):
+    mdir = write_migrations({"001_reads": (
+        "create table t (v text);\n"
+        "insert into t values (\"text\"$$a;b$$);\n"  # a typed literal: a quoted name, then $$
+        "create /* c */ or replace procedure p() language sql\n"
+        "begin atomic insert into t values ('c;d'); end;\n"
+        "call p();\n",
+        "drop procedure p();\ndrop table t;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert [r[0] for r in db.execute("select v from t order by v")] == ["a;b", "c;d"]
+
+
+def test_a_statement_after_copy_from_stdin_on_its_line_is_refused(database, db, write_migrations):
+    mdir = write_migrations({"001_copy": (
+        "create table t (v int);\n"
+        "copy t (v) from stdin; create table late (x int);\n"
+        "1\n"
+        "\\.\n",
+        "drop table t;\n")})
+    result = up(mdir, database)
+    assert result.exit_code == 1
+    assert "001_copy/up.sql:2:24: error: text after COPY ... FROM STDIN on its line" in result.stderr
     assert tables(db) == set()
 
 

@@ -71,6 +71,37 @@ def test_an_unterminated_dollar_quote_tagged_beyond_ascii_is_reported():
     assert problems("select 1;\nselect $ф$ never ends;\n") == [("unterminated", 2, 1)]
 
 
+@pytest.mark.parametrize("name", ["€e", "\xa0e", "\u2003e", "a\u0301e", "©e", "😀e", "´e"])
+def test_every_character_beyond_ascii_belongs_to_a_name(name):
+    # PostgreSQL reads "€e" (a no-break space, an accent on its own ...) as one
+    # name, so the quote after it opens a plain string, not an E'' string whose
+    # backslash would run it on past the COMMIT
+    text = f"select {name}'\\';\ncommit;\nselect 1 --';\n"
+    assert starts(text) == [(1, 1), (2, 1), (3, 1)]
+    assert parse(text).statements[0].words == ("select", name, "'\\'", ";")
+
+
+def test_an_acute_accent_quotes_nothing():
+    # sqlparse's generic rules quote names in ´...´; PostgreSQL has no such quotes
+    text = "select 1 as ´x;\ncommit;\nselect 1 as y´;\n"
+    assert starts(text) == [(1, 1), (2, 1), (3, 1)]
+
+
+@pytest.mark.parametrize("text,word", [
+    ("select 1 as x€$$;\nselect 2;", "x€$$"),  # "$" after a name's character goes on with the name
+    ("select end€$x;\nselect 2;", "end€$x"),  # a keyword's spelling, then name characters: one name
+])
+def test_names_run_on_through_dollars_and_characters_beyond_ascii(text, word):
+    assert starts(text) == [(1, 1), (2, 1)] and not problems(text)
+    assert word in parse(text).statements[0].words
+
+
+def test_a_dollar_quote_right_after_a_quoted_name_is_a_typed_literal():
+    text = 'select "text"$$a;b$$, U&"te\\0078t"$x$c$x$;\nselect 2;'
+    assert starts(text) == [(1, 1), (2, 1)] and not problems(text)
+    assert "$$a;b$$" in parse(text).statements[0].words
+
+
 def test_escape_string_with_backslash_quote():
     text = "select E'it\\'s; ok';\n\tselect 2;"
     assert starts(text) == [(1, 1), (2, 2)]
@@ -156,6 +187,48 @@ def test_begin_atomic_procedure_then_more_statements():
     assert starts(text) == [(1, 1), (3, 1), (4, 1)]
 
 
+ROUTINE = "create function f() returns int language sql\nbegin atomic\n"
+
+
+@pytest.mark.parametrize("label", ["select 1 as case;", "select 1 case;", "select t.case from t;"])
+def test_case_as_a_column_label_in_an_atomic_body_opens_nothing(label):
+    # the server's grammar ends the body at END: a CASE counted here would hold
+    # the body open and hide the COMMIT after it
+    text = f"{ROUTINE}  {label}\nend;\ncommit;\n"
+    assert starts(text) == [(1, 1), (5, 1)]
+
+
+@pytest.mark.parametrize("label", ["select 1 as end;", "select t.end from t;"])
+def test_end_as_a_column_label_in_an_atomic_body_closes_nothing(label):
+    text = f"{ROUTINE}  {label}\nend;\nselect 2;\n"
+    assert starts(text) == [(1, 1), (5, 1)]
+
+
+@pytest.mark.parametrize("expression", [
+    "select x, case when true then 1 end from t;",
+    "select 1 + (case when true then 1 end) * case 1 when 1 then 2 end;",
+    "select case when true then case 1 when 1 then 2 end else 3 end as case;",
+    "return case when true then 1 end;",
+])
+def test_case_expressions_in_an_atomic_body_nest(expression):
+    text = f"{ROUTINE}  {expression}\nend;\nselect 2;\n"
+    assert starts(text) == [(1, 1), (5, 1)]
+
+
+def test_an_end_label_without_as_ends_the_body_on_the_safe_side():
+    # a bare label END (select 1 end;) is told from the body's END by the
+    # server's grammar only: taken for the body's end, its last END is left as
+    # a statement of its own, refused as transaction control
+    text = f"{ROUTINE}  select 1 end;\nend;\n"
+    assert [s.keyword for s in parse(text).statements] == ["create", "end"]
+
+
+@pytest.mark.parametrize("head", ["create /* c */ or replace", "create -- c\nor replace", "create or\treplace"])
+def test_begin_atomic_is_found_whatever_lies_between_create_or_replace(head):
+    text = f"{head} procedure p()\nbegin atomic insert into t values (1); end;\nselect 1;"
+    assert len(parse(text).statements) == 2
+
+
 def test_savepoint_statements_are_split():
     text = "savepoint a;\nrelease savepoint a;\nrollback to savepoint a;"
     assert starts(text) == [(1, 1), (2, 1), (3, 1)]
@@ -177,6 +250,24 @@ def test_copy_from_stdin_data_is_not_sql():
     assert sql.statements[1].copy_data == "1\tone; drop table t;\n2\t$$two\n"
     assert sql.statements[2].text_in(text) == "select 3;"
     assert sql.problems == ()
+
+
+@pytest.mark.parametrize("line,col", [("copy t from stdin; commit;", 20), ("copy t from stdin;\tselect 1; -- x", 20)])
+def test_text_after_copy_from_stdin_on_its_line_is_a_syntax_problem(line, col):
+    # neither data (that starts on the next line) nor a statement of its own
+    assert problems(f"{line}\n1\n\\.\n") == [("syntax", 1, col)]
+
+
+def test_a_comment_after_copy_from_stdin_on_its_line_is_fine():
+    text = "copy t from stdin; -- the users\n1\n\\.\n"
+    assert not problems(text) and parse(text).statements[0].copy_data == "1\n"
+
+
+def test_from_stdin_in_a_copied_query_is_not_copy_data():
+    text = "copy (select 1 from stdin) to stdout;\nselect 2;\n"
+    sql = parse(text)
+    assert starts(text) == [(1, 1), (2, 1)] and not sql.problems
+    assert sql.statements[0].copy_data is None
 
 
 def test_copy_without_end_marker_is_unterminated():
