@@ -59,8 +59,14 @@ def _by_first_letter(words: str) -> str:
 _IDENT_START = r"[A-Za-z_\x80-\U0010ffff]"
 _TAG_CHAR = r"[A-Za-z_0-9\x80-\U0010ffff]"
 _IDENT_CHAR = r"[A-Za-z_0-9$\x80-\U0010ffff]"
-# PostgreSQL's whitespace ("space" in scan.l): ASCII only
+# PostgreSQL's whitespace ("space" in scan.l): ASCII only (\v from PostgreSQL 16)
 _SPACE = r"[ \t\n\r\f\v]"
+
+# The body of an E'' string: backslash escapes and doubled quotes. What may
+# lie between two quotes that make one literal (scan.l's
+# whitespace_with_newline): spaces and "--" comments, with a line break.
+_E_BODY = r"'[^'\\]*(?:(?:\\[\s\S]|'')[^'\\]*)*'"
+_QUOTE_CONTINUE = r"(?:[ \t\f]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*"
 
 # A dollar quote's delimiter as PostgreSQL reads it (scan.l's dolq_start and
 # dolq_cont): "$", then optionally a tag of ASCII letters, "_" and any character
@@ -141,7 +147,10 @@ _POSTGRES_REGEX = [
     (rf"{_SPACE}+", T.Whitespace),
     (r"--[^\r\n]*(?:\r\n|\r|\n)?", T.Comment.Single),
     # a closing quote is never followed by another one: that would be a doubled quote
-    (r"[eE]'[^'\\]*(?:(?:\\[\s\S]|'')[^'\\]*)*'(?!')", T.String.Single),
+    # an E'' string goes on, with its escapes, in a quote after whitespace that
+    # holds a line break (scan.l's quotecontinue): E'a'<newline>'\'...' is one
+    # literal, its second "\'" an escaped quote
+    (rf"[eE]{_E_BODY}(?:{_QUOTE_CONTINUE}{_E_BODY})*(?!')", T.String.Single),
     (r"'[^']*(?:''[^']*)*'(?!')", T.String.Single),
     (r'"[^"]*(?:""[^"]*)*"(?!")', T.String.Symbol),
     (rf"[eE]'|'|\"|/\*|{_DOLLAR_TAG}", _Unterminated),
@@ -360,7 +369,7 @@ def _plain_word(ttype, value: str) -> str:
     if kind == _SKIP or kind == _COMMENT or ttype is _Unterminated:
         return ""
     word = _word(ttype, value, kind)
-    if word in ("case", "end", "atomic") or word.startswith("end ") or (word == ";") != (value == ";"):
+    if word in ("case", "end", "atomic", "as") or word.startswith("end ") or (word == ";") != (value == ";"):
         return ""
     return word
 
@@ -410,6 +419,7 @@ class _Builder:
         self.previous = ""
         self.truncated = False
         self.atomic_depth = 0
+        self.as_is_a_name = False  # the last AS of a BEGIN ATOMIC body followed "."
         self.paren_depth = 0
 
     def run(self) -> None:
@@ -424,6 +434,12 @@ class _Builder:
                 problem.rule == "unterminated" for problem in self.problems):  # that one says it already
             # every ';' after it was taken as inside the parentheses, as the server would
             self._problem("syntax", "a '(' in this statement is never closed", self.start)
+        if self.atomic_depth and self.start is not None and not any(
+                problem.rule == "unterminated" for problem in self.problems):
+            # every ';' after BEGIN ATOMIC was taken as inside the body: the
+            # server may well have ended it, and run what follows on its own
+            self._problem("syntax", "the BEGIN ATOMIC body of this statement has no END that closes it",
+                          self.start)
         self._finish_statement(len(self.text))
 
     def _lex_from(self, base: int) -> int:
@@ -583,7 +599,7 @@ class _Builder:
         if self.start is None:
             self._open(here, word)
         self.end = end
-        self._track_atomic(word)
+        self._track_atomic(word, end)
         self.previous = word
         if len(self.words) < MAX_WORDS:
             self.words.append(word)
@@ -605,7 +621,7 @@ class _Builder:
         self.first = word
         self.truncated = False
 
-    def _track_atomic(self, word: str) -> None:
+    def _track_atomic(self, word: str, end: int) -> None:
         # ';' ends a statement where PostgreSQL's own splitter ends one, never
         # elsewhere: the server splits the file sent to it, and a statement it
         # sees that was not checked here (a COMMIT, say) must not exist.
@@ -618,16 +634,23 @@ class _Builder:
             self.paren_depth -= 1
         if self.atomic_depth:
             # CASE and END are also column labels ("select 1 as case", "t.end",
-            # "select 1 case"), which the server's grammar tells from keywords.
-            # Where unsure, CASE is taken for a label: a body then ends early
-            # and its last END is refused as a statement of its own, where the
-            # opposite mistake would hide the statements after it.
+            # "select 1 case"), which only the server's grammar tells from the
+            # keywords. Where unsure, a body is taken to end early: its last END
+            # is then refused as a statement of its own, where the opposite
+            # mistake would hide the statements after it. So a CASE opens an
+            # expression only where no label can be (not after AS or ".", and
+            # not followed by what follows a label), and an END closes one
+            # unless it certainly is a label (after "." or the keyword AS).
             if word == "case":
-                if _begins_expression(self.previous):
+                if self.previous not in ("as", ".") and not _LABEL_FOLLOWER.match(self.text, _next_token(self.text, end)):
                     self.atomic_depth += 1
-            elif (word == "end" or word.startswith("end ")) and self.previous not in ("as", "."):
+            elif (word == "end" or word.startswith("end ")) and not (
+                    self.previous == "." or (self.previous == "as" and not self.as_is_a_name)):
                 self.atomic_depth -= 1
-        elif word == "atomic" and self.previous == "begin" and _creates_routine(self.words):
+            elif word == "as":
+                self.as_is_a_name = self.previous == "."  # t.as: a column, not the keyword
+        elif (word == "atomic" and self.previous == "begin" and not self.paren_depth  # not "f(begin atomic)"
+              and _creates_routine(self.words)):
             self.atomic_depth = 1
 
     def _finish_statement(self, stop: int) -> int | None:
@@ -654,7 +677,7 @@ class _Builder:
             data_start = len(self.text) if data_start < 0 else data_start + 1
             line_rest = self.text[end:data_start]
             text_after = line_rest.lstrip(" \t\f\v")
-            if text_after.strip() and not text_after.startswith("--"):
+            if text_after.strip(" \t\n\r\f\v") and not text_after.startswith("--"):
                 # the data begins on the next line: what follows on this one would be
                 # neither data nor a statement of its own
                 self._problem("syntax", "text after COPY ... FROM STDIN on its line: the data starts on the "
@@ -684,20 +707,23 @@ class _Builder:
         return resume
 
 
-# words after which CASE begins an expression (after others it is a label);
-# operators and "(", ",", "[" too (_begins_expression)
-_BEFORE_EXPRESSION = frozenset({
-    "select", "distinct", "all", "where", "when", "then", "else", "and", "or", "not", "return",
-    "returning", "on", "by", "order by", "group by", "having", "in", "between", "like", "ilike",
-    "not like", "not ilike", "to", "from", "is", "limit", "offset", "escape", "any", "some",
-    "exists", "array", "values", "set", "using", "zone",
-})
-_OPERATOR_CHARACTERS = frozenset("+-*/<>=~!@#^&|`?%([,")
-
-
-def _begins_expression(previous: str) -> bool:
-    """Whether a CASE after the word `previous` opens a CASE expression."""
-    return previous in _BEFORE_EXPRESSION or (previous != "" and set(previous) <= _OPERATOR_CHARACTERS)
+# What may follow a column label (a select list's item, a RETURNING list's):
+# never what follows the keyword CASE.
+_LABEL_FOLLOWER = re.compile(
+    rf"(?:[,;)\]]|\Z|(?:from|into|where|group|order|having|window|limit|offset|fetch|for|union|intersect"
+    rf"|except|returning|on)(?!{_IDENT_CHAR}))", re.IGNORECASE)
+_SPACES = re.compile(rf"{_SPACE}*")
+_LINE_COMMENT = re.compile(r"--[^\n\r]*")  # PostgreSQL ends one at "\r" too
+def _next_token(text: str, pos: int) -> int:
+    """Where the next token after `pos` starts, past whitespace and comments."""
+    while True:
+        pos = _SPACES.match(text, pos).end()  # type: ignore[union-attr]  # it matches "" at worst
+        if text.startswith("--", pos):
+            pos = _LINE_COMMENT.match(text, pos).end()  # type: ignore[union-attr]  # "--" is there
+        elif text.startswith("/*", pos):
+            pos = _nested_comment_end(text, pos) or len(text)
+        else:
+            return pos
 
 
 def _creates_routine(words: list[str]) -> bool:

@@ -19,8 +19,8 @@ def up(mdir, database, *args, env=None):
     return run("up", "--dir", mdir, "--database-url", database, *args, env=env)
 
 
-# Texts where a COMMIT on line 3 is a statement of its own for the server; each
-# would commit half a migration if the statement split missed it.
+# Texts where a COMMIT (on line 3) is a statement of its own for the server;
+# each would commit half a migration if the statement split missed it.
 HIDDEN_COMMITS = {
     # "begin" and "atomic" as column names: not an SQL-standard body, so the ';'
     # ends the view, and the COMMIT after it is a statement of its own
@@ -58,6 +58,28 @@ HIDDEN_COMMITS = {
         "create function f() returns int language sql begin atomic select 1 as case; end;\n"
         "commit;\n"
         "create table late (x int);\n"),
+    # a bare label CASE after a name that is also a keyword (the parameter "by")
+    "case_as_a_bare_label_after_a_keyword_name": (
+        "create table t (v int);\n"
+        "create function f(by int) returns int language sql begin atomic select by case; end;\n"
+        "commit;\n"
+        "create table late (x int);\n"),
+    # "t.as" is a column: the END after it closes the CASE
+    "end_after_a_column_named_as": (
+        'create table t ("as" int);\n'
+        "create function f() returns int language sql begin atomic select case when true then t.as end from t; end;\n"
+        "commit;\n"
+        "create table late (x int);\n"),
+    # "begin atomic" inside parentheses: a parameter of type "atomic", no body
+    "begin_atomic_as_a_parameter": (
+        "create type atomic as (a int);\n"
+        "create function f(begin atomic) returns int language sql as $$select 1$$;\n"
+        "commit;\n"
+        "create table late (x int);\n"),
+    # a quote on the next line continues an E'' string, escapes and all
+    "escape_string_continued": (
+        "create table t (v text);\n"
+        "select E'a'\n'\\' '; commit; create table late (x int); -- '\n"),
 }
 
 
@@ -66,7 +88,8 @@ def test_a_commit_the_server_would_run_is_refused(case, database, db, write_migr
     mdir = write_migrations({f"001_{case}": (HIDDEN_COMMITS[case], "select 1;\n")})
     result = up(mdir, database)
     assert result.exit_code == 1
-    assert f"001_{case}/up.sql:3:1: error:" in result.stderr and "[transaction-control]" in result.stderr
+    line, col = (3, 8) if case == "escape_string_continued" else (3, 1)
+    assert f"001_{case}/up.sql:{line}:{col}: error:" in result.stderr and "[transaction-control]" in result.stderr
     assert tables(db) == set()
 
 

@@ -108,6 +108,18 @@ def test_escape_string_with_backslash_quote():
     assert parse(text).statements[0].words == ("select", "e'it\\'s; ok'", ";")
 
 
+@pytest.mark.parametrize("gap", ["\n", " \n\t", " -- a comment\n", "\n-- one\n  -- two\n  "])
+def test_an_escape_string_continued_on_the_next_line_keeps_its_escapes(gap):
+    # E'a'<newline>'\' ...' is one literal (PostgreSQL's quote continuation),
+    # its "\'" an escaped quote: the COMMIT after it is inside
+    text = f"select E'a'{gap}'\\' ;commit; ' ;\nselect 2;\n"
+    assert len(parse(text).statements) == 2 and not problems(text)
+
+
+def test_two_escape_strings_on_one_line_are_two_literals():
+    assert parse("select e'a' 'b';").statements[0].words == ("select", "e'a'", "'b'", ";")
+
+
 def test_backslash_does_not_escape_in_a_standard_string():
     # standard_conforming_strings: 'a\' is a whole string, the ; after it ends the statement
     text = "select 'a\\'; select 2;"
@@ -213,6 +225,61 @@ def test_end_as_a_column_label_in_an_atomic_body_closes_nothing(label):
 def test_case_expressions_in_an_atomic_body_nest(expression):
     text = f"{ROUTINE}  {expression}\nend;\nselect 2;\n"
     assert starts(text) == [(1, 1), (5, 1)]
+
+
+@pytest.mark.parametrize("label", [
+    "select by case;",  # after a name that is also a keyword
+    "select values case from t;",
+    "select zone case, 1;",
+    "select t.* case from t;",
+    "select 1 case /* a /* nested */ comment */ from t;",
+    "select 1 case\n  -- a comment\n  from t;",
+])
+def test_case_followed_by_what_follows_a_label_is_a_label(label):
+    text = f"create function f(by int) returns int language sql\nbegin atomic\n  {label}\nend;\ncommit;\n"
+    assert [s.keyword for s in parse(text).statements] == ["create", "commit"]
+
+
+@pytest.mark.parametrize("expression", [
+    "select distinct on (a) case when true then 1 end from t;",
+    "select g(a := case when true then 1 end);",
+    "select t.case + 1 from t;",
+    "select case by when 1 then 2 end;",
+    "select case -- a comment ended by a carriage return\rwhen true then 1 end\r\n  from t;",
+])
+def test_case_where_no_label_can_be_opens_an_expression(expression):
+    text = f"create function f(by int) returns int language sql\nbegin atomic\n  {expression}\nend;\nselect 2;\n"
+    assert [s.keyword for s in parse(text).statements] == ["create", "select"]
+
+
+def test_end_after_a_column_named_as_closes_the_case():
+    # "t.as" is a column: the END after it is the CASE's, not a label
+    text = f"{ROUTINE}  select case when true then t.as end from t;\nend;\ncommit;\n"
+    assert starts(text) == [(1, 1), (5, 1)]
+
+
+def test_end_after_the_keyword_as_is_a_label_whatever_lies_between():
+    text = f"{ROUTINE}  select 1 as /* the label */ end;\nend;\ncommit;\n"
+    assert [s.keyword for s in parse(text).statements] == ["create", "commit"]
+
+
+def test_as_in_a_comment_makes_no_label():
+    text = f"{ROUTINE}  select 1 -- as\nend;\ncommit;\n"
+    assert [s.keyword for s in parse(text).statements] == ["create", "commit"]
+
+
+@pytest.mark.parametrize("text", [
+    "create function f(begin atomic) returns int language sql as $$select 1$$;\ncommit;\n",
+    "create function f() returns table (begin atomic) language sql as $$select 1$$;\ncommit;\n",
+])
+def test_begin_atomic_in_parentheses_is_a_name_and_its_type(text):
+    assert starts(text) == [(1, 1), (2, 1)]
+
+
+def test_a_standard_body_never_closed_is_a_syntax_problem():
+    # every ';' after BEGIN ATOMIC was taken as the body's: the server may have
+    # ended it sooner, and would run what follows on its own
+    assert problems(f"select 1;\n{ROUTINE}  select 1;\ncommit;\n") == [("syntax", 2, 1)]
 
 
 def test_an_end_label_without_as_ends_the_body_on_the_safe_side():
