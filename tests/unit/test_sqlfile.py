@@ -227,28 +227,25 @@ def test_case_expressions_in_an_atomic_body_nest(expression):
     assert starts(text) == [(1, 1), (5, 1)]
 
 
-@pytest.mark.parametrize("label", [
+@pytest.mark.parametrize("statement", [
+    # labels: followed by what follows a label
     "select by case;",  # after a name that is also a keyword
     "select values case from t;",
     "select zone case, 1;",
     "select t.* case from t;",
     "select 1 case /* a /* nested */ comment */ from t;",
     "select 1 case\n  -- a comment\n  from t;",
-])
-def test_case_followed_by_what_follows_a_label_is_a_label(label):
-    text = f"create function f(by int) returns int language sql\nbegin atomic\n  {label}\nend;\ncommit;\n"
-    assert [s.keyword for s in parse(text).statements] == ["create", "commit"]
-
-
-@pytest.mark.parametrize("expression", [
+    # expressions: where no label can be
     "select distinct on (a) case when true then 1 end from t;",
     "select g(a := case when true then 1 end);",
     "select t.case + 1 from t;",
     "select case by when 1 then 2 end;",
     "select case -- a comment ended by a carriage return\rwhen true then 1 end\r\n  from t;",
 ])
-def test_case_where_no_label_can_be_opens_an_expression(expression):
-    text = f"create function f(by int) returns int language sql\nbegin atomic\n  {expression}\nend;\nselect 2;\n"
+def test_case_in_an_atomic_body_is_told_a_label_or_an_expression(statement):
+    # a label counted as CASE would hold the body open over "select 2"; an
+    # expression not counted would close it early and leave its END over
+    text = f"create function f(by int) returns int language sql\nbegin atomic\n  {statement}\nend;\nselect 2;\n"
     assert [s.keyword for s in parse(text).statements] == ["create", "select"]
 
 
