@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import generators, sql
-from psycopg.pq import ExecStatus
+from psycopg.pq import DiagnosticField, ExecStatus
 from psycopg.rows import dict_row
 
 from sqlmigrate import config
@@ -343,6 +343,24 @@ def run_script(conn: psycopg.Connection, script: bytes) -> tuple[int, psycopg.Er
         if result.status not in _SUCCEEDED:
             return index, psycopg.InterfaceError(f"unexpected result {ExecStatus(result.status).name}")
     return len(results), None
+
+
+def reads_as_several_statements(conn: psycopg.Connection, query: bytes) -> bool:
+    """Whether the server's parser reads `query` as more than one statement.
+
+    It goes as a Parse message alone (an unnamed prepare, never executed),
+    which the server refuses when it finds more than one statement: SQLSTATE
+    42601 with no position, where a syntax error has one. Other errors (a table
+    that an earlier statement of the migration creates, say) are not this
+    question's: the run itself reports them.
+    """
+    conn.pgconn.send_prepare(b"", query)
+    for result in conn.wait(generators.execute(conn.pgconn)):
+        if (result.status == ExecStatus.FATAL_ERROR
+                and result.error_field(DiagnosticField.SQLSTATE) == b"42601"
+                and result.error_field(DiagnosticField.STATEMENT_POSITION) is None):
+            return True
+    return False
 
 
 def run_in_transaction(conn: psycopg.Connection, queries: list, *, doing: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import dataclasses
+import re
 import time
 from dataclasses import dataclass
 from typing import Iterator, Protocol
@@ -21,7 +22,7 @@ from typing import Iterator, Protocol
 import psycopg
 from psycopg import sql
 
-from sqlmigrate.db import DURATION_MS, Tracking, run_script
+from sqlmigrate.db import DURATION_MS, Tracking, reads_as_several_statements, run_script
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Interrupted
 from sqlmigrate.model import (
     NOTICES_KEPT,
@@ -159,6 +160,7 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices:
     started = time.perf_counter()
     progress = _Progress()
     try:
+        _confirm_split(conn, step)
         if step.sql.is_transactional:
             _run_transactional(conn, tracking, step, started, notices)
         else:
@@ -188,6 +190,42 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices:
         raise DatabaseUnavailable(f"database error while recording {step.id}_{step.name}: {_short(exc)}") from exc
     return StepResult(step, time.perf_counter() - started, notices=tuple(notices.kept),
                       notices_omitted=notices.omitted)
+
+
+# What the statement split reads by rules of its own, where PostgreSQL's
+# grammar decides: characters beyond ASCII, dollar quotes, E'' strings, block
+# comments, SQL-standard bodies, backticks. Statements without any of them are
+# split by plain ';', quotes and parentheses.
+_SPLIT_BY_RULES = re.compile(rb"[\x80-\xff$`]|(?<![A-Za-z0-9_$'\x80-\xff])[eE]'|/\*|atomic", re.IGNORECASE)
+CONFIRMED_UP_TO = 64 * 1024  # characters; a bigger statement (data, mostly) is not put to the server
+
+
+def _confirm_split(conn: psycopg.Connection, step: Step) -> None:
+    """Nothing may run that `check` did not see as a statement of its own (SPEC 4).
+
+    Before a step runs, each of its statements that the split read by rules of
+    its own is put to the server's parser alone, never run; should the server
+    read more than one statement there (a boundary the split missed, and a
+    COMMIT behind it, perhaps), the step is refused before any of it runs. One
+    round trip per such statement; files without any cost one regex scan.
+    """
+    sql_file = step.sql
+    if not _SPLIT_BY_RULES.search(sql_file.data):
+        return
+    text, encoding = sql_file.text, conn.info.encoding
+    for stmt in sql_file.statements:
+        if stmt.copy_data is not None or stmt.end - stmt.offset > CONFIRMED_UP_TO:
+            continue
+        source = stmt.text_in(text).encode(encoding)
+        if _SPLIT_BY_RULES.search(source) and reads_as_several_statements(conn, source):
+            line, col = line_col(text, stmt.offset)
+            raise _StatementFailed(SqlError(
+                path=sql_file.path, line=line, col=col, sqlstate="42601",
+                message="PostgreSQL reads more than one statement here, where sqlmigrate read one; "
+                        "none of this migration was run",
+                hint="the statement split of check missed a boundary PostgreSQL sees: please report "
+                     "this file; ending the statement with ';' where PostgreSQL ends it may help",
+            ), 0)
 
 
 def _was_committed(conn: psycopg.Connection, tracking: Tracking, step: Step) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 
 from tests.conftest import run_cli, run_process, tables, tracking_ids
@@ -327,3 +328,33 @@ def test_a_tracking_row_whose_id_is_not_a_number_is_missing(database, db, write_
     assert db.execute("select to_regclass('a')").fetchone() == (None,)
     for result in (status, text, verify, repair, drift, down):
         assert "internal error" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("directive", ["", "-- sqlmigrate: no-transaction\n"], ids=["transactional", "no-transaction"])
+def test_a_boundary_the_split_missed_is_refused_by_the_server_before_anything_runs(database, directive):
+    """Behind the split, the server's parser: should `check` ever read two
+    statements as one (simulated here by joining them), the step is refused
+    before any of it runs, at that statement."""
+    import dataclasses
+    from pathlib import Path
+
+    from sqlmigrate import db as dbmod, executor, sqlfile
+    from sqlmigrate.model import Direction, Plan, Step
+
+    text = f"{directive}create table a (id int);\nselect 'ф';\ncommit;\ncreate table late (x int);\n"
+    parsed = sqlfile.parse_text(Path("m/001_a/up.sql"), text)
+    first, select, commit, last = parsed.statements
+    joined = dataclasses.replace(select, end=commit.end, words=select.words + commit.words)
+    step = Step(Direction.UP, "001", "a", dataclasses.replace(parsed, statements=(first, joined, last)), None,
+                "select 1;\n")
+    with dbmod.connect(database) as conn:
+        tracking = dbmod.Tracking(conn, "schema_migrations")
+        tracking.create()
+        [result] = executor.run(conn, tracking, Plan((step,)), _Quiet())
+        assert result.error is not None and result.statements_run == 0
+        assert (result.error.line, result.error.col) == (joined.line, 1)
+        assert result.error.message.startswith("PostgreSQL reads more than one statement here, where sqlmigrate "
+                                               "read one; none of this migration was run")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.execute("select to_regclass('a'), to_regclass('late'), count(*) from schema_migrations"
+                            ).fetchone() == (None, None, 0)
