@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Iterator, Protocol
 
 from sqlmigrate import discovery, plan as planning, rules
 from sqlmigrate.config import Settings
@@ -106,11 +106,7 @@ def up(
 ) -> Report:
     scan = _scan(settings)
     table = _table(settings)
-    early = None
-    if settings.validate_in_parallel:
-        from sqlmigrate.prevalidate import Prevalidation
-
-        early = Prevalidation.start(scan, table)  # before psycopg's import, which it overlaps
+    early = _prevalidation(settings, scan, table, "up")
 
     def make_plan(rows: list) -> Plan:
         try:
@@ -138,10 +134,31 @@ def down(
 ) -> Report:
     scan = _scan(settings)
     table = _table(settings)
-    make_plan: Callable[[list], Plan] = lambda rows: planning.plan_down(
-        scan, rows, table, steps=steps, to=to, all_=all_
-    )
-    return _migrate("down", settings, hooks, make_plan, dry_run)
+    early = _prevalidation(settings, scan, table, "down")
+
+    def make_plan(rows: list) -> Plan:
+        try:
+            return planning.plan_down(scan, rows, table, steps=steps, to=to, all_=all_,
+                                      check_down=early.check_down if early else None)
+        finally:
+            if early:
+                early.close()
+
+    try:
+        return _migrate("down", settings, hooks, make_plan, dry_run)
+    finally:
+        if early:
+            early.close()
+
+
+def _prevalidation(settings: Settings, scan: discovery.Scan, table: rules.TrackingTable, direction: str):
+    """The forked child that validates what `direction` runs, before psycopg's
+    import, which it overlaps (None in a library caller's process)."""
+    if not settings.validate_in_parallel:
+        return None
+    from sqlmigrate.prevalidate import Prevalidation
+
+    return Prevalidation.start(scan, table, direction)
 
 
 def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run: bool) -> Report:

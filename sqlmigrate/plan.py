@@ -198,8 +198,12 @@ def plan_down(
     steps: int | None = None,
     to: str | None = None,
     all_: bool = False,
+    check_down: Callable[[Migration, rules.TrackingTable], tuple[SqlFile | None, list[Finding]]] | None = None,
 ) -> Plan:
-    """The applied migrations to roll back, highest id first. Raises Refused or UsageError."""
+    """The applied migrations to roll back, highest id first. Raises Refused or UsageError.
+
+    `check_down` stands in for rules.check_down (see prevalidate)."""
+    check_down = check_down or rules.check_down
     states = statuses(scan, rows)
     _refuse_failed(states)
     # a row whose id is no number (written by hand) is no migration down could run
@@ -228,12 +232,13 @@ def plan_down(
             findings.append(discovery.not_utf8(migration.down))
             continue
         if migration is not None and migration.down.is_readable:
-            down = rules.parse(migration.down)
+            down, down_findings = check_down(migration, table)
         elif row.down_sql is not None:
             label = f"{row.id}_{row.name}/down.sql (stored at apply time)"
             from sqlmigrate import sqlfile  # sqlparse, loaded only where a file is lexed
 
             down = sqlfile.parse_text(Path(label), row.down_sql)
+            down_findings = rules.check_file(down, "down", table)
             notes.append(f"{row.id}_{row.name}: folder or down.sql gone; using the down.sql stored at apply time")
         else:
             raise Refused(f"{row.id}_{row.name}: no down.sql on disk and none stored; nothing was rolled back")
@@ -245,7 +250,7 @@ def plan_down(
                 details=(f"roll back to it at most: `sqlmigrate down --to {row.id}`",),
                 findings=tuple(rules.sort_findings(findings)),
             )
-        findings.extend(f for f in rules.check_file(down, "down", table) if f.is_error)
+        findings.extend(f for f in down_findings if f.is_error)
         plan_steps.append(Step(Direction.DOWN, row.id, row.name, down, migration))
     if findings:
         raise Refused("down.sql validation failed; nothing was rolled back",

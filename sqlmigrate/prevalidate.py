@@ -1,15 +1,17 @@
-"""`up`'s validation in a forked child, while the parent imports psycopg and connects.
+"""Validation by `up` and `down` in a forked child, while the parent imports psycopg and connects.
 
 Lexing a few hundred migration files takes ~30 ms and importing psycopg ~80 ms,
 both on one core in one process. Forked right after the scan, the child checks
 the folders on the other core meanwhile: it inherits the scan (copy-on-write,
 nothing is sent to it), checks every folder newest first (pending migrations
-are usually the newest) and sends one pickled record per folder through a pipe.
-The parent reads records only as far as the migrations it validates, then
-stops the child and reaps it.
+are usually the newest, and `down` goes newest first) and sends one pickled
+record per folder through a pipe. For `up` a record holds the findings of both
+files and up.sql's statements; for `down`, the findings and statements of
+down.sql. The parent reads records only as far as the migrations it needs,
+then stops the child and reaps it.
 
-Both sides run rules.check_migration on the same bytes, so the findings are the
-same either way. Anything unusual (no fork on the platform, other threads
+Both sides run the same rules (rules.check_migration, rules.check_down) on the
+same bytes, so the findings are the same either way. Anything unusual (no fork on the platform, other threads
 running, a child that dies or sends what does not unpickle) makes the parent
 check the rest itself.
 """
@@ -43,20 +45,23 @@ _Record = tuple[list[Finding], dict[Path, SqlFile]]
 class Prevalidation:
     """Validation results arriving from a child process, read on demand."""
 
-    def __init__(self, pid: int, reader: BinaryIO, table: rules.TrackingTable) -> None:
+    def __init__(self, pid: int, reader: BinaryIO, table: rules.TrackingTable, direction: str) -> None:
         self._pid: int | None = pid
         self._reader: BinaryIO | None = reader
         self._table = table
+        self._direction = direction
         self._results: dict[Path, _Record] = {}
 
     @classmethod
-    def start(cls, scan: Scan, table: rules.TrackingTable) -> Prevalidation | None:
-        """Fork the child; None where forking is not possible, not safe or not worth it."""
+    def start(cls, scan: Scan, table: rules.TrackingTable, direction: str = "up") -> Prevalidation | None:
+        """Fork the child that checks what `direction` (up, down) runs; None where
+        forking is not possible, not safe or not worth it."""
         if not hasattr(os, "fork") or threading.active_count() != 1:
             return None  # forking a process with other threads may copy a held lock
         if signal.getsignal(signal.SIGCHLD) != signal.SIG_DFL:
             return None  # the child may be reaped by someone else (or the kernel): its pid is not ours to kill
-        if sum(len(f.data or b"") for m in scan.folders for f in (m.up, m.down)) > MAX_BYTES:
+        kinds = ("up", "down") if direction == "up" else ("down",)
+        if sum(len(getattr(m, kind).data or b"") for m in scan.folders for kind in kinds) > MAX_BYTES:
             return None
         folders = sorted(scan.folders, key=lambda m: (m.number, m.folder.name), reverse=True)
         parent = os.getpid()
@@ -73,9 +78,9 @@ class Prevalidation:
             os.close(write_fd)
             return None
         if pid == 0:  # pragma: no cover - the child's coverage is not collected
-            _child(read_fd, write_fd, folders, table, parent, blocked)
+            _child(read_fd, write_fd, folders, table, direction, parent, blocked)
         os.close(write_fd)
-        early = cls(pid, os.fdopen(read_fd, "rb"), table)
+        early = cls(pid, os.fdopen(read_fd, "rb"), table, direction)
         try:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a Ctrl-C that waited is raised here
         except BaseException:
@@ -87,7 +92,7 @@ class Prevalidation:
                         parsed: dict[Path, SqlFile] | None = None) -> list[Finding]:
         """rules.check_migration, answered from the child's record when it has one
         (which puts only up.sql in `parsed`: the file `up` runs)."""
-        record = self._record(migration.folder) if table == self._table else None
+        record = self._record(migration.folder) if (table, "up") == (self._table, self._direction) else None
         if record is None:
             return rules.check_migration(migration, table, parsed)
         findings, files = record
@@ -97,6 +102,14 @@ class Prevalidation:
                 # they stayed here (see _child); sqlfile.parse drops a BOM once more
                 parsed[path] = replace(sql, data=sqltext.without_bom(migration.up.data))
         return list(findings)
+
+    def check_down(self, migration: Migration, table: rules.TrackingTable) -> tuple[SqlFile | None, list[Finding]]:
+        """rules.check_down, answered from the child's record when it has one."""
+        record = self._record(migration.folder) if (table, "down") == (self._table, self._direction) else None
+        sql = record[1].get(migration.down.path) if record is not None else None
+        if record is None or sql is None or migration.down.data is None:
+            return rules.check_down(migration, table)
+        return replace(sql, data=sqltext.without_bom(migration.down.data)), list(record[0])
 
     def close(self) -> None:
         """Stop and reap the child (idempotent)."""
@@ -151,7 +164,7 @@ def _widen(fd: int) -> None:
 
 
 def _child(read_fd: int, write_fd: int, folders: list[Migration], table: rules.TrackingTable,
-           parent: int, blocked: set) -> None:
+           direction: str, parent: int, blocked: set) -> None:
     """Check each folder and send its record; never returns, never prints."""
     status = 1
     try:
@@ -167,10 +180,17 @@ def _child(read_fd: int, write_fd: int, folders: list[Migration], table: rules.T
                 if os.getppid() != parent:
                     break  # the parent is gone: nobody reads
                 parsed: dict[Path, SqlFile] = {}
-                findings = rules.check_migration(migration, table, parsed)
-                # the parent runs up.sql and needs its statements (down.sql it runs from its
-                # text); it has the file's bytes already, which are most of the record
-                files = {path: replace(sql, data=b"") for path, sql in parsed.items() if path == migration.up.path}
+                if direction == "up":
+                    findings = rules.check_migration(migration, table, parsed)
+                    runs = migration.up.path
+                else:
+                    down, findings = rules.check_down(migration, table)
+                    if down is not None:
+                        parsed[migration.down.path] = down
+                    runs = migration.down.path
+                # the parent needs the statements of the file it runs; it has the
+                # file's bytes already, which are most of the record
+                files = {path: replace(sql, data=b"") for path, sql in parsed.items() if path == runs}
                 body = pickle.dumps((migration.folder, findings, files), pickle.HIGHEST_PROTOCOL)
                 out.write(_SIZE.pack(len(body)))
                 out.write(body)

@@ -580,6 +580,13 @@ def check_migration(
     return out
 
 
+def check_down(migration: Migration, table: TrackingTable) -> tuple[SqlFile | None, list[Finding]]:
+    """down.sql lexed (None when missing or not UTF-8), with its findings: what
+    `down` needs of a migration before it runs the file."""
+    sql = parse(migration.down)
+    return sql, (check_file(sql, "down", table) if sql is not None else [])
+
+
 def check(
     scan: Scan,
     table: TrackingTable,

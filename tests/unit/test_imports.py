@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import psycopg
+
 from tests.conftest import ROOT
 
 
@@ -27,15 +29,19 @@ def test_check_never_loads_the_database_driver():
     assert _loaded_after(["check", "--dir", str(ROOT / "migrations")]) == {"sqlparse"}
 
 
-def test_up_leaves_lexing_to_its_child_and_status_only_hashes(database, write_migrations):
-    """`up` validates in a forked child, so its own process never loads sqlparse;
-    neither do `status` and `verify` while every checksum matches (SPEC 2)."""
+def test_up_and_down_leave_lexing_to_their_child_and_status_only_hashes(database, write_migrations):
+    """`up` and `down` validate in a forked child, so their own process never
+    loads sqlparse; neither do `status` and `verify` while every checksum
+    matches (SPEC 2)."""
     mdir = str(write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n"),
                                  "002_b": ("create table b (id int);\n", "drop table b;\n")}))
     common = ["--dir", mdir, "--database-url", database]
     assert _loaded_after(["up", *common]) == {"psycopg"}
     assert _loaded_after(["status", *common]) == {"psycopg"}
     assert _loaded_after(["verify", *common]) == {"psycopg"}
+    assert _loaded_after(["down", "--all", "--yes", *common]) == {"psycopg"}
+    with psycopg.connect(database) as conn:  # the down.sql files lexed by the child did run
+        assert conn.execute("select to_regclass('a'), to_regclass('b')").fetchone() == (None, None)
 
 
 def test_status_lexes_an_up_sql_whose_checksum_changed(database, write_migrations):

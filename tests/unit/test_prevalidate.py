@@ -178,3 +178,73 @@ def test_the_child_holds_none_of_the_callers_streams():
     finally:
         early.close()
 
+
+
+# -- down: the child lexes and checks down.sql, newest first ---------------------------
+
+
+def _down_serial(scan, table):
+    return {m.folder: rules.check_down(m, table) for m in scan.migrations}
+
+
+def _down_forked(scan, table, before=None):
+    early = Prevalidation.start(scan, table, "down")
+    assert early is not None, "fork is available here: the test must exercise it"
+    pid = early._pid
+    try:
+        if before:
+            before(early)
+        newest_first = sorted(scan.migrations, key=lambda m: m.number, reverse=True)
+        results = {m.folder: early.check_down(m, table) for m in newest_first}
+    finally:
+        early.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    return results
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
+def test_down_gets_the_same_files_and_findings_as_in_process(folder):
+    scan = discovery.scan(folder)
+    table = rules.TrackingTable.parse("sqlmigrate_migrations")
+    forked = _down_forked(scan, table)
+    assert forked == _down_serial(scan, table)
+    # the statements came from the child; the bytes to run are the parent's own
+    assert all(sql is not None and sql.data for sql, _ in forked.values() if sql is not None)
+    assert any(sql is not None for sql, _ in forked.values())
+
+
+def test_down_on_a_folder_full_of_problems(tmp_path):
+    scan = discovery.scan(_messy(tmp_path))
+    table = rules.TrackingTable.parse("schema_migrations")
+    forked = _down_forked(scan, table)
+    assert forked == _down_serial(scan, table)
+    rules_found = {f.rule for _, findings in forked.values() for f in findings}
+    assert {"unterminated", "empty-down"} <= rules_found
+    assert forked[tmp_path / "m" / "005_nodown"] == (None, [])
+
+
+def test_down_child_that_dies_leaves_the_work_to_the_parent():
+    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    table = rules.TrackingTable.parse("sqlmigrate_migrations")
+
+    def kill(early):
+        os.kill(early._pid, signal.SIGKILL)
+
+    assert _down_forked(scan, table, before=kill) == _down_serial(scan, table)
+
+
+def test_a_down_child_answers_no_up_question(tmp_path):
+    """check_migration asked of a child forked for down is answered in the parent, whole."""
+    scan = discovery.scan(_messy(tmp_path))
+    table = rules.TrackingTable.parse("a")
+    early = Prevalidation.start(scan, table, "down")
+    assert early is not None
+    try:
+        parsed: dict = {}
+        findings = rules.check(scan, table, parsed=parsed, check_one=early.check_migration)
+    finally:
+        early.close()
+    expected: dict = {}
+    assert findings == rules.check(scan, table, parsed=expected)
+    assert parsed == expected
