@@ -27,7 +27,7 @@ class Settings:
     lock_wait: float = DEFAULT_LOCK_WAIT
     lock_timeout: str | None = None
     statement_timeout: str | None = None
-    # `up` validates in a forked child while it imports psycopg (prevalidate):
+    # `up` and `down` validate in a forked child while they import psycopg (prevalidate):
     # the command line's choice; a library caller's process is not forked
     validate_in_parallel: bool = False
 
