@@ -11,9 +11,9 @@ down.sql. The parent reads records only as far as the migrations it needs,
 then stops the child and reaps it.
 
 Both sides run the same rules (rules.check_migration, rules.check_down) on the
-same bytes, so the findings are the same either way. Anything unusual (no fork on the platform, other threads
-running, a child that dies or sends what does not unpickle) makes the parent
-check the rest itself.
+same bytes, so the findings are the same either way. Anything unusual (no fork
+on the platform, other threads running, a child that dies or sends what does
+not unpickle) makes the parent check the rest itself.
 """
 from __future__ import annotations
 

@@ -145,6 +145,12 @@ def test_a_file_with_two_byte_order_marks_runs_the_same_bytes(tmp_path):
     assert forked == _serial(scan, table)
     (sql,) = forked[1].values()
     assert sql.statements[0].text_in(sql.text) == "create table t (id int);"
+    (folder / "down.sql").write_bytes(bom + bom + b"drop table t;\n")
+    scan = discovery.scan(tmp_path / "m")
+    down_forked = _down_forked(scan, table)
+    assert down_forked == _down_serial(scan, table)
+    down, _ = down_forked[folder]
+    assert down.data == b"drop table t;\n" and down.statements[0].text_in(down.text) == "drop table t;"
 
 
 def test_no_fork_when_sigchld_is_not_at_its_default(tmp_path):
