@@ -8,12 +8,15 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from sqlmigrate import discovery, plan as planning, rules
 from sqlmigrate.config import Settings
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, UsageError
 from sqlmigrate.model import Plan, Repair, RepairAction, Report, RowState, Step, StepResult
+
+if TYPE_CHECKING:  # loaded only where a command forks (_migrate_validated)
+    from sqlmigrate.prevalidate import Prevalidation
 
 TEMPLATE = """\
 -- {kind}.sql of {folder}
@@ -106,21 +109,9 @@ def up(
 ) -> Report:
     scan = _scan(settings)
     table = _table(settings)
-    early = _prevalidation(settings, scan, table, "up")
-
-    def make_plan(rows: list) -> Plan:
-        try:
-            return planning.plan_up(scan, rows, table, to=to, allow_out_of_order=allow_out_of_order,
-                                    check_one=early.check_migration if early else None)
-        finally:
-            if early:
-                early.close()
-
-    try:
-        return _migrate("up", settings, hooks, make_plan, dry_run)
-    finally:
-        if early:
-            early.close()
+    return _migrate_validated("up", settings, hooks, dry_run, scan, table, lambda rows, early: planning.plan_up(
+        scan, rows, table, to=to, allow_out_of_order=allow_out_of_order,
+        check_one=early.check_migration if early else None))
 
 
 def down(
@@ -134,31 +125,34 @@ def down(
 ) -> Report:
     scan = _scan(settings)
     table = _table(settings)
-    early = _prevalidation(settings, scan, table, "down")
+    return _migrate_validated("down", settings, hooks, dry_run, scan, table, lambda rows, early: planning.plan_down(
+        scan, rows, table, steps=steps, to=to, all_=all_,
+        check_down=early.check_down if early else None))
 
-    def make_plan(rows: list) -> Plan:
+
+def _migrate_validated(command: str, settings: Settings, hooks: Hooks, dry_run: bool, scan: discovery.Scan,
+                       table: rules.TrackingTable, make_plan: Callable[[list, Prevalidation | None], Plan]) -> Report:
+    """_migrate, with the plan's files validated in a forked child (prevalidate)
+    started before psycopg's import, which it overlaps. The command line's
+    choice: a library caller's process is never forked."""
+    early = None
+    if settings.validate_in_parallel:
+        from sqlmigrate.prevalidate import Prevalidation
+
+        early = Prevalidation.start(scan, table, command)
+
+    def plan_then_stop_the_child(rows: list) -> Plan:
         try:
-            return planning.plan_down(scan, rows, table, steps=steps, to=to, all_=all_,
-                                      check_down=early.check_down if early else None)
+            return make_plan(rows, early)
         finally:
             if early:
                 early.close()
 
     try:
-        return _migrate("down", settings, hooks, make_plan, dry_run)
+        return _migrate(command, settings, hooks, plan_then_stop_the_child, dry_run)
     finally:
         if early:
             early.close()
-
-
-def _prevalidation(settings: Settings, scan: discovery.Scan, table: rules.TrackingTable, direction: str):
-    """The forked child that validates what `direction` runs, before psycopg's
-    import, which it overlaps (None in a library caller's process)."""
-    if not settings.validate_in_parallel:
-        return None
-    from sqlmigrate.prevalidate import Prevalidation
-
-    return Prevalidation.start(scan, table, direction)
 
 
 def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run: bool) -> Report:

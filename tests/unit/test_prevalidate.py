@@ -98,14 +98,16 @@ def test_only_the_pending_ones_and_the_child_is_stopped_early():
     assert parsed == _ups(parsed_serial) and len(parsed) == 1
 
 
-def test_a_child_that_dies_leaves_the_work_to_the_parent():
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_a_child_that_dies_leaves_the_work_to_the_parent(direction):
     scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
     table = rules.TrackingTable.parse("sqlmigrate_migrations")
+    forked, serial = (_forked, _serial) if direction == "up" else (_down_forked, _down_serial)
 
     def kill(early):
         os.kill(early._pid, signal.SIGKILL)
 
-    assert _forked(scan, table, before=kill) == _serial(scan, table)
+    assert forked(scan, table, before=kill) == serial(scan, table)
 
 
 def test_another_table_is_checked_in_the_parent(tmp_path):
@@ -228,16 +230,6 @@ def test_down_on_a_folder_full_of_problems(tmp_path):
     rules_found = {f.rule for _, findings in forked.values() for f in findings}
     assert {"unterminated", "empty-down"} <= rules_found
     assert forked[tmp_path / "m" / "005_nodown"] == (None, [])
-
-
-def test_down_child_that_dies_leaves_the_work_to_the_parent():
-    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
-    table = rules.TrackingTable.parse("sqlmigrate_migrations")
-
-    def kill(early):
-        os.kill(early._pid, signal.SIGKILL)
-
-    assert _down_forked(scan, table, before=kill) == _down_serial(scan, table)
 
 
 def test_a_down_child_answers_no_up_question(tmp_path):
