@@ -32,9 +32,10 @@ class Scan:
     def for_rows(self, rows: Iterable[AppliedRow]) -> "Scan":
         """This scan with each id that two folders share given to the folder its
         tracking row names: the one whose id and name match the row exactly,
-        else the one whose id is written as in the row, else the one with the
-        row's name (its id re-padded), else the first by name (as without a
-        row). The other folders get the duplicate-id finding."""
+        else the one whose up.sql is the one applied (same checksum), else the
+        one whose id is written as in the row, else the one with the row's name
+        (its id re-padded), else the first by name (as without a row). The
+        other folders get the duplicate-id finding."""
         if len(self.folders) == len(self.migrations):
             return self  # no id is shared
         claims: dict[int, AppliedRow] = {int(r.id): r for r in rows if _ASCII_ID.fullmatch(r.id)}
@@ -134,8 +135,8 @@ def scan(directory: Path) -> Scan:
 def _owner(group: list[Migration], row: AppliedRow | None) -> Migration:
     """The folder a tracking row belongs to when several share its id."""
     if row is not None:
-        for wanted in (lambda m: (m.id, m.name) == (row.id, row.name), lambda m: m.id == row.id,
-                       lambda m: m.name == row.name):
+        for wanted in (lambda m: (m.id, m.name) == (row.id, row.name), lambda m: m.up.checksum == row.checksum,
+                       lambda m: m.id == row.id, lambda m: m.name == row.name):
             for migration in group:
                 if wanted(migration):
                     return migration

@@ -219,8 +219,8 @@ def plan_down(
         if count < 1:
             raise UsageError("--steps must be at least 1")
         chosen = applied[:count]
+    notes = _shared_ids(scan, rows, chosen)
     plan_steps: list[Step] = []
-    notes: list[str] = []
     findings: list[Finding] = []
     for status in chosen:
         row = status.row
@@ -256,6 +256,34 @@ def plan_down(
         raise Refused("down.sql validation failed; nothing was rolled back",
                       findings=tuple(rules.sort_findings(findings)))
     return Plan(tuple(plan_steps), notes=tuple(notes))
+
+
+def _shared_ids(scan: Scan, rows: list[AppliedRow], chosen: list[MigrationStatus]) -> list[str]:
+    """A second folder with the id of a migration to roll back: notes when the
+    row's folder is certain (named as recorded, or holding the up.sql that was
+    applied); otherwise which down.sql undoes what was applied is a guess, so
+    refuse."""
+    by_number = {s.row.number: s for s in chosen if s.row is not None}
+    shared = [(f, by_number[n]) for f in duplicates_of_applied(scan, rows)
+              if (n := _finding_number(f)) is not None and n in by_number]
+    unsure = [f for f, status in shared if not _is_certainly_applied(status)]
+    if unsure:
+        raise Refused(
+            "another folder has the id of a migration to roll back, and none is known to be the one "
+            "applied; nothing was rolled back",
+            details=("neither the folder name nor the up.sql checksum matches the tracking row: rename "
+                     "the folder that was never applied, or give the applied one back its name "
+                     "(`sqlmigrate status` shows the name it was applied under), then run down again",),
+            findings=tuple(unsure),
+        )
+    return [f"{Path(f.path).name} has the id of the applied {status.id}_{status.name}, whose own down.sql "
+            "runs [duplicate-id]" for f, status in shared]
+
+
+def _is_certainly_applied(status: MigrationStatus) -> bool:
+    row, migration = status.row, status.migration
+    return (row is not None and migration is not None
+            and ((migration.id, migration.name) == (row.id, row.name) or migration.up.checksum == row.checksum))
 
 
 # -- verify, repair, baseline -------------------------------------------------------

@@ -213,3 +213,48 @@ def test_set_in_down_does_not_break_tracking(database, db, write_migrations):
     assert result.exit_code == 0, result.stderr
     assert tracking_ids(db) == []
     assert tables(db) == {"schema_migrations"}
+
+
+# -- a second folder with the id of an applied migration ----------------------------------------
+
+
+def test_refuses_when_no_folder_is_known_to_be_the_applied_one(database, db, write_migrations):
+    """002_b applied, then renamed to 2_b and edited, while 002_x arrived: which
+    down.sql undoes 002_b is a guess, so nothing runs (002_x's would leave b)."""
+    mdir = applied(write_migrations, database, {k: FOUR[k] for k in ("001_a", "002_b")})
+    (mdir / "002_b").rename(mdir / "2_b")
+    (mdir / "2_b" / "up.sql").write_text("create table b (id bigint);\n")
+    write_migrations({"002_x": ("create table x (id int);\n", "drop table if exists x;\n")})
+    for args in ((), ("--all", "--yes"), ("--dry-run",)):
+        result = run("down", mdir, database, *args)
+        assert result.exit_code == 1, (args, result.stdout, result.stderr)
+        assert ("another folder has the id of a migration to roll back, and none is known to be the one "
+                "applied; nothing was rolled back") in result.stderr
+        assert f"{mdir}/2_b:1:1: error: id 2 is the same as 002_x, which is applied" in result.stderr
+    assert tracking_ids(db) == ["001", "002"]
+    assert {"a", "b"} <= tables(db)
+
+
+def test_the_folder_holding_the_applied_up_sql_is_the_applied_one(database, db, write_migrations):
+    """Renamed (002_b to 2_b) but unchanged: its checksum says it is the one applied,
+    so 002_x is the duplicate, and down runs 2_b's down.sql."""
+    mdir = applied(write_migrations, database, {k: FOUR[k] for k in ("001_a", "002_b")})
+    (mdir / "002_b").rename(mdir / "2_b")
+    write_migrations({"002_x": ("create table x (id int);\n", "drop table if exists x;\n")})
+    status = run("status", mdir, database)
+    assert f"{mdir}/002_x:1:1: error: id 002 is the same as 2_b, which is applied" in status.stderr
+    result = run("down", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "002_x has the id of the applied 2_b, whose own down.sql runs [duplicate-id]" in result.stderr
+    assert tracking_ids(db) == ["001"]
+    assert "b" not in tables(db) and "a" in tables(db)
+
+
+def test_runs_the_folder_named_as_applied_and_notes_the_other(database, db, write_migrations):
+    mdir = applied(write_migrations, database, {k: FOUR[k] for k in ("001_a", "002_b")})
+    write_migrations({"2_z": ("create table z (id int);\n", "drop table z;\n")})
+    result = run("down", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "2_z has the id of the applied 002_b, whose own down.sql runs [duplicate-id]" in result.stderr
+    assert tracking_ids(db) == ["001"]
+    assert "b" not in tables(db) and "a" in tables(db)
