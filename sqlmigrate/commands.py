@@ -127,7 +127,7 @@ def down(
     table = _table(settings)
     return _migrate_validated("down", settings, hooks, dry_run, scan, table, lambda rows, early: planning.plan_down(
         scan, rows, table, steps=steps, to=to, all_=all_,
-        check_down=early.check_down if early else None))
+        check_downs=early.check_downs if early else None))
 
 
 def _migrate_validated(command: str, settings: Settings, hooks: Hooks, dry_run: bool, scan: discovery.Scan,

@@ -198,12 +198,12 @@ def plan_down(
     steps: int | None = None,
     to: str | None = None,
     all_: bool = False,
-    check_down: Callable[[Migration, rules.TrackingTable], tuple[SqlFile | None, list[Finding]]] | None = None,
+    check_downs: Callable[[list[Migration], rules.TrackingTable],
+                          list[tuple[SqlFile | None, list[Finding]]]] | None = None,
 ) -> Plan:
     """The applied migrations to roll back, highest id first. Raises Refused or UsageError.
 
-    `check_down` stands in for rules.check_down (see prevalidate)."""
-    check_down = check_down or rules.check_down
+    `check_downs` stands in for rules.check_down of each (see prevalidate)."""
     states = statuses(scan, rows)
     _refuse_failed(states)
     # a row whose id is no number (written by hand) is no migration down could run
@@ -220,6 +220,9 @@ def plan_down(
             raise UsageError("--steps must be at least 1")
         chosen = applied[:count]
     notes = _shared_ids(scan, rows, chosen)
+    readable = [s.migration for s in chosen if s.migration is not None and s.migration.down.is_readable]
+    checked = dict(zip((m.folder for m in readable),
+                       check_downs(readable, table) if check_downs else [rules.check_down(m, table) for m in readable]))
     plan_steps: list[Step] = []
     findings: list[Finding] = []
     for status in chosen:
@@ -232,7 +235,7 @@ def plan_down(
             findings.append(discovery.not_utf8(migration.down))
             continue
         if migration is not None and migration.down.is_readable:
-            down, down_findings = check_down(migration, table)
+            down, down_findings = checked[migration.folder]
         elif row.down_sql is not None:
             label = f"{row.id}_{row.name}/down.sql (stored at apply time)"
             from sqlmigrate import sqlfile  # sqlparse, loaded only where a file is lexed

@@ -45,11 +45,13 @@ _Record = tuple[list[Finding], dict[Path, SqlFile]]
 class Prevalidation:
     """Validation results arriving from a child process, read on demand."""
 
-    def __init__(self, pid: int, reader: BinaryIO, table: rules.TrackingTable, direction: str) -> None:
+    def __init__(self, pid: int, reader: BinaryIO, table: rules.TrackingTable, direction: str,
+                 order: list[Path]) -> None:
         self._pid: int | None = pid
         self._reader: BinaryIO | None = reader
         self._table = table
         self._direction = direction
+        self._order = order  # the folders in the order the child sends them
         self._results: dict[Path, _Record] = {}
 
     @classmethod
@@ -80,7 +82,7 @@ class Prevalidation:
         if pid == 0:  # pragma: no cover - the child's coverage is not collected
             _child(read_fd, write_fd, folders, table, direction, parent, blocked)
         os.close(write_fd)
-        early = cls(pid, os.fdopen(read_fd, "rb"), table, direction)
+        early = cls(pid, os.fdopen(read_fd, "rb"), table, direction, [m.folder for m in folders])
         try:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a Ctrl-C that waited is raised here
         except BaseException:
@@ -103,13 +105,31 @@ class Prevalidation:
                 parsed[path] = replace(sql, data=sqltext.without_bom(migration.up.data))
         return list(findings)
 
-    def check_down(self, migration: Migration, table: rules.TrackingTable) -> tuple[SqlFile | None, list[Finding]]:
-        """rules.check_down, answered from the child's record when it has one."""
-        record = self._record(migration.folder) if (table, "down") == (self._table, self._direction) else None
+    def check_downs(self, migrations: list[Migration],
+                    table: rules.TrackingTable) -> list[tuple[SqlFile | None, list[Finding]]]:
+        """rules.check_down of each migration, answered from the child's records.
+
+        The child goes newest first through every folder, pending ones too.
+        When more folders nobody asked for lie ahead of the wanted ones than
+        there are wanted ones (one step down under many pending folders, say),
+        the parent lexes its own rather than wait."""
+        if (table, "down") != (self._table, self._direction):
+            return [rules.check_down(m, table) for m in migrations]
+        if not self._worth_waiting({m.folder for m in migrations}):
+            self.close()
+        return [self._check_down(m, table) for m in migrations]
+
+    def _check_down(self, migration: Migration, table: rules.TrackingTable) -> tuple[SqlFile | None, list[Finding]]:
+        record = self._record(migration.folder)
         sql = record[1].get(migration.down.path) if record is not None else None
         if record is None or sql is None or migration.down.data is None:
             return rules.check_down(migration, table)
         return replace(sql, data=sqltext.without_bom(migration.down.data)), list(record[0])
+
+    def _worth_waiting(self, wanted: set[Path]) -> bool:
+        last = max((i for i, folder in enumerate(self._order) if folder in wanted), default=-1)
+        ahead = self._order[len(self._results):last + 1]  # what the child has yet to send, at most
+        return sum(folder not in wanted for folder in ahead) <= len(wanted)
 
     def close(self) -> None:
         """Stop and reap the child (idempotent)."""

@@ -5,10 +5,11 @@ import os
 import signal
 import threading
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
-from sqlmigrate import discovery, rules
+from sqlmigrate import discovery, rules, sqlfile
 from sqlmigrate.prevalidate import Prevalidation
 from tests.conftest import wait_for
 
@@ -122,6 +123,20 @@ def test_another_table_is_checked_in_the_parent(tmp_path):
     assert findings == rules.check(scan, other)
 
 
+def test_down_for_another_table_is_checked_in_the_parent(tmp_path):
+    """001_ok/down.sql drops table a: the tracking table the child checked for, not b."""
+    scan = discovery.scan(_messy(tmp_path))
+    early = Prevalidation.start(scan, rules.TrackingTable.parse("a"), "down")
+    assert early is not None
+    other = rules.TrackingTable.parse("b")
+    try:
+        answers = early.check_downs(list(scan.migrations), other)
+    finally:
+        early.close()
+    assert answers == [rules.check_down(m, other) for m in scan.migrations]
+    assert "touches-tracking-table" not in {f.rule for _, findings in answers for f in findings}
+
+
 def test_no_fork_while_other_threads_run(tmp_path):
     scan = discovery.scan(_messy(tmp_path))
     stop = threading.Event()
@@ -195,20 +210,26 @@ def _down_serial(scan, table):
     return {m.folder: rules.check_down(m, table) for m in scan.migrations}
 
 
-def _down_forked(scan, table, before=None):
+def _down_forked(scan, table, before=None, wanted=None):
+    """check_downs of `wanted` (default: every migration, newest first, as `down
+    --all` asks), with the parent's lexer disabled unless `before` is given
+    (which kills the child): every answer must then be the child's."""
     early = Prevalidation.start(scan, table, "down")
     assert early is not None, "fork is available here: the test must exercise it"
     pid = early._pid
+    wanted = wanted or sorted(scan.migrations, key=lambda m: m.number, reverse=True)
     try:
         if before:
             before(early)
-        newest_first = sorted(scan.migrations, key=lambda m: m.number, reverse=True)
-        results = {m.folder: early.check_down(m, table) for m in newest_first}
+            results = early.check_downs(wanted, table)
+        else:
+            with mock.patch.object(sqlfile, "parse", side_effect=AssertionError("the parent lexed a file")):
+                results = early.check_downs(wanted, table)
     finally:
         early.close()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    return results
+    return dict(zip((m.folder for m in wanted), results))
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
@@ -246,3 +267,25 @@ def test_a_down_child_answers_no_up_question(tmp_path):
     expected: dict = {}
     assert findings == rules.check(scan, table, parsed=expected)
     assert parsed == expected
+
+
+def test_down_lexes_in_the_parent_rather_than_wait_behind_many_pending_folders(tmp_path):
+    """One step down of the oldest migration under 30 pending ones: the child would
+    lex 30 folders nobody needs first, so the parent stops it and lexes its one."""
+    for n in range(1, 32):
+        folder = tmp_path / "m" / f"{n:03d}_t{n}"
+        folder.mkdir(parents=True)
+        (folder / "up.sql").write_text(f"create table t{n} (id int);\n")
+        (folder / "down.sql").write_text(f"drop table t{n};\n")
+    scan = discovery.scan(tmp_path / "m")
+    table = rules.TrackingTable.parse("schema_migrations")
+    oldest = [m for m in scan.migrations if m.number == 1]
+    early = Prevalidation.start(scan, table, "down")
+    assert early is not None
+    try:
+        assert early.check_downs(oldest, table) == [rules.check_down(oldest[0], table)]
+        assert early._pid is None  # stopped and reaped
+    finally:
+        early.close()
+    newest = [m for m in scan.migrations if m.number == 31]
+    assert _down_forked(scan, table, wanted=newest) == {newest[0].folder: rules.check_down(newest[0], table)}
