@@ -319,6 +319,9 @@ def run(argv: list[str], env: dict[str, str]) -> int:
 
     renderer = Renderer(settings.format, command=args.command, directory=args.dir)
     try:
+        if not args.dir:
+            # an unset variable in `--dir "$DIR"`: the current folder is rarely what was meant
+            raise UsageError("--dir is empty (give the migrations folder, or `--dir .` for the current one)")
         if args.command == "check":
             report = commands.check(settings, strict=args.strict)
         elif args.command == "status":

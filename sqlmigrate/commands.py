@@ -51,6 +51,8 @@ def _scan(settings: Settings) -> discovery.Scan:
             f"migrations folder {settings.directory} does not exist "
             "(use --dir, or `sqlmigrate generate NAME` to start one)"
         ) from None
+    except NotADirectoryError:
+        raise UsageError(f"{settings.directory} is a file, not a migrations folder (use --dir)") from None
     except OSError as exc:
         raise UsageError(f"cannot read migrations folder {settings.directory}: {exc.strerror}") from None
 
@@ -317,7 +319,9 @@ def baseline(settings: Settings, hooks: Hooks, to: str) -> Report:
                     down_sql=m.down.text, state=RowState.APPLIED.value, duration_ms=None,
                 ))
             db.run_in_transaction(conn, queries, doing="recording the baseline")
-    return Report("baseline", 0, {"recorded": chosen})
+    notes = [f"{m.id}_{m.name}: down.sql {'is not UTF-8' if m.down.exists else 'is missing'}, so no copy of it "
+             "is stored; `down` of it will need the file on disk" for m in chosen if m.down.text is None]
+    return Report("baseline", 0, {"recorded": chosen, "notes": notes})
 
 
 # -- test, drift, schema ---------------------------------------------------------------

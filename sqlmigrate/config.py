@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 DEFAULT_DIR = "migrations"
 DEFAULT_TABLE = "schema_migrations"
@@ -77,5 +77,7 @@ def mask_url(url: str) -> str:
                 user = userinfo.split(":", 1)[0]
                 netloc = f"{user}:***@{hostinfo}"
         query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        # joined by hand: urlunsplit drops the "//" of an empty host (postgresql:///db)
+        return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+                + (f"#{parts.fragment}" if parts.fragment else ""))
     return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)

@@ -42,6 +42,10 @@ def connect(url: str, *, options: dict[str, str] | None = None,
     except psycopg.Error as exc:
         # libpq quotes the whole URL in some of these messages, password included
         raise UsageError(f"invalid database URL {masked}: {_scrub(_first_line(exc), url, masked)}") from None
+    port = str(params.get("port") or "")
+    if not all(part.strip().isdigit() for part in port.split(",") if part.strip()):
+        # psycopg would go on to resolve the host with it and blame the host
+        raise UsageError(f"invalid database URL {masked}: port {port!r} is not a number")
     # never prepare: the DEALLOCATE ALL between migrations would drop what psycopg prepared.
     # Files are UTF-8 (SPEC 1), and are checked with standard-conforming strings,
     # PostgreSQL's default: the server must read them the same way, as it splits

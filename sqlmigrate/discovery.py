@@ -95,11 +95,12 @@ def not_utf8(mfile: MigrationFile) -> Finding:
 def scan(directory: Path) -> Scan:
     """List the migrations of `directory`, in ascending id order.
 
-    Raises FileNotFoundError when the folder does not exist (a usage error for
-    the caller); everything else wrong in it becomes a Finding.
+    Raises FileNotFoundError when the folder does not exist and
+    NotADirectoryError when it is a file (usage errors for the caller);
+    everything else wrong in it becomes a Finding.
     """
     if not directory.is_dir():
-        raise FileNotFoundError(directory)
+        raise NotADirectoryError(directory) if directory.exists() else FileNotFoundError(directory)
     bad_names: list[Finding] = []
     folders: list[Migration] = []
     with os.scandir(directory) as listing:  # its entries know if they are folders: no stat each

@@ -226,6 +226,7 @@ class Plan:
     steps: tuple[Step, ...]
     warnings: tuple[Finding, ...] = ()
     notes: tuple[str, ...] = ()
+    held_back: int = 0  # pending migrations above `up --to`
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,15 @@ def plan_up(
     # folder is checked as a whole, as `check` does. Applied migrations are not
     # re-validated (their up.sql already ran; an edit to it is caught as modified).
     pending_numbers = {int(s.id) for s in pending}
+    notes: list[str] = []
+    later: list[MigrationStatus] = []
     if to is not None:
         limit = _find_number(scan, rows, to)
+        later = [s for s in pending if int(s.id) > limit]
         pending = [s for s in pending if int(s.id) <= limit]
+        if later:
+            notes.append(f"{len(later)} pending migration(s) above --to {to} not applied: "
+                         + ", ".join(f"{s.id}_{s.name}" for s in later[:5]) + (", ..." if len(later) > 5 else ""))
     applied_numbers = [r.number for r in rows if r.is_numbered]
     highest = max(applied_numbers, default=None)
     if highest is not None and not allow_out_of_order:
@@ -172,7 +178,7 @@ def plan_up(
         assert migration is not None
         up = parsed[migration.up.path]  # lexed once, by the validation above
         steps.append(Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text))
-    return Plan(tuple(steps), warnings=tuple(warnings))
+    return Plan(tuple(steps), warnings=tuple(warnings), notes=tuple(notes), held_back=len(later))
 
 
 def split_for_up(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:

@@ -180,7 +180,9 @@ class Renderer:
         self._print(", ".join(f"{n} {state}" for state, n in counts.items()))
 
     def _text_up(self, report: Report) -> None:
-        self._text_migrate(report, "applied", "nothing to apply: the database is up to date")
+        held_back = report.data["plan"].held_back
+        self._text_migrate(report, "applied", f"nothing to apply up to --to ({held_back} pending above it)"
+                           if held_back else "nothing to apply: the database is up to date")
 
     def _text_down(self, report: Report) -> None:
         self._text_migrate(report, "rolled back", "nothing to roll back")
@@ -268,6 +270,8 @@ class Renderer:
         for m in recorded:
             self._print(f"recorded {m.id}_{m.name} as applied (not run)")
         self._print(f"baseline: {len(recorded)} migration(s) recorded")
+        for note in report.data["notes"]:
+            self._print(f"note: {note}", err=True)
 
     def _text_generate(self, report: Report) -> None:
         for path in report.data["created"]:
@@ -521,6 +525,7 @@ def _json_report(report: Report, shown: _Shown = str) -> dict[str, Any]:
                            for r in data["repairs"]]
     elif report.command == "baseline":
         out["recorded"] = [{"id": m.id, "name": m.name} for m in data["recorded"]]
+        out["notes"] = data["notes"]
     elif report.command in ("test", "drift", "schema"):
         out.update(_json_schema_report(report, shown))
     elif report.command == "generate":

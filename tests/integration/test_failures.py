@@ -248,6 +248,27 @@ def test_malformed_url_never_shows_the_password(write_migrations):
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
 
 
+def test_a_port_that_is_no_number_is_a_malformed_url(write_migrations):
+    mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
+    for url in ("postgresql://u:secretpw@localhost:notaport/db", "host=localhost port=5x password=secretpw"):
+        result = run_cli("status", "--dir", mdir, "--database-url", url)
+        assert result.exit_code == 2, result
+        assert result.stderr.count("\n") == 1 and "is not a number" in result.stderr, result.stderr
+        assert "secretpw" not in result.stdout + result.stderr
+
+
+def test_an_url_without_host_is_shown_as_given(write_migrations):
+    """postgresql:///db (the local socket): the "//" stays in the message."""
+    mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
+    result = run_cli("status", "--dir", mdir, "--database-url", "postgresql:///sqlmigrate_no_such_database")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("sqlmigrate: cannot connect to postgresql:///sqlmigrate_no_such_database: ")
+    result = run_cli("status", "--dir", mdir, "--database-url",
+                     "postgresql://u:secretpw@/sqlmigrate_no_such_database?sslmode=disable")
+    assert result.stderr.startswith(
+        "sqlmigrate: cannot connect to postgresql://u:***@/sqlmigrate_no_such_database?sslmode=disable: "), result
+
+
 def test_nonexistent_database_exit_3(database, write_migrations):
     params = psycopg.conninfo.conninfo_to_dict(database)
     params["dbname"] = "sqlmigrate_no_such_database"
@@ -263,6 +284,22 @@ def test_missing_migrations_folder_is_a_usage_error(database, tmp_path):
     result = run_cli("up", "--dir", tmp_path / "nope", "--database-url", database)
     assert result.exit_code == 2
     assert "migrations folder" in result.stderr and "does not exist" in result.stderr
+
+
+def test_a_file_given_as_migrations_folder_is_a_usage_error(database, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for command in ("status", "up", "check", "verify"):
+        result = run_cli(command, "--dir", afile, "--database-url", database)
+        assert result.exit_code == 2, (command, result)
+        assert result.stderr == f"sqlmigrate: {afile} is a file, not a migrations folder (use --dir)\n"
+
+
+def test_an_empty_dir_is_a_usage_error_not_the_current_folder(database):
+    for args in (("status",), ("up",), ("check",), ("generate", "x"), ("status", "--format", "json")):
+        result = run_cli(*args, "--dir", "", "--database-url", database)
+        assert result.exit_code == 2, (args, result)
+        assert "--dir is empty" in result.stdout + result.stderr, result
 
 
 def test_tracking_row_failure_is_a_database_error_and_rolls_back(database, db, write_migrations):

@@ -286,6 +286,19 @@ def test_baseline_records_without_running_then_up_applies_the_rest(database, db,
     assert tracking_ids(db) == ["001", "002", "003", "004"]
 
 
+def test_baseline_says_which_down_sql_it_could_not_store(database, db, write_migrations):
+    mdir = write_migrations(FOUR)
+    (mdir / "002_b" / "down.sql").write_bytes(b"drop table \xff;\n")
+    (mdir / "001_a" / "down.sql").unlink()
+    result = run("baseline", mdir, database, "2")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "note: 001_a: down.sql is missing, so no copy of it is stored; `down` of it will need the file on disk",
+        "note: 002_b: down.sql is not UTF-8, so no copy of it is stored; `down` of it will need the file on disk",
+    ]
+    assert db.execute("select count(*) from schema_migrations where down_sql is null").fetchone() == (2,)
+
+
 def test_baseline_refuses_when_the_tracking_table_has_rows(database, db, write_migrations):
     mdir = write_migrations(FOUR)
     assert run("up", mdir, database, "--to", "1").exit_code == 0

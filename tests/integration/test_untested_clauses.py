@@ -278,7 +278,8 @@ def test_baseline_json_shape_and_refusal_object(database, db, write_migrations):
     result = run_cli("baseline", "2", "--dir", mdir, "--database-url", database, "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert one_json(result.stdout) == {"command": "baseline", "exit_code": 0,
-                                       "recorded": [{"id": "001", "name": "a"}, {"id": "002", "name": "b"}]}
+                                       "recorded": [{"id": "001", "name": "a"}, {"id": "002", "name": "b"}],
+                                       "notes": []}
     assert tracking_ids(db) == ["001", "002"]
     assert tables(db) == {"schema_migrations"}  # recorded, not run
     again = run_cli("baseline", "3", "--dir", mdir, "--database-url", database, "--format", "json")

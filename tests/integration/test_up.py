@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 from tests.conftest import run_cli, tables, tracking_ids
@@ -85,6 +86,19 @@ def test_to_stops_after_that_id(database, db, write_migrations):
     assert result.exit_code == 0, result.stderr
     assert tracking_ids(db) == ["1", "2"]
     assert "ten" not in tables(db)
+
+
+def test_to_says_what_it_left_pending(database, db, write_migrations):
+    mdir = write_migrations(THREE)
+    result = up(mdir, database, "--to", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "note: 2 pending migration(s) above --to 1 not applied: 2_two, 10_ten" in result.stderr
+    again = up(mdir, database, "--to", "1")
+    assert again.exit_code == 0
+    assert again.stdout == "nothing to apply up to --to (2 pending above it)\n"
+    payload = json.loads(up(mdir, database, "--to", "1", "--format", "json").stdout)
+    assert payload["notes"] == ["2 pending migration(s) above --to 1 not applied: 2_two, 10_ten"]
+    assert tracking_ids(db) == ["1"]
 
 
 def test_to_1_means_001(database, db, write_migrations):
