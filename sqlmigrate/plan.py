@@ -242,6 +242,9 @@ def plan_down(
             continue
         if migration is not None and migration.down.is_readable:
             down, down_findings = checked[migration.folder]
+            if status.state is State.MODIFIED:
+                notes.append(f"{status.id}_{status.name}: up.sql changed since it was applied; its down.sql "
+                             "on disk runs, which may not undo what the database ran (`sqlmigrate status`)")
         elif row.down_sql is not None:
             label = f"{row.id}_{row.name}/down.sql (stored at apply time)"
             from sqlmigrate import sqlfile  # sqlparse, loaded only where a file is lexed

@@ -258,3 +258,18 @@ def test_runs_the_folder_named_as_applied_and_notes_the_other(database, db, writ
     assert "2_z has the id of the applied 002_b, whose own down.sql runs [duplicate-id]" in result.stderr
     assert tracking_ids(db) == ["001"]
     assert "b" not in tables(db) and "a" in tables(db)
+
+
+def test_rolling_back_a_modified_migration_says_so(database, db, write_migrations):
+    """Editing an applied up.sql, then down and up again, is everyday work on a
+    branch: down runs, with a note that the file is no longer what was applied."""
+    mdir = applied(write_migrations, database, {k: FOUR[k] for k in ("001_a", "002_b")})
+    (mdir / "002_b" / "up.sql").write_text("create table b (id bigint);\n")
+    result = run("down", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert ("note: 002_b: up.sql changed since it was applied; its down.sql on disk runs, which may not undo "
+            "what the database ran (`sqlmigrate status`)") in result.stderr.splitlines()
+    assert tracking_ids(db) == ["001"] and "b" not in tables(db)
+    assert run("up", mdir, database).exit_code == 0
+    assert db.execute("select data_type from information_schema.columns where table_name = 'b'").fetchone() \
+        == ("bigint",)
