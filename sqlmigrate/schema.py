@@ -11,7 +11,7 @@ import difflib
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 import psycopg
 from psycopg import sql
@@ -943,7 +943,8 @@ class ScratchDatabase:
         try:
             self._create()
         except BaseException:
-            self._admin.close()
+            with contextlib.suppress(Exception):  # the error that stopped the CREATE is the one to report
+                self.__exit__()  # a Ctrl-C that landed as the CREATE completed leaves a database to drop
             raise
         return self
 
@@ -999,24 +1000,30 @@ class ScratchDatabase:
         locale = sql.SQL(" ").join([locale, self._icu_options()])
         for _ in range(3):
             name = SCRATCH_PREFIX + uuid.uuid4().hex[:16]
+            # named before the CREATE is sent: a Ctrl-C may cancel it too late, once the
+            # database exists, and _drop (drop if exists) must still know its name
+            self.name = name
             try:
                 admin.execute(sql.SQL("create database {} template template0 {}").format(
                     sql.Identifier(name), locale))
-            except psycopg.errors.DuplicateDatabase:
-                continue  # never reuse a database this run did not create
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise DatabaseUnavailable(
-                    f"cannot create a scratch database on the server of {config.mask_url(self.target_url)}: "
-                    f"{_first_line(exc)}",
-                    details=("test and drift build the schema in a database of their own on the same server, "
-                             "so the role needs the CREATEDB right (ALTER ROLE ... CREATEDB)",),
-                ) from exc
             except psycopg.Error as exc:
-                raise db.database_error(exc, "creating a scratch database") from exc
-            self.name = name
+                self.name = ""  # not created, or another's: never dropped by this run
+                if isinstance(exc, psycopg.errors.DuplicateDatabase):
+                    continue  # never reuse a database this run did not create
+                self._refuse_create(exc)
             self.created.append(name)
             return
         raise DatabaseUnavailable("could not find a free name for a scratch database")
+
+    def _refuse_create(self, exc: psycopg.Error) -> NoReturn:
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            raise DatabaseUnavailable(
+                f"cannot create a scratch database on the server of {config.mask_url(self.target_url)}: "
+                f"{_first_line(exc)}",
+                details=("test and drift build the schema in a database of their own on the same server, "
+                         "so the role needs the CREATEDB right (ALTER ROLE ... CREATEDB)",),
+            ) from exc
+        raise db.database_error(exc, "creating a scratch database") from exc
 
     def _icu_options(self) -> sql.Composable:
         assert self._admin is not None

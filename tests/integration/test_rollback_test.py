@@ -6,6 +6,7 @@ import signal
 import uuid
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from tests.conftest import CORPORA, ROOT, databases, run_cli, start_process, tables, wait_for
@@ -342,6 +343,34 @@ def test_interrupt_drops_the_scratch_database(server, database, write_migrations
     assert "the scratch database was dropped" in err
     assert "Traceback" not in err
     assert ours not in databases(server)
+
+
+@pytest.mark.parametrize("when", ["first", "rebuild"])
+def test_ctrl_c_as_the_create_completes_still_drops_the_database(server, database, monkeypatch, when):
+    """The cancel of a Ctrl-C can reach the server after CREATE DATABASE has
+    finished: the database exists, and must be dropped all the same."""
+    from sqlmigrate.schema import ScratchDatabase
+
+    made: list[str] = []
+    real_execute = psycopg.Connection.execute
+
+    def execute(conn, query, *args, **kwargs):
+        result = real_execute(conn, query, *args, **kwargs)
+        text = query.as_string(conn) if isinstance(query, sql.Composable) else str(query)
+        if text.startswith("create database"):
+            made.append(text.split('"')[1])
+            if when == "first" or len(made) == 2:
+                raise KeyboardInterrupt  # as if Ctrl-C came just as the server finished
+        return result
+
+    monkeypatch.setattr(psycopg.Connection, "execute", execute)
+    with pytest.raises(KeyboardInterrupt):
+        with ScratchDatabase(database) as scratch:
+            scratch.recreate()
+    monkeypatch.undo()
+    assert made and all(name.startswith(SCRATCH) for name in made)
+    assert len(made) == (1 if when == "first" else 2)
+    assert not set(made) & databases(server)
 
 
 def test_without_createdb_right_exit_3_with_a_clear_message(server, database, write_migrations):
