@@ -891,7 +891,8 @@ class _Reader:
                 default_cost = 1 if language in ("c", "internal") else 100
                 attrs["cost"] = None if float(cost) == default_cost else f"{float(cost):g}"
                 attrs["rows"] = None if not retset or float(rows_) == 1000 else f"{float(rows_):g}"
-                attrs["config"] = "\n".join(configs) if configs else None
+                # one entry per setting name; their order means nothing to PostgreSQL
+                attrs["config"] = "\n".join(sorted(configs)) if configs else None
                 attrs["body"] = sql_body if sql_body is not None else source
                 attrs["library"] = library
             else:

@@ -232,6 +232,17 @@ def test_independent_of_creation_order_and_oids(new_database):
     assert schema.diff(snapshots[0], snapshots[1]) == []
 
 
+def test_function_settings_in_any_order_are_the_same(new_database):
+    snapshots = []
+    for settings in ("set search_path = public set work_mem = '1MB'", "set work_mem = '1MB' set search_path = public"):
+        with psycopg.connect(new_database(), autocommit=True) as conn:
+            conn.execute(f"create function fc() returns int language sql {settings} as 'select 1'")
+            snapshots.append(take(conn))
+    assert schema.diff(snapshots[0], snapshots[1]) == []
+    config = snapshots[0].objects[Key("function", "public", "fc()")]["config"]
+    assert config == "search_path=public\nwork_mem=1MB"
+
+
 def test_independent_of_session_settings(database):
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("create schema app; create table app.t (at timestamptz default '2024-01-01 12:00+00', "
