@@ -137,6 +137,8 @@ class Difference:
                        if not line.startswith(("---", "+++", "@@"))]
             return "\n".join([f"{self.key}: {self.attribute} changed:", *(f"  {line}" for line in changed)])
         before, after = _short(self.expected), _short(self.found)
+        if self.attribute == "comment":  # free text: quoted, so that a comment 'none' is not no comment
+            before, after = (_short(_quoted(v)) if v is not None else "none" for v in (self.expected, self.found))
         if self.attribute in _BARE_ATTRIBUTES:
             return f"{self.key}: {before} -> {after}"
         return f"{self.key}: {self.attribute} {before} -> {after}"
@@ -148,6 +150,10 @@ class Difference:
 
 
 _BARE_ATTRIBUTES = frozenset({"nullable"})
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _short(value: str | None) -> str:

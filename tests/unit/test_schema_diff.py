@@ -139,8 +139,17 @@ def test_enum_labels_order_and_comments_are_compared():
     after = {key: {"form": "enum", "labels": "'a', 'b', 'c'", "comment": "feelings"}}
     assert texts(diff(Snapshot(before), Snapshot(after))) == [
         "type mood: labels 'a', 'b' -> 'a', 'b', 'c'",
-        "type mood: comment none -> feelings",
+        "type mood: comment none -> 'feelings'",
     ]
+
+
+def test_a_comment_reading_none_is_not_no_comment():
+    key = Key("table", "public", "s")
+    [d] = diff(Snapshot({key: {}}), Snapshot({key: {"comment": "none"}}))
+    assert str(d) == "table s: comment none -> 'none'"
+    [d] = diff(Snapshot({key: {"comment": "it's"}}), Snapshot({key: {"comment": "its"}}))
+    assert str(d) == "table s: comment 'it''s' -> 'its'"
+    assert (d.expected, d.found) == ("it's", "its")  # JSON keeps the values as they are
 
 
 def test_differences_are_sorted_by_object_whatever_the_insertion_order():
