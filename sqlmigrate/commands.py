@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from sqlmigrate import discovery, plan as planning, rules
 from sqlmigrate.config import Settings
-from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, UsageError
+from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Interrupted, Refused, UsageError
 from sqlmigrate.model import Plan, Repair, RepairAction, Report, RowState, Step, StepResult
 
 if TYPE_CHECKING:  # loaded only where a command forks (_migrate_validated)
@@ -329,6 +329,15 @@ def baseline(settings: Settings, hooks: Hooks, to: str) -> Report:
 # only read the target: SPEC 3.
 
 
+def _interrupted_in_scratch(exc: BaseException) -> Interrupted:
+    """Ctrl-C in `test` or `drift`: what the migration cut short left is in the
+    scratch database, which is gone, so only where it stopped is worth saying."""
+    step = exc.step if isinstance(exc, Interrupted) else None
+    during = f" during {step} (in the scratch database)" if step else ""
+    return Interrupted(f"interrupted{during}; the scratch database was dropped and the target database "
+                       "was not changed")
+
+
 class _Quiet:
     """Executor progress in a scratch database: `test` reports per migration instead."""
 
@@ -385,7 +394,6 @@ def test(settings: Settings, hooks: Hooks) -> Report:
     Raises Refused on validation errors, DatabaseUnavailable, Interrupted.
     """
     from sqlmigrate import schema as catalog
-    from sqlmigrate.errors import Interrupted, Refused
 
     scan = _scan(settings)
     findings = rules.check(scan, _table(settings))
@@ -419,10 +427,8 @@ def test(settings: Settings, hooks: Hooks) -> Report:
                         results.append(catalog.RoundTrip(rest.id, rest.name, "not tested", reason=reason))
                         hooks.tested(results[-1])
                     break
-    except Interrupted as exc:
-        raise Interrupted(f"{exc.message}; the scratch database was dropped") from None
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted; the scratch database was dropped") from None
+    except (Interrupted, KeyboardInterrupt) as exc:
+        raise _interrupted_in_scratch(exc) from None
     failed = any(r.verdict in ("failed", "not tested") for r in results)
     return Report("test", 1 if failed else 0, {"results": results, "table": settings.table,
                                                "scratch_databases": scratch.created})
@@ -471,7 +477,6 @@ def drift(settings: Settings) -> Report:
     when an applied migration's up.sql is gone, failed or invalid.
     """
     from sqlmigrate import db, executor, schema as catalog
-    from sqlmigrate.errors import Interrupted, Refused
     from sqlmigrate.model import State
 
     scan = _scan(settings)
@@ -501,10 +506,8 @@ def drift(settings: Settings) -> Report:
             results = executor.run(scratch_conn, scratch_tracking, plan, _Quiet())
             failed = next((r for r in results if r.error is not None), None)
             expected = None if failed else catalog.snapshot(scratch_conn, exclude=_excluded(scratch_tracking))
-    except Interrupted as exc:
-        raise Interrupted(f"{exc.message}; the scratch database was dropped") from None
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted; the scratch database was dropped") from None
+    except (Interrupted, KeyboardInterrupt) as exc:
+        raise _interrupted_in_scratch(exc) from None
     data = {"database": where, "applied": len(applied), "notes": notes, "failed": failed, "differences": [],
             "scratch_databases": scratch.created}
     if failed is not None or expected is None:

@@ -59,3 +59,7 @@ class Interrupted(SqlMigrateError):
     """Ctrl-C: the migration in progress was rolled back."""
 
     exit_code = 130
+
+    def __init__(self, message: str, *, details: tuple[str, ...] = (), step: str | None = None) -> None:
+        super().__init__(message, details=details)
+        self.step = step  # the migration it cut short (<id>_<name>), if any

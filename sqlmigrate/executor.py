@@ -171,9 +171,10 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices:
                           tuple(notices.kept), notices.omitted)
     except KeyboardInterrupt:
         _rollback_quietly(conn)
+        label = f"{step.id}_{step.name}"
         if _was_committed(conn, tracking, step):
-            raise Interrupted(f"interrupted after {step.id}_{step.name} was committed: {_outcome(step)}") from None
-        raise Interrupted(f"interrupted during {step.id}_{step.name}; {_aftermath(step, progress)}") from None
+            raise Interrupted(f"interrupted after {label} was committed: {_outcome(step)}", step=label) from None
+        raise Interrupted(f"interrupted during {label}; {_aftermath(step, progress)}", step=label) from None
     except psycopg.Error as exc:
         if (conn.broken or conn.closed) and step.sql.is_transactional:
             raise ConnectionLost(f"connection lost during {step.id}_{step.name} ({_short(exc)})",

@@ -128,6 +128,14 @@ def databases(server: str) -> set[str]:
         return {r[0] for r in conn.execute("select datname from pg_database")}
 
 
+def database_running(server: str, fragment: str) -> str | None:
+    """The database whose backend (other than this probe) now runs a query holding `fragment`."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        row = conn.execute("select datname from pg_stat_activity where state = 'active' "
+                           "and pid <> pg_backend_pid() and query like %s", (f"%{fragment}%",)).fetchone()
+    return row[0] if row else None
+
+
 # -- the server -------------------------------------------------------------------
 
 

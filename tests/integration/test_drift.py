@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import uuid
 
-
-from tests.conftest import ROOT, run_cli, tables, tracking_ids, databases
+from tests.conftest import ROOT, database_running, databases, run_cli, start_process, tables, tracking_ids, wait_for
 
 SCRATCH = "sqlmigrate_scratch_"
 
@@ -156,3 +157,25 @@ def test_migrations_that_do_not_build_are_reported_with_file_line_col(database, 
     assert result.exit_code == 1
     assert "drift: the applied migrations do not build in a scratch database; 001_ref failed:" in result.stdout
     assert f"  {mdir}/001_ref/up.sql:2:33: ERROR 42P01: relation \"legacy\" does not exist" in result.stdout
+
+
+def test_ctrl_c_drops_the_scratch_database_and_says_the_target_is_unchanged(server, database, db, write_migrations):
+    marker = uuid.uuid4().hex  # finds this run's scratch database among others on the server
+    slow_in_scratch = (f"create table t (id int);\nselect pg_sleep(case when current_database() like "
+                       f"'{SCRATCH}%' then 60 else 0 end), '{marker}';\n")
+    mdir = write_migrations({"001_slow": (slow_in_scratch, "drop table t;\n")})
+    up(mdir, database)
+    proc = start_process("drift", "--dir", mdir, "--database-url", database)
+    try:
+        ours = wait_for(lambda: database_running(server, marker), "the scratch build to reach its pg_sleep", 30)
+        assert ours.startswith(SCRATCH)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err == ("sqlmigrate: interrupted during 001_slow (in the scratch database); the scratch database "
+                   "was dropped and the target database was not changed\n")
+    assert ours not in databases(server)
+    assert tracking_ids(db) == ["001"] and tables(db) == {"schema_migrations", "t"}
