@@ -328,7 +328,8 @@ def plan_repair(scan: Scan, rows: list[AppliedRow], ids: list[str]) -> list[Repa
             if status.state not in repairable:
                 raise UsageError(f"repair {wanted}: {status.id}_{status.name} is {status.state.value}; "
                                  "only modified, reformatted or failed migrations can be repaired")
-            chosen.append(status)
+            if status not in chosen:  # `repair 2 002` names one migration
+                chosen.append(status)
     else:
         chosen = [s for s in states.values() if s.state in repairable]
     out: list[Repair] = []

@@ -164,6 +164,11 @@ def test_repair_one_id_touches_only_that_one(database, db, write_migrations):
     assert result.stdout == "001_a: recorded the current checksums of up.sql (and its down.sql)\n"
     assert recorded_checksum(db, "002") == before
     assert states(mdir, database) == {"001": "applied", "002": "modified"}
+    # the same migration named twice (2 and 002) is repaired, and reported, once
+    result = run("repair", mdir, database, "2", "002")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "002_b: recorded the current checksums of up.sql (and its down.sql)\n"
+    assert states(mdir, database) == {"001": "applied", "002": "applied"}
 
 
 def test_repair_of_an_unknown_id_is_a_usage_error(database, db, write_migrations):
