@@ -128,6 +128,22 @@ def databases(server: str) -> set[str]:
         return {r[0] for r in conn.execute("select datname from pg_database")}
 
 
+def interrupt_in_scratch(server: str, marker: str, *args) -> tuple[int, str, str]:
+    """Run sqlmigrate `args` (test or drift), send Ctrl-C once its scratch
+    database runs the query holding `marker`; its exit code, stderr and the
+    scratch database's name."""
+    proc = start_process(*args)
+    try:
+        ours = wait_for(lambda: database_running(server, marker), "the scratch run to reach the marked query", 30)
+        assert ours.startswith("sqlmigrate_scratch_")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err, ours
+
+
 def database_running(server: str, fragment: str) -> str | None:
     """The database whose backend (other than this probe) now runs a query holding `fragment`."""
     with psycopg.connect(server, autocommit=True) as conn:

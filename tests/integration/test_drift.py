@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import uuid
 
-from tests.conftest import ROOT, database_running, databases, run_cli, start_process, tables, tracking_ids, wait_for
+from tests.conftest import ROOT, databases, interrupt_in_scratch, run_cli, tables, tracking_ids
 
 SCRATCH = "sqlmigrate_scratch_"
 
@@ -165,16 +164,8 @@ def test_ctrl_c_drops_the_scratch_database_and_says_the_target_is_unchanged(serv
                        f"'{SCRATCH}%' then 60 else 0 end), '{marker}';\n")
     mdir = write_migrations({"001_slow": (slow_in_scratch, "drop table t;\n")})
     up(mdir, database)
-    proc = start_process("drift", "--dir", mdir, "--database-url", database)
-    try:
-        ours = wait_for(lambda: database_running(server, marker), "the scratch build to reach its pg_sleep", 30)
-        assert ours.startswith(SCRATCH)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, err, ours = interrupt_in_scratch(server, marker, "drift", "--dir", mdir, "--database-url", database)
+    assert code == 130, err
     assert err == ("sqlmigrate: interrupted during 001_slow (in the scratch database); the scratch database "
                    "was dropped and the target database was not changed\n")
     assert ours not in databases(server)

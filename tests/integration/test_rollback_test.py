@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import uuid
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import CORPORA, ROOT, database_running, databases, run_cli, start_process, tables, wait_for
+from tests.conftest import CORPORA, ROOT, databases, interrupt_in_scratch, run_cli, tables
 
 SCRATCH = "sqlmigrate_scratch_"
 
@@ -322,16 +321,8 @@ def test_interrupt_drops_the_scratch_database(server, database, write_migrations
     marker = uuid.uuid4().hex
     mdir = write_migrations({"001_slow": (f"create table t (id int);\nselect pg_sleep(60), '{marker}';\n",
                                           "drop table t;\n")})
-    proc = start_process("test", "--dir", mdir, "--database-url", database)
-    try:
-        ours = wait_for(lambda: database_running(server, marker), "the scratch run to reach its pg_sleep", 30)
-        assert ours.startswith(SCRATCH) and ours != psycopg.conninfo.conninfo_to_dict(database)["dbname"]
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, err, ours = interrupt_in_scratch(server, marker, "test", "--dir", mdir, "--database-url", database)
+    assert code == 130, err
     assert err == ("sqlmigrate: interrupted during 001_slow (in the scratch database); the scratch database "
                    "was dropped and the target database was not changed\n")
     assert "Traceback" not in err
