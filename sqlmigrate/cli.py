@@ -213,7 +213,9 @@ class _Commands:
         p = self.sub.add_parser("generate", parents=[self.common, _database(self.env, offline="generate")],
                                 help="create the next migration folder",
                                 description="Create <next id>_<name>/up.sql and down.sql templates.")
-        p.add_argument("name", help="migration name; lower-cased, spaces and '-' become '_'")
+        # optional for argparse, so that `generate -x` is reported as the stray option it is
+        # (see run), not as a missing name; commands.generate requires it
+        p.add_argument("name", nargs="?", help="migration name; lower-cased, spaces and '-' become '_'")
 
     def test(self) -> None:
         self._scratch("test", "prove every down.sql in a scratch database",
@@ -303,6 +305,8 @@ def run(argv: list[str], env: dict[str, str]) -> int:
                                              f"(choose from {', '.join(COMMANDS)})")
         args = parser.parse_args(argv)
     except _ArgumentsRejected as exc:
+        if _command_of(argv) == "generate" and exc.message.startswith("unrecognized arguments: -"):
+            exc.message += " (a migration name cannot start with '-')"
         if _wants_json(argv):
             _json_error(_command_of(argv), exc.message, UsageError.exit_code)
         else:

@@ -214,8 +214,10 @@ SETTLE_CONNECT_SECONDS = 5
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
-def generate(settings: Settings, name: str) -> Report:
+def generate(settings: Settings, name: str | None) -> Report:
     """Create the next migration folder with comment-only templates; never overwrite."""
+    if name is None:
+        raise UsageError("generate needs the migration's name: sqlmigrate generate NAME (e.g. add_orders)")
     clean = re.sub(r"[\s\-]+", "_", name.strip().lower())
     if not _NAME.match(clean):
         raise UsageError(

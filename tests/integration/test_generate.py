@@ -110,3 +110,18 @@ def test_generate_needs_no_database(tmp_path):
     mdir = tmp_path / "migrations"
     result = run_cli("generate", "a", "--dir", mdir, env={"DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/db"})
     assert result.exit_code == 0
+
+
+def test_a_missing_name_and_a_name_read_as_an_option_say_which(tmp_path):
+    mdir = tmp_path / "m"
+    missing = run_cli("generate", "--dir", mdir)
+    assert missing.exit_code == 2
+    assert missing.stderr == ("sqlmigrate: generate needs the migration's name: sqlmigrate generate NAME "
+                              "(e.g. add_orders)\n")
+    dashed = run_cli("generate", "-x", "--dir", mdir)
+    assert dashed.exit_code == 2
+    assert dashed.stderr.splitlines()[-1] == \
+        "sqlmigrate: unrecognized arguments: -x (a migration name cannot start with '-')"
+    as_json = json.loads(run_cli("generate", "-x", "--dir", mdir, "--format", "json").stdout)
+    assert as_json["exit_code"] == 2 and as_json["error"].endswith("(a migration name cannot start with '-')")
+    assert not mdir.exists()
