@@ -1,16 +1,21 @@
 """Library entry points: the commands as functions that print nothing.
 
 For applications and test fixtures: `migrate(url)` brings a database to the
-latest migration in one call. Failures raise the exceptions of errors.py.
+latest migration in one call. Failures raise the exceptions of errors.py;
+Ctrl-C stays a KeyboardInterrupt.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from sqlmigrate import commands
 from sqlmigrate.config import DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings
-from sqlmigrate.errors import MigrationFailed, Refused
+from sqlmigrate.errors import (DatabaseUnavailable, Interrupted, LockTimeout, MigrationFailed, Refused,
+                               SqlMigrateError, UsageError)
 from sqlmigrate.model import MigrationStatus, Report
+
+_T = TypeVar("_T")
 
 
 class _Silent(commands.Hooks):
@@ -31,6 +36,16 @@ class _Silent(commands.Hooks):
 
 def _settings(database_url: str, directory: str | Path, table: str, lock_wait: float) -> Settings:
     return Settings(database_url=database_url, directory=Path(directory), table=table, lock_wait=lock_wait)
+
+
+def _called(run: Callable[[], _T]) -> _T:
+    """A library caller's Ctrl-C stays a KeyboardInterrupt, which its own
+    handlers (and `except Exception` not catching it) rely on; the message
+    says what the interrupted migration left."""
+    try:
+        return run()
+    except Interrupted as exc:
+        raise KeyboardInterrupt(exc.message) from None
 
 
 def _ids_done(report: Report) -> list[str]:
@@ -59,7 +74,7 @@ def migrate(
     LockTimeout, UsageError.
     """
     settings = _settings(database_url, directory, table, lock_wait)
-    return _ids_done(commands.up(settings, _Silent(), to=to))
+    return _called(lambda: _ids_done(commands.up(settings, _Silent(), to=to)))
 
 
 def rollback(
@@ -72,9 +87,13 @@ def rollback(
     all: bool = False,
     lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> list[str]:
-    """Roll back (one by default); returns the ids rolled back, highest first."""
+    """Roll back (one by default, or `steps`, or all above `to`, or `all`: at
+    most one of the three); returns the ids rolled back, highest first. No
+    confirmation is asked. Raises as migrate does."""
+    if sum((steps is not None, to is not None, all)) > 1:
+        raise UsageError("rollback: give at most one of steps, to and all")
     settings = _settings(database_url, directory, table, lock_wait)
-    return _ids_done(commands.down(settings, _Silent(), steps=steps, to=to, all_=all))
+    return _called(lambda: _ids_done(commands.down(settings, _Silent(), steps=steps, to=to, all_=all)))
 
 
 def status(
@@ -85,7 +104,8 @@ def status(
 ) -> list[MigrationStatus]:
     """One MigrationStatus per migration (state, applied_at, notes)."""
     settings = _settings(database_url, directory, table, DEFAULT_LOCK_WAIT)
-    return list(commands.status(settings).data["statuses"])
+    return _called(lambda: list(commands.status(settings).data["statuses"]))
 
 
-__all__ = ["migrate", "rollback", "status", "MigrationFailed", "Refused"]
+__all__ = ["migrate", "rollback", "status", "SqlMigrateError", "Refused", "MigrationFailed", "DatabaseUnavailable",
+           "LockTimeout", "UsageError"]
