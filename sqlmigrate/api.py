@@ -65,16 +65,18 @@ def migrate(
     *,
     table: str = DEFAULT_TABLE,
     to: str | None = None,
+    allow_out_of_order: bool = False,
     lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> list[str]:
     """Apply every pending migration (up to `to`); returns the ids applied, in order.
 
-    Raises Refused (validation, modified migration), MigrationFailed (a
+    Raises Refused (validation, modified migration, a pending id below the
+    highest applied one unless `allow_out_of_order`), MigrationFailed (a
     migration's SQL failed; earlier ones stay applied), DatabaseUnavailable,
     LockTimeout, UsageError.
     """
     settings = _settings(database_url, directory, table, lock_wait)
-    return _called(lambda: _ids_done(commands.up(settings, _Silent(), to=to)))
+    return _called(lambda: _ids_done(commands.up(settings, _Silent(), to=to, allow_out_of_order=allow_out_of_order)))
 
 
 def rollback(

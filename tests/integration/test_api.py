@@ -104,3 +104,14 @@ def test_ctrl_c_stays_a_keyboard_interrupt(server, database, db, write_migration
         signal.signal(signal.SIGINT, previous)
     assert str(interrupted.value) == "interrupted during 002_slow; its transaction was rolled back"
     assert tracking_ids(db) == ["001"] and "slow" not in tables(db)
+
+
+def test_migrate_out_of_order_only_when_allowed(database, db, write_migrations, tmp_path):
+    mdir = write_migrations({k: FIVE[k] for k in ("001_t1", "003_t3")})
+    assert sqlmigrate.migrate(database, mdir) == ["001", "003"]
+    write_migrations({"002_t2": FIVE["002_t2"]})
+    with pytest.raises(Refused) as refused:
+        sqlmigrate.migrate(database, mdir)
+    assert "older than the newest applied one" in refused.value.message
+    assert sqlmigrate.migrate(database, mdir, allow_out_of_order=True) == ["002"]
+    assert tracking_ids(db) == ["001", "002", "003"]
