@@ -209,7 +209,7 @@ def plan_down(
 ) -> Plan:
     """The applied migrations to roll back, highest id first. Raises Refused or UsageError.
 
-    `check_downs` stands in for rules.check_down of each (see prevalidate)."""
+    `check_downs` stands in for rules.check_downs (see prevalidate)."""
     states = statuses(scan, rows)
     _refuse_failed(states)
     # a row whose id is no number (written by hand) is no migration down could run
@@ -227,8 +227,7 @@ def plan_down(
         chosen = applied[:count]
     notes = _shared_ids(scan, rows, chosen)
     readable = [s.migration for s in chosen if s.migration is not None and s.migration.down.is_readable]
-    checked = dict(zip((m.folder for m in readable),
-                       check_downs(readable, table) if check_downs else [rules.check_down(m, table) for m in readable]))
+    checked = dict(zip((m.folder for m in readable), (check_downs or rules.check_downs)(readable, table)))
     plan_steps: list[Step] = []
     findings: list[Finding] = []
     for status in chosen:

@@ -107,14 +107,14 @@ class Prevalidation:
 
     def check_downs(self, migrations: list[Migration],
                     table: rules.TrackingTable) -> list[tuple[SqlFile | None, list[Finding]]]:
-        """rules.check_down of each migration, answered from the child's records.
+        """rules.check_downs, answered from the child's records.
 
         The child goes newest first through every folder, pending ones too.
         When more folders nobody asked for lie ahead of the wanted ones than
         there are wanted ones (one step down under many pending folders, say),
         the parent lexes its own rather than wait."""
         if (table, "down") != (self._table, self._direction):
-            return [rules.check_down(m, table) for m in migrations]
+            return rules.check_downs(migrations, table)
         if not self._worth_waiting({m.folder for m in migrations}):
             self.close()
         return [self._check_down(m, table) for m in migrations]
@@ -199,18 +199,15 @@ def _child(read_fd: int, write_fd: int, folders: list[Migration], table: rules.T
             for migration in folders:
                 if os.getppid() != parent:
                     break  # the parent is gone: nobody reads
-                parsed: dict[Path, SqlFile] = {}
                 if direction == "up":
+                    parsed: dict[Path, SqlFile] = {}
                     findings = rules.check_migration(migration, table, parsed)
-                    runs = migration.up.path
+                    runs = parsed.get(migration.up.path)
                 else:
-                    down, findings = rules.check_down(migration, table)
-                    if down is not None:
-                        parsed[migration.down.path] = down
-                    runs = migration.down.path
+                    runs, findings = rules.check_down(migration, table)
                 # the parent needs the statements of the file it runs; it has the
                 # file's bytes already, which are most of the record
-                files = {path: replace(sql, data=b"") for path, sql in parsed.items() if path == runs}
+                files = {runs.path: replace(runs, data=b"")} if runs is not None else {}
                 body = pickle.dumps((migration.folder, findings, files), pickle.HIGHEST_PROTOCOL)
                 out.write(_SIZE.pack(len(body)))
                 out.write(body)

@@ -587,6 +587,10 @@ def check_down(migration: Migration, table: TrackingTable) -> tuple[SqlFile | No
     return sql, (check_file(sql, "down", table) if sql is not None else [])
 
 
+def check_downs(migrations: list[Migration], table: TrackingTable) -> list[tuple[SqlFile | None, list[Finding]]]:
+    return [check_down(m, table) for m in migrations]
+
+
 def check(
     scan: Scan,
     table: TrackingTable,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from tests.conftest import run_cli, run_process, tables, tracking_ids
 
 FOUR = {
@@ -11,6 +13,7 @@ FOUR = {
     "003_c": ("create table c (id int);\n", "drop table c;\n"),
     "010_d": ("create table d (id int);\n", "drop table d;\n"),
 }
+A_AND_B = {k: FOUR[k] for k in ("001_a", "002_b")}
 
 
 def run(command, mdir, database, *args):
@@ -221,7 +224,7 @@ def test_set_in_down_does_not_break_tracking(database, db, write_migrations):
 def test_refuses_when_no_folder_is_known_to_be_the_applied_one(database, db, write_migrations):
     """002_b applied, then renamed to 2_b and edited, while 002_x arrived: which
     down.sql undoes 002_b is a guess, so nothing runs (002_x's would leave b)."""
-    mdir = applied(write_migrations, database, {k: FOUR[k] for k in ("001_a", "002_b")})
+    mdir = applied(write_migrations, database, A_AND_B)
     (mdir / "002_b").rename(mdir / "2_b")
     (mdir / "2_b" / "up.sql").write_text("create table b (id bigint);\n")
     write_migrations({"002_x": ("create table x (id int);\n", "drop table if exists x;\n")})
@@ -235,27 +238,24 @@ def test_refuses_when_no_folder_is_known_to_be_the_applied_one(database, db, wri
     assert {"a", "b"} <= tables(db)
 
 
-def test_the_folder_holding_the_applied_up_sql_is_the_applied_one(database, db, write_migrations):
-    """Renamed (002_b to 2_b) but unchanged: its checksum says it is the one applied,
-    so 002_x is the duplicate, and down runs 2_b's down.sql."""
-    mdir = applied(write_migrations, database, {k: FOUR[k] for k in ("001_a", "002_b")})
-    (mdir / "002_b").rename(mdir / "2_b")
-    write_migrations({"002_x": ("create table x (id int);\n", "drop table if exists x;\n")})
-    status = run("status", mdir, database)
-    assert f"{mdir}/002_x:1:1: error: id 002 is the same as 2_b, which is applied" in status.stderr
+@pytest.mark.parametrize("renamed_to, other, status_line, note", [
+    # renamed (002_b to 2_b) but unchanged: its checksum says it is the one applied
+    ("2_b", "002_x", "002_x:1:1: error: id 002 is the same as 2_b, which is applied",
+     "002_x has the id of the applied 2_b, whose own down.sql runs [duplicate-id]"),
+    # still named as applied
+    (None, "2_z", "2_z:1:1: error: id 2 is the same as 002_b, which is applied",
+     "2_z has the id of the applied 002_b, whose own down.sql runs [duplicate-id]"),
+])
+def test_runs_the_applied_folder_and_notes_the_other(database, db, write_migrations, renamed_to, other,
+                                                    status_line, note):
+    mdir = applied(write_migrations, database, A_AND_B)
+    if renamed_to:
+        (mdir / "002_b").rename(mdir / renamed_to)
+    write_migrations({other: ("create table other (id int);\n", "drop table if exists other;\n")})
+    assert f"{mdir}/{status_line}" in run("status", mdir, database).stderr
     result = run("down", mdir, database)
     assert result.exit_code == 0, result.stderr
-    assert "002_x has the id of the applied 2_b, whose own down.sql runs [duplicate-id]" in result.stderr
-    assert tracking_ids(db) == ["001"]
-    assert "b" not in tables(db) and "a" in tables(db)
-
-
-def test_runs_the_folder_named_as_applied_and_notes_the_other(database, db, write_migrations):
-    mdir = applied(write_migrations, database, {k: FOUR[k] for k in ("001_a", "002_b")})
-    write_migrations({"2_z": ("create table z (id int);\n", "drop table z;\n")})
-    result = run("down", mdir, database)
-    assert result.exit_code == 0, result.stderr
-    assert "2_z has the id of the applied 002_b, whose own down.sql runs [duplicate-id]" in result.stderr
+    assert note in result.stderr
     assert tracking_ids(db) == ["001"]
     assert "b" not in tables(db) and "a" in tables(db)
 
@@ -263,7 +263,7 @@ def test_runs_the_folder_named_as_applied_and_notes_the_other(database, db, writ
 def test_rolling_back_a_modified_migration_says_so(database, db, write_migrations):
     """Editing an applied up.sql, then down and up again, is everyday work on a
     branch: down runs, with a note that the file is no longer what was applied."""
-    mdir = applied(write_migrations, database, {k: FOUR[k] for k in ("001_a", "002_b")})
+    mdir = applied(write_migrations, database, A_AND_B)
     (mdir / "002_b" / "up.sql").write_text("create table b (id bigint);\n")
     result = run("down", mdir, database)
     assert result.exit_code == 0, result.stderr
