@@ -9,30 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from sqlmigrate import commands
+from sqlmigrate import commands, events
 from sqlmigrate.config import DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings
 from sqlmigrate.errors import (DatabaseUnavailable, Interrupted, LockTimeout, MigrationFailed, Refused,
                                SqlMigrateError, UsageError)
-from sqlmigrate.model import MigrationStatus, Report
+from sqlmigrate.model import MigrationStatus
+from sqlmigrate.reports import MigrateReport
 
 _T = TypeVar("_T")
-
-
-class _Silent(commands.Hooks):
-    """A library call prints nothing."""
-
-    def waiting_for_lock(self, holder: str) -> None:
-        return None
-
-    def started(self, step) -> None:
-        return None
-
-    def finished(self, result) -> None:
-        return None
-
-    def tested(self, result) -> None:
-        return None
-
 
 def _settings(database_url: str, directory: str | Path, table: str, lock_wait: float) -> Settings:
     return Settings(database_url=database_url, directory=Path(directory), table=table, lock_wait=lock_wait)
@@ -48,15 +32,15 @@ def _called(run: Callable[[], _T]) -> _T:
         raise KeyboardInterrupt(exc.message) from None
 
 
-def _ids_done(report: Report) -> list[str]:
-    failed = report.data.get("failed")
-    if failed is not None:
+def _ids_done(report: MigrateReport) -> list[str]:
+    failed = report.failed
+    if failed is not None and failed.error is not None:
         error = failed.error
         raise MigrationFailed(
             f"{error.path}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}",
             details=tuple(x for x in (error.detail, error.hint) if x),
         )
-    return [r.step.id for r in report.data["results"]]
+    return [r.step.id for r in report.results]
 
 
 def migrate(
@@ -76,7 +60,7 @@ def migrate(
     LockTimeout, UsageError.
     """
     settings = _settings(database_url, directory, table, lock_wait)
-    return _called(lambda: _ids_done(commands.up(settings, _Silent(), to=to, allow_out_of_order=allow_out_of_order)))
+    return _called(lambda: _ids_done(commands.up(settings, events.silent, to=to, allow_out_of_order=allow_out_of_order)))
 
 
 def rollback(
@@ -95,7 +79,7 @@ def rollback(
     if sum((steps is not None, to is not None, all)) > 1:
         raise UsageError("rollback: give at most one of steps, to and all")
     settings = _settings(database_url, directory, table, lock_wait)
-    return _called(lambda: _ids_done(commands.down(settings, _Silent(), steps=steps, to=to, all_=all)))
+    return _called(lambda: _ids_done(commands.down(settings, events.silent, steps=steps, to=to, all_=all)))
 
 
 def status(
@@ -106,7 +90,7 @@ def status(
 ) -> list[MigrationStatus]:
     """One MigrationStatus per migration (state, applied_at, notes)."""
     settings = _settings(database_url, directory, table, DEFAULT_LOCK_WAIT)
-    return _called(lambda: list(commands.status(settings).data["statuses"]))
+    return _called(lambda: list(commands.status(settings).statuses))
 
 
 __all__ = ["migrate", "rollback", "status", "SqlMigrateError", "Refused", "MigrationFailed", "DatabaseUnavailable",

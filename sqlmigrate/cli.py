@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, Callable, NoReturn
 
 from sqlmigrate import __version__
 from sqlmigrate.config import DEFAULT_DIR, DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings, parse_duration
@@ -29,9 +29,6 @@ class _ArgumentsRejected(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         raise _ArgumentsRejected(self, message)
-
-
-COMMANDS = ("status", "up", "down", "verify", "repair", "baseline", "generate", "test", "drift", "schema", "check")
 
 
 LEADING_OPTIONS = ("--database-url", "--dir", "--table", "--format")
@@ -260,9 +257,10 @@ def build_parser(env: dict[str, str], only: str | None = None) -> argparse.Argum
     parser.add_argument("--version", action="version", version=f"sqlmigrate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    commands = _Commands(sub, env)
+    adder = _Commands(sub, env)
     for name in COMMANDS if only is None else (only,):
-        getattr(commands, name)()
+        add_parser, _ = _TABLE[name]
+        add_parser(adder)
     return parser
 
 
@@ -296,6 +294,33 @@ def _confirm_all(args: argparse.Namespace) -> None:
         raise Refused("down --all cancelled; nothing was rolled back")
 
 
+def _down(c: Any, settings: Settings, args: argparse.Namespace, listener: Any) -> Any:
+    if args.all:
+        _confirm_all(args)
+    return c.down(settings, listener, steps=args.steps, to=args.to, all_=args.all, dry_run=args.dry_run)
+
+
+# Every command: how its parser is built, and how it runs (given the commands
+# module, imported only once the arguments are parsed, the settings, the
+# arguments and the progress listener) to return its report.
+_Run = Callable[[Any, Settings, argparse.Namespace, Any], Any]
+_TABLE: dict[str, tuple[Callable[[_Commands], None], _Run]] = {
+    "status": (_Commands.status, lambda c, settings, args, listener: c.status(settings)),
+    "up": (_Commands.up, lambda c, settings, args, listener: c.up(
+        settings, listener, to=args.to, dry_run=args.dry_run, allow_out_of_order=args.allow_out_of_order)),
+    "down": (_Commands.down, _down),
+    "verify": (_Commands.verify, lambda c, settings, args, listener: c.verify(settings)),
+    "repair": (_Commands.repair, lambda c, settings, args, listener: c.repair(settings, listener, args.ids)),
+    "baseline": (_Commands.baseline, lambda c, settings, args, listener: c.baseline(settings, listener, args.id)),
+    "generate": (_Commands.generate, lambda c, settings, args, listener: c.generate(settings, args.name)),
+    "test": (_Commands.test, lambda c, settings, args, listener: c.test(settings, listener)),
+    "drift": (_Commands.drift, lambda c, settings, args, listener: c.drift(settings)),
+    "schema": (_Commands.schema, lambda c, settings, args, listener: c.schema(settings, args.output)),
+    "check": (_Commands.check, lambda c, settings, args, listener: c.check(settings, strict=args.strict)),
+}
+COMMANDS = tuple(_TABLE)
+
+
 def run(argv: list[str], env: dict[str, str]) -> int:
     try:
         parser = build_parser(env, only=_command_of(argv))
@@ -326,34 +351,8 @@ def run(argv: list[str], env: dict[str, str]) -> int:
         if not args.dir:
             # an unset variable in `--dir "$DIR"`: the current folder is rarely what was meant
             raise UsageError("--dir is empty (give the migrations folder, or `--dir .` for the current one)")
-        if args.command == "check":
-            report = commands.check(settings, strict=args.strict)
-        elif args.command == "status":
-            report = commands.status(settings)
-        elif args.command == "up":
-            report = commands.up(settings, renderer, to=args.to, dry_run=args.dry_run,
-                                 allow_out_of_order=args.allow_out_of_order)
-        elif args.command == "down":
-            if args.all:
-                _confirm_all(args)
-            report = commands.down(settings, renderer, steps=args.steps, to=args.to, all_=args.all,
-                                   dry_run=args.dry_run)
-        elif args.command == "generate":
-            report = commands.generate(settings, args.name)
-        elif args.command == "verify":
-            report = commands.verify(settings)
-        elif args.command == "repair":
-            report = commands.repair(settings, renderer, args.ids)
-        elif args.command == "baseline":
-            report = commands.baseline(settings, renderer, args.id)
-        elif args.command == "test":
-            report = commands.test(settings, renderer)
-        elif args.command == "drift":
-            report = commands.drift(settings)
-        elif args.command == "schema":
-            report = commands.schema(settings, args.output)
-        else:  # pragma: no cover - argparse rejects unknown commands
-            raise UsageError(f"unknown command {args.command}")
+        _, run_command = _TABLE[args.command]
+        report = run_command(commands, settings, args, renderer.event)
     except SqlMigrateError as exc:
         renderer.error(exc)
         return exc.exit_code

@@ -1,4 +1,4 @@
-"""One function per command: Settings (+ options) -> Report. Orchestration only.
+"""One function per command: Settings (+ options) -> its typed report. Orchestration only.
 
 Database modules are imported inside the functions that need them, so that
 `check`, `generate` and `--help` never load psycopg.
@@ -6,17 +6,24 @@ Database modules are imported inside the functions that need them, so that
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-from sqlmigrate import discovery, plan as planning, rules
+from sqlmigrate import discovery, events, plan as planning, rules
 from sqlmigrate.config import Settings
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Interrupted, Refused, UsageError
-from sqlmigrate.model import Plan, Repair, RepairAction, Report, RowState, Step, StepResult
+from sqlmigrate.events import Listener
+from sqlmigrate.model import Plan, Repair, RepairAction, RowState, Step, StepResult
+from sqlmigrate.reports import (BaselineReport, CheckReport, DownReport, DriftReport, GenerateReport,
+                                MigrateReport, RepairReport, SchemaReport, StatusReport, TestReport, UpReport,
+                                VerifyReport)
+from sqlmigrate.target import Target
+from sqlmigrate.validation import Validator
 
-if TYPE_CHECKING:  # loaded only where a command forks (_migrate_validated)
-    from sqlmigrate.prevalidate import Prevalidation
+if TYPE_CHECKING:  # psycopg: loaded only by commands that connect
+    from sqlmigrate.db import Session
 
 TEMPLATE = """\
 -- {kind}.sql of {folder}
@@ -27,20 +34,6 @@ TEMPLATE = """\
 {extra}-- Until it holds a statement, `check` and `up` refuse this migration.
 """
 _DOWN_EXTRA = "--   -- sqlmigrate: irreversible     (when the change cannot be undone)\n"
-
-
-class Hooks(Protocol):
-    """What a command tells the user while it runs (render's Renderer has these
-    methods; the library API subclasses this for the silent defaults)."""
-
-    def waiting_for_lock(self, holder: str) -> None: ...
-
-    def started(self, step: Step) -> None: ...
-
-    def finished(self, result: StepResult) -> None: ...
-
-    def tested(self, result) -> None:
-        """`test` finished one migration (a schema.RoundTrip)."""
 
 
 def _scan(settings: Settings) -> discovery.Scan:
@@ -57,45 +50,33 @@ def _scan(settings: Settings) -> discovery.Scan:
         raise UsageError(f"cannot read migrations folder {settings.directory}: {exc.strerror}") from None
 
 
-def _table(settings: Settings) -> rules.TrackingTable:
-    return rules.TrackingTable.parse(settings.table)
-
-
-@contextlib.contextmanager
-def _session(settings: Settings) -> Iterator[tuple]:
+def _session(target: Target) -> contextlib.AbstractContextManager[Session]:
     from sqlmigrate import db
 
-    conn = db.connect(settings.database_url, options=settings.server_options())
-    try:
-        yield conn, db.Tracking(conn, settings.table)
-    finally:
-        conn.close()
+    return db.session(target)
 
 
 # -- check -------------------------------------------------------------------------
 
 
-def check(settings: Settings, *, strict: bool = False) -> Report:
+def check(settings: Settings, *, strict: bool = False) -> CheckReport:
     scan = _scan(settings)
-    findings = rules.check(scan, _table(settings))
+    findings = rules.check(scan, Target.from_settings(settings).table)
     failing = any(f.is_error or strict for f in findings)
-    return Report("check", 1 if failing else 0, {"findings": findings, "migrations": len(scan.migrations)})
+    return CheckReport(exit_code=1 if failing else 0, findings=tuple(findings), migrations=len(scan.migrations))
 
 
 # -- status ------------------------------------------------------------------------
 
 
-def status(settings: Settings) -> Report:
+def status(settings: Settings) -> StatusReport:
     scan = _scan(settings)
-    with _session(settings) as (conn, tracking):
-        rows = tracking.rows()
-        from sqlmigrate import db
-
-        where = db.describe_database(conn)
-    scan = scan.for_rows(rows)  # a duplicate id: the finding names the folder that is not applied
+    with _session(Target.from_settings(settings)) as session:
+        rows = session.tracking.rows()
+        where = session.describe()
+    scan = planning.assign_rows(scan, rows)  # a duplicate id: the finding names the folder that is not applied
     states = planning.statuses(scan, rows)
-    return Report("status", 0, {"statuses": states, "database": where, "table": settings.table,
-                                "findings": list(scan.findings)})
+    return StatusReport(statuses=tuple(states), database=where, table=settings.table, findings=scan.findings)
 
 
 # -- up / down ---------------------------------------------------------------------
@@ -103,87 +84,80 @@ def status(settings: Settings) -> Report:
 
 def up(
     settings: Settings,
-    hooks: Hooks,
+    listener: Listener,
     *,
     to: str | None = None,
     dry_run: bool = False,
     allow_out_of_order: bool = False,
-) -> Report:
+) -> UpReport:
     scan = _scan(settings)
-    table = _table(settings)
-    return _migrate_validated("up", settings, hooks, dry_run, scan, table, lambda rows, early: planning.plan_up(
-        scan, rows, table, to=to, allow_out_of_order=allow_out_of_order,
-        check_one=early.check_migration if early else None))
+
+    def make_plan(rows: list, validator: Validator) -> Plan:
+        selection = planning.select_up(scan, rows, to=to, allow_out_of_order=allow_out_of_order)
+        findings, files = validator.ups(selection.scan, selection.checked)
+        return planning.plan_up(selection, findings, files)
+
+    return _migrate(UpReport, settings, listener, dry_run, scan, make_plan)
 
 
 def down(
     settings: Settings,
-    hooks: Hooks,
+    listener: Listener,
     *,
     steps: int | None = None,
     to: str | None = None,
     all_: bool = False,
     dry_run: bool = False,
-) -> Report:
+) -> DownReport:
     scan = _scan(settings)
-    table = _table(settings)
-    return _migrate_validated("down", settings, hooks, dry_run, scan, table, lambda rows, early: planning.plan_down(
-        scan, rows, table, steps=steps, to=to, all_=all_,
-        check_downs=early.check_downs if early else None))
+
+    def make_plan(rows: list, validator: Validator) -> Plan:
+        selection = planning.select_down(scan, rows, steps=steps, to=to, all_=all_)
+        return planning.plan_down(selection, validator.downs(selection))
+
+    return _migrate(DownReport, settings, listener, dry_run, scan, make_plan)
 
 
-def _migrate_validated(command: str, settings: Settings, hooks: Hooks, dry_run: bool, scan: discovery.Scan,
-                       table: rules.TrackingTable, make_plan: Callable[[list, Prevalidation | None], Plan]) -> Report:
-    """_migrate, with the plan's files validated in a forked child (prevalidate)
-    started before psycopg's import, which it overlaps. The command line's
-    choice: a library caller's process is never forked."""
-    early = None
-    if settings.validate_in_parallel:
-        from sqlmigrate.prevalidate import Prevalidation
-
-        early = Prevalidation.start(scan, table, command)
-
-    def plan_then_stop_the_child(rows: list) -> Plan:
-        try:
-            return make_plan(rows, early)
-        finally:
-            if early:
-                early.close()
-
-    try:
-        return _migrate(command, settings, hooks, plan_then_stop_the_child, dry_run)
-    finally:
-        if early:
-            early.close()
+_Migrated = TypeVar("_Migrated", bound=MigrateReport)
 
 
-def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run: bool) -> Report:
-    from sqlmigrate import db, executor
+def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_run: bool,
+             scan: discovery.Scan, make_plan: Callable[[list, Validator], Plan]) -> _Migrated:
+    """Read the tracking rows, plan, validate, and run the plan under the lock.
 
-    with _session(settings) as (conn, tracking):
-        if dry_run:
-            plan = make_plan(tracking.rows())
-            return Report(command, 0, {"plan": plan, "dry_run": True, "table": settings.table})
-        with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
-            # the state is read under the lock: a concurrent run may just have finished
-            plan = make_plan(tracking.rows())
-            if command == "up" and plan.steps:
-                # only now: a refused up changes nothing, the table included (SPEC 3)
-                tracking.create()
+    The validation may start in a forked child before psycopg is imported
+    (validation.Validator.start), so the database modules are imported after it.
+    """
+    target = Target.from_settings(settings)
+    with Validator.start(scan, target.table, kind.command, in_parallel=settings.validate_in_parallel) as validator:
+        from sqlmigrate import executor
+
+        def plan_then_stop_the_child(rows: list) -> Plan:
             try:
-                results = executor.run(conn, tracking, plan, hooks)
-            except ConnectionLost as lost:
-                raise _settled(settings, lost) from lost
+                return make_plan(rows, validator)
+            finally:
+                validator.close()
+
+        with _session(target) as session:
+            if dry_run:
+                plan = plan_then_stop_the_child(session.tracking.rows())
+                return kind(plan=plan, dry_run=True, table=settings.table)
+            with session.lock(settings.lock_wait, listener):
+                # the state is read under the lock: a concurrent run may just have finished
+                plan = plan_then_stop_the_child(session.tracking.rows())
+                if kind is UpReport and plan.steps:
+                    # only now: a refused up changes nothing, the table included (SPEC 3)
+                    session.tracking.create()
+                try:
+                    results = executor.run(session, plan, listener)
+                except ConnectionLost as lost:
+                    raise _settled(target, lost) from lost
     failed = next((r for r in results if r.error is not None), None)
-    left = plan.steps[len(results):]
-    return Report(
-        command,
-        4 if failed else 0,
-        {"plan": plan, "results": results, "failed": failed, "not_run": left, "dry_run": False},
-    )
+    return kind(exit_code=4 if failed else 0, plan=plan, table=settings.table, results=tuple(results),
+                failed=failed, not_run=plan.steps[len(results):])
 
 
-def _settled(settings: Settings, lost: ConnectionLost) -> DatabaseUnavailable:
+def _settled(target: Target, lost: ConnectionLost) -> DatabaseUnavailable:
     """Say what a lost connection left of its migration: its COMMIT, sent in the
     same query string, may have gone through just before the loss. The tracking
     row is read on a new connection (waiting at most SETTLE_CONNECT_SECONDS:
@@ -191,12 +165,8 @@ def _settled(settings: Settings, lost: ConnectionLost) -> DatabaseUnavailable:
     from sqlmigrate import db, executor
 
     try:
-        conn = db.connect(settings.database_url, options=settings.server_options(),
-                          timeout=SETTLE_CONNECT_SECONDS)
-        try:
-            committed = executor.is_committed(db.Tracking(conn, settings.table), lost.step_id, is_up=lost.is_up)
-        finally:
-            conn.close()
+        with db.session(target, timeout=SETTLE_CONNECT_SECONDS) as session:
+            committed = executor.is_committed(session.tracking, lost.step_id, is_up=lost.is_up)
     except (DatabaseUnavailable, UsageError):
         return DatabaseUnavailable(f"{lost.message}; its transaction was rolled back by the server unless its "
                                    "COMMIT had gone through: `sqlmigrate status` tells which, once the server "
@@ -214,7 +184,7 @@ SETTLE_CONNECT_SECONDS = 5
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
-def generate(settings: Settings, name: str | None) -> Report:
+def generate(settings: Settings, name: str | None) -> GenerateReport:
     """Create the next migration folder with comment-only templates; never overwrite."""
     if name is None:
         raise UsageError("generate needs the migration's name: sqlmigrate generate NAME (e.g. add_orders)")
@@ -253,18 +223,18 @@ def generate(settings: Settings, name: str | None) -> Report:
         with path.open("x", encoding="utf-8") as handle:
             handle.write(TEMPLATE.format(kind=kind, folder=folder.name, what=what, extra=extra))
         created.append(path)
-    return Report("generate", 0, {"created": created, "id": next_id, "name": clean})
+    return GenerateReport(created=tuple(created), id=next_id, name=clean)
 
 
 
 # -- verify, repair, baseline -------------------------------------------------------
 
 
-def verify(settings: Settings) -> Report:
+def verify(settings: Settings) -> VerifyReport:
     """Exit 1 naming each modified, missing or failed migration; pending ones are fine."""
     scan = _scan(settings)
-    with _session(settings) as (conn, tracking):
-        rows = tracking.rows()
+    with _session(Target.from_settings(settings)) as session:
+        rows = session.tracking.rows()
     states = planning.statuses(scan, rows)
     problems = [s for s in states if s.state in planning.VERIFY_PROBLEMS]
     duplicates = planning.duplicates_of_applied(scan, rows)
@@ -277,20 +247,20 @@ def verify(settings: Settings) -> Report:
             + ("`up` refuses until that folder has an id of its own",),
             findings=tuple(duplicates),
         )
-    return Report("verify", 1 if problems else 0, {"statuses": states, "problems": problems})
+    return VerifyReport(exit_code=1 if problems else 0, statuses=tuple(states), problems=tuple(problems))
 
 
-def repair(settings: Settings, hooks: Hooks, ids: list[str]) -> Report:
+def repair(settings: Settings, listener: Listener, ids: list[str]) -> RepairReport:
     """Record current checksums / clear failed runs, in one transaction under the lock."""
     from sqlmigrate import db
 
     scan = _scan(settings)
-    with _session(settings) as (conn, tracking):
-        with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
-            repairs = planning.plan_repair(scan, tracking.rows(), ids)
-            queries = [_repair_query(tracking, r) for r in repairs]
-            db.run_in_transaction(conn, queries, doing="repairing the tracking table")
-    return Report("repair", 0, {"repairs": repairs})
+    with _session(Target.from_settings(settings)) as session:
+        with session.lock(settings.lock_wait, listener):
+            repairs = planning.plan_repair(scan, session.tracking.rows(), ids)
+            queries = [_repair_query(session.tracking, r) for r in repairs]
+            db.run_in_transaction(session.conn, queries, doing="repairing the tracking table")
+    return RepairReport(repairs=tuple(repairs))
 
 
 def _repair_query(tracking, repair: Repair):
@@ -303,13 +273,14 @@ def _repair_query(tracking, repair: Repair):
                                  down_sql=repair.down_sql)
 
 
-def baseline(settings: Settings, hooks: Hooks, to: str) -> Report:
+def baseline(settings: Settings, listener: Listener, to: str) -> BaselineReport:
     """Record every migration up to `to` as applied without running it."""
     from sqlmigrate import db
 
     scan = _scan(settings)
-    with _session(settings) as (conn, tracking):
-        with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
+    with _session(Target.from_settings(settings)) as session:
+        tracking = session.tracking
+        with session.lock(settings.lock_wait, listener):
             chosen = planning.plan_baseline(scan, tracking.rows(), to)
             tracking.create()
             queries = []
@@ -320,10 +291,10 @@ def baseline(settings: Settings, hooks: Hooks, to: str) -> Report:
                     id=m.id, name=m.name, checksum=up.checksum, content_checksum=up.content_checksum,
                     down_sql=m.down.text, state=RowState.APPLIED.value, duration_ms=None,
                 ))
-            db.run_in_transaction(conn, queries, doing="recording the baseline")
+            db.run_in_transaction(session.conn, queries, doing="recording the baseline")
     notes = [f"{m.id}_{m.name}: down.sql {'is not UTF-8' if m.down.exists else 'is missing'}, so no copy of it "
              "is stored; `down` of it will need the file on disk" for m in chosen if m.down.text is None]
-    return Report("baseline", 0, {"recorded": chosen, "notes": notes})
+    return BaselineReport(recorded=tuple(chosen), notes=tuple(notes))
 
 
 # -- test, drift, schema ---------------------------------------------------------------
@@ -340,14 +311,6 @@ def _interrupted_in_scratch(exc: BaseException) -> Interrupted:
                        "was not changed")
 
 
-class _Quiet:
-    """Executor progress in a scratch database: `test` reports per migration instead."""
-
-    def started(self, step: Step) -> None: ...
-
-    def finished(self, result: StepResult) -> None: ...
-
-
 def _up_step(migration) -> Step:
     from sqlmigrate.model import Direction
 
@@ -356,39 +319,35 @@ def _up_step(migration) -> Step:
     return Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text)
 
 
-def _excluded(tracking) -> tuple[str, str] | None:
-    return (tracking.schema, tracking.name) if tracking.schema else None
-
-
 class _ScratchState:
     """The scratch database of `test`, kept at "every migration so far applied"."""
 
-    def __init__(self, scratch, table: str) -> None:
+    def __init__(self, scratch, target: Target) -> None:
         self.scratch = scratch
-        self.table = table
-        self.conn, self.tracking = scratch.session(table)
+        self.target = target
+        self.session = scratch.session(target)
 
     def run(self, step: Step) -> StepResult:
         from sqlmigrate import executor
 
-        return executor.run(self.conn, self.tracking, Plan((step,)), _Quiet())[0]
+        return executor.run(self.session, Plan((step,)), events.silent)[0]
 
     def snapshot(self):
         from sqlmigrate import schema as catalog
 
-        return catalog.snapshot(self.conn, exclude=_excluded(self.tracking))
+        return catalog.snapshot(self.session.conn, exclude=self.session.excluded)
 
     def rebuild(self, migrations) -> StepResult | None:
         """A new scratch database with these ups applied; the failed step, if any."""
         from sqlmigrate import executor
 
         self.scratch.recreate()
-        self.conn, self.tracking = self.scratch.session(self.table)
-        results = executor.run(self.conn, self.tracking, Plan(tuple(_up_step(m) for m in migrations)), _Quiet())
+        self.session = self.scratch.session(self.target)
+        results = executor.run(self.session, Plan(tuple(_up_step(m) for m in migrations)), events.silent)
         return next((r for r in results if r.error is not None), None)
 
 
-def test(settings: Settings, hooks: Hooks) -> Report:
+def test(settings: Settings, listener: Listener) -> TestReport:
     """SPEC 3: for each migration, up, down, compare with the schema before up, up again.
 
     Runs in a scratch database, dropped at the end whatever happens; the
@@ -398,7 +357,8 @@ def test(settings: Settings, hooks: Hooks) -> Report:
     from sqlmigrate import schema as catalog
 
     scan = _scan(settings)
-    findings = rules.check(scan, _table(settings))
+    target = Target.from_settings(settings)
+    findings = rules.check(scan, target.table)
     blocking, _ = planning.split_for_up(findings)
     if blocking:
         raise Refused("validation failed; nothing was tested", findings=tuple(blocking))
@@ -411,11 +371,11 @@ def test(settings: Settings, hooks: Hooks) -> Report:
     results: list = []
     try:
         with catalog.ScratchDatabase(settings.database_url, settings.server_options()) as scratch:
-            state = _ScratchState(scratch, settings.table)
+            state = _ScratchState(scratch, target)
             for index, migration in enumerate(migrations):
                 result, rebuild = _round_trip(state, migration, tuple(down_errors.get(migration.down.path, ())))
                 results.append(result)
-                hooks.tested(result)
+                listener(events.RoundTripTested(result, target.display))
                 reason = None
                 if result.errors and result.errors[0][0] == "up":
                     reason = f"not tested: {migration.id}_{migration.name}/up.sql failed before them"
@@ -427,13 +387,13 @@ def test(settings: Settings, hooks: Hooks) -> Report:
                 if reason is not None:
                     for rest in migrations[index + 1:]:
                         results.append(catalog.RoundTrip(rest.id, rest.name, "not tested", reason=reason))
-                        hooks.tested(results[-1])
+                        listener(events.RoundTripTested(results[-1], target.display))
                     break
     except (Interrupted, KeyboardInterrupt) as exc:
         raise _interrupted_in_scratch(exc) from None
     failed = any(r.verdict in ("failed", "not tested") for r in results)
-    return Report("test", 1 if failed else 0, {"results": results, "table": settings.table,
-                                               "scratch_databases": scratch.created})
+    return TestReport(exit_code=1 if failed else 0, results=tuple(results), table=settings.table,
+                      scratch_databases=tuple(scratch.created))
 
 
 def _round_trip(state: _ScratchState, migration, down_errors: tuple) -> tuple:
@@ -472,21 +432,21 @@ def _round_trip(state: _ScratchState, migration, down_errors: tuple) -> tuple:
     return verdict(name, differences=differences, errors=errors), rebuild
 
 
-def drift(settings: Settings) -> Report:
+def drift(settings: Settings) -> DriftReport:
     """SPEC 3: build what the applied migrations make in a scratch database; compare with the live one.
 
     Exit 1 on drift (or when those migrations do not build). Raises Refused
     when an applied migration's up.sql is gone, failed or invalid.
     """
-    from sqlmigrate import db, executor, schema as catalog
+    from sqlmigrate import executor, schema as catalog
     from sqlmigrate.model import State
 
     scan = _scan(settings)
-    table = _table(settings)
-    with _session(settings) as (conn, tracking):
-        rows = tracking.rows()
-        where = db.describe_database(conn)
-        live = catalog.snapshot(conn, exclude=_excluded(tracking))
+    target = Target.from_settings(settings)
+    with _session(target) as session:
+        rows = session.tracking.rows()
+        where = session.describe()
+        live = catalog.snapshot(session.conn, exclude=session.excluded)
     applied = [s for s in planning.statuses(scan, rows) if s.row is not None]
     unusable = [s for s in applied if s.state in (State.MISSING, State.FAILED)]
     if unusable:
@@ -498,36 +458,37 @@ def drift(settings: Settings) -> Report:
     notes = [f"{s.id}_{s.name}: up.sql changed since it was applied; built from the file as it is now"
              for s in applied if s.state is State.MODIFIED]
     numbers = {int(s.id) for s in applied}
-    blocking, _ = planning.split_for_up(rules.check(scan, table, only=lambda m: m.number in numbers))
+    blocking, _ = planning.split_for_up(rules.check(scan, target.table, only=lambda m: m.number in numbers))
     if blocking:
         raise Refused("validation failed; nothing was compared", findings=tuple(blocking))
     plan = Plan(tuple(_up_step(s.migration) for s in applied))
     try:
         with catalog.ScratchDatabase(settings.database_url, settings.server_options()) as scratch:
-            scratch_conn, scratch_tracking = scratch.session(settings.table)
-            results = executor.run(scratch_conn, scratch_tracking, plan, _Quiet())
+            built = scratch.session(target)
+            results = executor.run(built, plan, events.silent)
             failed = next((r for r in results if r.error is not None), None)
-            expected = None if failed else catalog.snapshot(scratch_conn, exclude=_excluded(scratch_tracking))
+            expected = None if failed else catalog.snapshot(built.conn, exclude=built.excluded)
     except (Interrupted, KeyboardInterrupt) as exc:
         raise _interrupted_in_scratch(exc) from None
-    data = {"database": where, "applied": len(applied), "notes": notes, "failed": failed, "differences": [],
-            "scratch_databases": scratch.created}
+    report = DriftReport(exit_code=1, database=where, applied=len(applied), notes=tuple(notes), failed=failed,
+                         scratch_databases=tuple(scratch.created))
     if failed is not None or expected is None:
-        return Report("drift", 1, data)
-    data["differences"] = differences = catalog.diff(expected, live)
-    return Report("drift", 1 if any(not d.is_note for d in differences) else 0, data)
+        return report
+    differences = tuple(catalog.diff(expected, live))
+    return dataclasses.replace(report, differences=differences,
+                               exit_code=1 if any(not d.is_note for d in differences) else 0)
 
 
-def schema(settings: Settings, output: Path | None = None) -> Report:
+def schema(settings: Settings, output: Path | None = None) -> SchemaReport:
     """The snapshot of the database's schema (tracking table left out); written to `output` as text if given."""
-    from sqlmigrate import db, schema as catalog
+    from sqlmigrate import schema as catalog
 
-    with _session(settings) as (conn, tracking):
-        where = db.describe_database(conn)
-        snap = catalog.snapshot(conn, exclude=_excluded(tracking))
+    with _session(Target.from_settings(settings)) as session:
+        where = session.describe()
+        snap = catalog.snapshot(session.conn, exclude=session.excluded)
     if output is not None:
         try:
             output.write_text(snap.to_text(), encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-    return Report("schema", 0, {"snapshot": snap, "database": where, "output": output})
+    return SchemaReport(snapshot=snap, database=where, output=output)

@@ -18,7 +18,9 @@ from psycopg.rows import dict_row
 
 from sqlmigrate import config
 from sqlmigrate.errors import DatabaseUnavailable, Interrupted, LockTimeout, Refused, UsageError
+from sqlmigrate.events import Listener, LockWaiting
 from sqlmigrate.model import AppliedRow, RowState
+from sqlmigrate.target import Target
 
 APPLICATION_NAME = "sqlmigrate"
 SESSION_SETTINGS = {"standard_conforming_strings": "on"}
@@ -64,6 +66,41 @@ def connect(url: str, *, options: dict[str, str] | None = None,
         raise DatabaseUnavailable(
             f"cannot connect to {masked}: {_scrub(_connect_failure(exc), url, masked)}"
         ) from exc
+
+
+class Session:
+    """One target's open connection and its tracking table, for one command."""
+
+    def __init__(self, target: Target, conn: psycopg.Connection) -> None:
+        self.target = target
+        self.conn = conn
+        self.tracking = Tracking(conn, target.table.spec)
+
+    @property
+    def excluded(self) -> tuple[str, str] | None:
+        """The tracking table as (schema, name), left out of schema snapshots."""
+        return (self.tracking.schema, self.tracking.name) if self.tracking.schema else None
+
+    def describe(self) -> str:
+        return describe_database(self.conn)
+
+    def lock(self, wait_seconds: float, listener: Listener) -> contextlib.AbstractContextManager[None]:
+        """The migration lock of this target's tracking table (advisory_lock)."""
+        display = self.target.display
+        self.tracking.qualified()  # no current schema: a usage error before any lock
+        key_text = self.target.lock_name(self.tracking.schema or "")
+        return advisory_lock(self.conn, key_text, self.tracking.spec, wait_seconds,
+                             lambda holder: listener(LockWaiting(holder, display)))
+
+
+@contextlib.contextmanager
+def session(target: Target, *, timeout: int | None = None) -> Iterator[Session]:
+    """Connect to `target` (see connect) for the length of a `with` block."""
+    conn = connect(target.url, options=dict(target.server_options), timeout=timeout)
+    try:
+        yield Session(target, conn)
+    finally:
+        conn.close()
 
 
 def _libpq_default(keyword: str) -> str:
@@ -383,17 +420,18 @@ def run_in_transaction(conn: psycopg.Connection, queries: list, *, doing: str) -
 @contextlib.contextmanager
 def advisory_lock(
     conn: psycopg.Connection,
-    tracking: Tracking,
+    key_text: str,
+    label: str,
     wait_seconds: float,
     on_wait: Callable[[str], None],
 ) -> Iterator[None]:
-    """Hold a session-level advisory lock keyed on database, schema and table.
+    """Hold a session-level advisory lock keyed on the database and `key_text`
+    (Target.lock_name: the tracking table); `label` names it in messages.
 
     Polls pg_try_advisory_lock outside any transaction, so that a waiting
     process never blocks a CREATE INDEX CONCURRENTLY of the running one
     (SPEC 5). Raises LockTimeout after `wait_seconds`.
     """
-    key_text = f"sqlmigrate:{tracking.qualified()}"
     try:
         key = conn.execute(
             "select hashtextextended(current_database() || ':' || %s, 0)", (key_text,)
@@ -410,7 +448,7 @@ def advisory_lock(
             if time.monotonic() >= deadline:
                 raise LockTimeout(
                     f"gave up after {wait_seconds:g}s waiting for the migration lock "
-                    f"on {tracking.spec} ({_lock_holder(conn, key)})"
+                    f"on {label} ({_lock_holder(conn, key)})"
                 )
             time.sleep(LOCK_POLL_SECONDS)
     except psycopg.Error as exc:

@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable
 
 from sqlmigrate import sqltext
 from sqlmigrate.model import AppliedRow, Finding, Migration, MigrationFile, RowState, Severity
@@ -22,27 +22,16 @@ class Scan:
     migrations: tuple[Migration, ...]
     findings: tuple[Finding, ...]  # layout problems: bad names, duplicates, missing files
     # every well-named folder, in name order, duplicates included, and the
-    # bad-name findings: what `for_rows` needs to hand a duplicated id over
+    # bad-name findings: what plan.assign_rows needs to hand a duplicated id over
     folders: tuple[Migration, ...] = ()
     bad_names: tuple[Finding, ...] = ()
 
     def by_number(self) -> dict[int, Migration]:
         return {m.number: m for m in self.migrations}
 
-    def for_rows(self, rows: Iterable[AppliedRow]) -> "Scan":
-        """This scan with each id that two folders share given to the folder its
-        tracking row names: the one whose id and name match the row exactly,
-        else the one whose up.sql is the one applied (same checksum), else the
-        one whose id is written as in the row, else the one with the row's name
-        (its id re-padded), else the first by name (as without a row). The
-        other folders get the duplicate-id finding."""
-        if len(self.folders) == len(self.migrations):
-            return self  # no id is shared
-        claims: dict[int, AppliedRow] = {int(r.id): r for r in rows if _ASCII_ID.fullmatch(r.id)}
-        return _assemble(self.folders, self.bad_names, claims)
-
-
-_ASCII_ID = re.compile(r"[0-9]+")
+    @property
+    def has_shared_ids(self) -> bool:
+        return len(self.folders) != len(self.migrations)
 
 
 def _error(path: Path, rule: str, message: str, hint: str | None = None) -> Finding:
@@ -130,23 +119,20 @@ def scan(directory: Path) -> Scan:
                 down=read_file(folder / "down.sql"),
             )
         )
-    return _assemble(tuple(folders), tuple(bad_names), {})
+    return assemble(tuple(folders), tuple(bad_names), {}, _first)
 
 
-def _owner(group: list[Migration], row: AppliedRow | None) -> Migration:
-    """The folder a tracking row belongs to when several share its id."""
-    if row is not None:
-        for wanted in (lambda m: (m.id, m.name) == (row.id, row.name), lambda m: m.up.checksum == row.checksum,
-                       lambda m: m.id == row.id, lambda m: m.name == row.name):
-            for migration in group:
-                if wanted(migration):
-                    return migration
+def _first(group: list[Migration], row: AppliedRow | None) -> Migration:
     return group[0]
 
 
-def _assemble(folders: tuple[Migration, ...], bad_names: tuple[Finding, ...],
-              claims: dict[int, AppliedRow]) -> Scan:
-    """One migration per id, and the layout findings in folder-name order."""
+def assemble(folders: tuple[Migration, ...], bad_names: tuple[Finding, ...], claims: dict[int, AppliedRow],
+             owner: Callable[[list[Migration], AppliedRow | None], Migration]) -> Scan:
+    """One migration per id, and the layout findings in folder-name order.
+
+    Where folders share an id, `owner` chooses the one that is the migration
+    (the planner's choice, from the tracking row that claims the id); the
+    others get the duplicate-id finding."""
     groups: dict[int, list[Migration]] = {}
     for migration in folders:
         groups.setdefault(migration.number, []).append(migration)
@@ -154,19 +140,19 @@ def _assemble(folders: tuple[Migration, ...], bad_names: tuple[Finding, ...],
     owners: dict[int, Migration] = {}
     for number, group in groups.items():
         row = claims.get(number)
-        owner = owners[number] = _owner(group, row)
+        chosen = owners[number] = owner(group, row)
         for migration in group:
-            if migration is owner:
+            if migration is chosen:
                 found = _file_findings(migration.up, "up") + _file_findings(migration.down, "down")
             elif row is not None:
                 found = [_error(migration.folder, "duplicate-id",
-                                f"id {migration.id} is the same as {owner.folder.name}, which is "
+                                f"id {migration.id} is the same as {chosen.folder.name}, which is "
                                 f"{'applied' if row.state is RowState.APPLIED else 'recorded as failed'} "
                                 "(ids compare as integers)",
                                 f"give {migration.folder.name} the next free id")]
             else:
                 found = [_error(migration.folder, "duplicate-id",
-                                f"id {migration.id} is the same as {owner.folder.name} (ids compare as integers)",
+                                f"id {migration.id} is the same as {chosen.folder.name} (ids compare as integers)",
                                 "give one of them the next free id")]
             by_folder.append((migration.folder.name, found))
     by_folder.sort(key=lambda item: item[0])

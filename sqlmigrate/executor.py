@@ -17,13 +17,14 @@ import dataclasses
 import re
 import time
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Iterator
 
 import psycopg
 from psycopg import sql
 
-from sqlmigrate.db import DURATION_MS, Tracking, reads_as_several_statements, run_script
+from sqlmigrate.db import DURATION_MS, Session, Tracking, reads_as_several_statements, run_script
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Interrupted
+from sqlmigrate.events import Listener, MigrationFinished, MigrationStarted
 from sqlmigrate.model import (
     NOTICES_KEPT,
     Direction,
@@ -66,12 +67,6 @@ _AS_OWNER = sql.SQL("begin; " + "; ".join(_BOOKKEEPING) + "; set local role {}; 
 _WITHOUT_FLUSH = sql.SQL("begin; set local synchronous_commit to off; {}; commit")
 
 
-class Progress(Protocol):
-    def started(self, step: Step) -> None: ...
-
-    def finished(self, result: StepResult) -> None: ...
-
-
 class _StatementFailed(Exception):
     def __init__(self, error: SqlError, statements_run: int) -> None:
         super().__init__(error.message)
@@ -79,22 +74,23 @@ class _StatementFailed(Exception):
         self.statements_run = statements_run
 
 
-def run(conn: psycopg.Connection, tracking: Tracking, plan: Plan, progress: Progress) -> list[StepResult]:
+def run(session: Session, plan: Plan, listener: Listener) -> list[StepResult]:
     """Run each step in order; stop at the first one that fails.
 
     Returns the results (the last one carries the error, if any). Raises
     DatabaseUnavailable when the connection is lost, Interrupted on Ctrl-C.
     """
+    conn, tracking, target = session.conn, session.tracking, session.target.display
     results: list[StepResult] = []
     notices = _Notices()
     conn.add_notice_handler(notices)
     try:
         for step in plan.steps:
-            progress.started(step)
+            listener(MigrationStarted(step, conn.info.backend_pid, target))
             notices.clear()
             result = _run_step(conn, tracking, step, notices)
             results.append(result)
-            progress.finished(result)
+            listener(MigrationFinished(result, target))
             if result.error is not None:
                 break
     finally:
@@ -158,13 +154,13 @@ _KEPT_SEVERITIES = frozenset({"WARNING", "NOTICE", "INFO"})
 
 def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices: _Notices) -> StepResult:
     started = time.perf_counter()
-    progress = _Progress()
+    reached = _Reached()
     try:
         _confirm_split(conn, step)
         if step.sql.is_transactional:
             _run_transactional(conn, tracking, step, started, notices)
         else:
-            _run_outside_transaction(conn, tracking, step, started, progress, notices)
+            _run_outside_transaction(conn, tracking, step, started, reached, notices)
     except _StatementFailed as failure:
         # notices raised before the failing statement are kept: they may say why
         return StepResult(step, time.perf_counter() - started, failure.error, failure.statements_run,
@@ -174,7 +170,7 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices:
         label = f"{step.id}_{step.name}"
         if _was_committed(conn, tracking, step):
             raise Interrupted(f"interrupted after {label} was committed: {_outcome(step)}", step=label) from None
-        raise Interrupted(f"interrupted during {label}; {_aftermath(step, progress)}", step=label) from None
+        raise Interrupted(f"interrupted during {label}; {_aftermath(step, reached)}", step=label) from None
     except psycopg.Error as exc:
         if (conn.broken or conn.closed) and step.sql.is_transactional:
             raise ConnectionLost(f"connection lost during {step.id}_{step.name} ({_short(exc)})",
@@ -182,7 +178,7 @@ def _run_step(conn: psycopg.Connection, tracking: Tracking, step: Step, notices:
         if conn.broken or conn.closed:
             raise DatabaseUnavailable(
                 f"connection lost during {step.id}_{step.name} ({_short(exc)}); "
-                f"{_aftermath(step, progress, by_server=True)}"
+                f"{_aftermath(step, reached, by_server=True)}"
             ) from exc
         _rollback_quietly(conn)
         if _was_committed(conn, tracking, step):
@@ -257,21 +253,21 @@ def outcome(*, is_up: bool) -> str:
 
 
 @dataclass
-class _Progress:
+class _Reached:
     """How far a no-transaction step got, for the message when it is cut short."""
 
     is_marked_failed: bool = False  # its tracking row says `failed` (set before the first statement)
     statements_run: int = 0
 
 
-def _aftermath(step: Step, progress: _Progress, *, by_server: bool = False) -> str:
+def _aftermath(step: Step, reached: _Reached, *, by_server: bool = False) -> str:
     """What a step cut short (Ctrl-C, lost connection) left behind, in words."""
     if step.sql.is_transactional:
         return "its transaction was rolled back" + (" by the server" if by_server else "")
-    if not progress.is_marked_failed:
+    if not reached.is_marked_failed:
         return "none of its statements had run"
     # SPEC 5: statements outside a transaction stay done; the row says failed until repair
-    return (f"it ran outside a transaction and is recorded as failed after {progress.statements_run} "
+    return (f"it ran outside a transaction and is recorded as failed after {reached.statements_run} "
             "statement(s): check the database by hand, then run `sqlmigrate repair`")
 
 
@@ -388,7 +384,7 @@ def _run_transactional_one_by_one(
 
 
 def _run_outside_transaction(
-    conn: psycopg.Connection, tracking: Tracking, step: Step, started: float, progress: _Progress,
+    conn: psycopg.Connection, tracking: Tracking, step: Step, started: float, reached: _Reached,
     notices: _Notices,
 ) -> None:
     """SPEC 5: statement by statement; a failure leaves the row in state `failed`.
@@ -407,14 +403,14 @@ def _run_outside_transaction(
         mark = tracking.update_query(step.id, state=RowState.FAILED.value, statements_run=0,
                                      failed_during=step.direction.value)
     cur.execute(_WITHOUT_FLUSH.format(mark))
-    progress.is_marked_failed = True
+    reached.is_marked_failed = True
     ran = 0
     text = step.sql.text
     try:
         last = len(step.sql.statements) - 1
         for index, stmt in enumerate(step.sql.statements):
             _execute(cur, step.sql, text, stmt, index, notices)
-            ran = progress.statements_run = index + 1
+            ran = reached.statements_run = index + 1
             if index < last:
                 cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner),
                                              tracking.update_query(step.id, statements_run=ran)))

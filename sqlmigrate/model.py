@@ -5,7 +5,7 @@ Imports nothing from the package, so every module may import it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +13,24 @@ from pathlib import Path
 def is_id(text: str) -> bool:
     """ASCII digits only: str.isdigit() also takes '²' or '٣', which int() then refuses or reads."""
     return text.isascii() and text.isdigit()
+
+
+@dataclass(frozen=True)
+class TrackingTable:
+    """The configured tracking table, as exact (already folded) names; no schema
+    means the connection's current schema."""
+
+    name: str
+    schema: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> "TrackingTable":
+        schema, _, name = spec.rpartition(".")
+        return cls(name=name, schema=schema or None)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
 
 
 class Severity(str, enum.Enum):
@@ -265,15 +283,6 @@ class StepResult:
     statements_run: int | None = None
     notices: tuple[Notice, ...] = ()  # in the order they arrived, at most NOTICES_KEPT
     notices_omitted: int = 0  # how many more arrived beyond NOTICES_KEPT
-
-
-@dataclass
-class Report:
-    """What a command did, for the renderer; `exit_code` per SPEC 5."""
-
-    command: str
-    exit_code: int = 0
-    data: dict = field(default_factory=dict)
 
 
 class RepairAction(str, enum.Enum):

@@ -1,11 +1,17 @@
 """Pure planning: migrations + tracking rows + options -> statuses, a Plan, or a refusal.
 
-Never touches a connection; parses SQL only where a decision needs it.
+`up` and `down` plan in two steps around validation: `select_up`/`select_down`
+choose the migrations from the folders and the tracking rows, the caller
+validates their files (validation.Validator), and `plan_up`/`plan_down` turn
+the validated files into the steps to run. Never touches a connection; lexes
+SQL only where a state needs it (a reformatted up.sql).
 """
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Mapping
 
 from sqlmigrate import discovery, rules, sqltext
 from sqlmigrate.discovery import Scan
@@ -31,15 +37,38 @@ from sqlmigrate.model import (
 DOWN_EDITED = "down.sql edited since it was applied"  # information (SPEC 2), never a problem
 
 
+def assign_rows(scan: Scan, rows: list[AppliedRow]) -> Scan:
+    """This scan with each id that two folders share given to the folder its
+    tracking row names: the one whose id and name match the row exactly, else
+    the one whose up.sql is the one applied (same checksum), else the one whose
+    id is written as in the row, else the one with the row's name (its id
+    re-padded), else the first by name (as without a row). The other folders
+    get the duplicate-id finding."""
+    if not scan.has_shared_ids:
+        return scan
+    claims = {row.number: row for row in rows if row.is_numbered}
+    return discovery.assemble(scan.folders, scan.bad_names, claims, _owner)
+
+
+def _owner(group: list[Migration], row: AppliedRow | None) -> Migration:
+    if row is not None:
+        for wanted in (lambda m: (m.id, m.name) == (row.id, row.name), lambda m: m.up.checksum == row.checksum,
+                       lambda m: m.id == row.id, lambda m: m.name == row.name):
+            for migration in group:
+                if wanted(migration):
+                    return migration
+    return group[0]
+
+
 def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
     """One status per migration folder and per tracking row without a folder, by id
     (rows whose id is not a number last, as `missing`).
 
     Where two folders share an id, the row goes to the folder it names
-    (discovery.Scan.for_rows); the other one is a duplicate-id finding, never
-    a second status, and never makes the applied migration `modified`.
+    (assign_rows); the other one is a duplicate-id finding, never a second
+    status, and never makes the applied migration `modified`.
     """
-    by_number = scan.for_rows(rows).by_number()
+    by_number = assign_rows(scan, rows).by_number()
     rows_by_number = {row.number: row for row in rows if row.is_numbered}
     out: list[MigrationStatus] = []
     for number in sorted(set(by_number) | set(rows_by_number)):
@@ -116,19 +145,25 @@ def _refuse_failed(states: list[MigrationStatus]) -> None:
         )
 
 
-def plan_up(
-    scan: Scan,
-    rows: list[AppliedRow],
-    table: rules.TrackingTable,
-    *,
-    to: str | None = None,
-    allow_out_of_order: bool = False,
-    check_one: Callable[..., list[Finding]] | None = None,
-) -> Plan:
-    """The pending migrations to apply, in id order. Raises Refused or UsageError.
+@dataclass(frozen=True)
+class UpSelection:
+    """The pending migrations `up` will apply, before their files are validated."""
 
-    `check_one` is handed to rules.check (see prevalidate)."""
-    scan = scan.for_rows(rows)  # a duplicate-id finding names the folder that is not applied
+    scan: Scan  # with shared ids given to the folders the tracking rows name
+    pending: tuple[Migration, ...]  # to apply, in id order
+    # to validate: every pending migration, also those above --to (the folder is
+    # checked as a whole, as `check` does); applied ones are not, as their up.sql
+    # already ran and an edit to it is caught as modified
+    checked: tuple[Migration, ...] = ()
+    notes: tuple[str, ...] = ()
+    held_back: int = 0  # pending migrations above --to
+
+
+def select_up(scan: Scan, rows: list[AppliedRow], *, to: str | None = None,
+              allow_out_of_order: bool = False) -> UpSelection:
+    """The pending migrations to apply, in id order. Raises Refused (a failed
+    or modified migration, one out of order) or UsageError (--to)."""
+    scan = assign_rows(scan, rows)
     states = statuses(scan, rows)
     _refuse_failed(states)
     modified = [s for s in states if s.state is State.MODIFIED]
@@ -142,10 +177,7 @@ def plan_up(
             ),
         )
     pending = [s for s in states if s.state is State.PENDING]
-    # SPEC 3: every pending migration is validated, also those above --to: the
-    # folder is checked as a whole, as `check` does. Applied migrations are not
-    # re-validated (their up.sql already ran; an edit to it is caught as modified).
-    pending_numbers = {int(s.id) for s in pending}
+    checked = tuple(s.migration for s in pending if s.migration is not None)
     notes: list[str] = []
     later: list[MigrationStatus] = []
     if to is not None:
@@ -166,19 +198,18 @@ def plan_up(
                 f"({top.id}_{top.name}): " + ", ".join(f"{s.id}_{s.name}" for s in early),
                 details=("give them ids above the newest applied one, or run `up --allow-out-of-order`",),
             )
-    parsed: dict[Path, SqlFile] = {}
-    findings = rules.check(scan, table, only=lambda m: m.number in pending_numbers, parsed=parsed,
-                           check_one=check_one)
+    migrations = tuple(s.migration for s in pending if s.migration is not None)
+    return UpSelection(scan, migrations, checked, tuple(notes), len(later))
+
+
+def plan_up(selection: UpSelection, findings: list[Finding], files: Mapping[Path, SqlFile]) -> Plan:
+    """The steps of `up`, from the selection and its validation (the findings of
+    the checked folders, and their up.sql lexed). Raises Refused on an error."""
     blocking, warnings = split_for_up(findings)
     if blocking:
         raise Refused("validation failed; nothing was applied", findings=tuple(blocking + warnings))
-    steps = []
-    for status in pending:
-        migration = status.migration
-        assert migration is not None
-        up = parsed[migration.up.path]  # lexed once, by the validation above
-        steps.append(Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text))
-    return Plan(tuple(steps), warnings=tuple(warnings), notes=tuple(notes), held_back=len(later))
+    steps = tuple(Step(Direction.UP, m.id, m.name, files[m.up.path], m, m.down.text) for m in selection.pending)
+    return Plan(steps, warnings=tuple(warnings), notes=selection.notes, held_back=selection.held_back)
 
 
 def split_for_up(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
@@ -196,20 +227,48 @@ def split_for_up(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]
     return blocking, warnings
 
 
-def plan_down(
-    scan: Scan,
-    rows: list[AppliedRow],
-    table: rules.TrackingTable,
-    *,
-    steps: int | None = None,
-    to: str | None = None,
-    all_: bool = False,
-    check_downs: Callable[[list[Migration], rules.TrackingTable],
-                          list[tuple[SqlFile | None, list[Finding]]]] | None = None,
-) -> Plan:
-    """The applied migrations to roll back, highest id first. Raises Refused or UsageError.
+@dataclass(frozen=True)
+class DownSelection:
+    """The applied migrations `down` will roll back, highest id first, before
+    their down.sql files are validated."""
 
-    `check_downs` stands in for rules.check_downs (see prevalidate)."""
+    chosen: tuple[MigrationStatus, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckedDown:
+    """A down.sql lexed and checked: the one on disk, or the copy stored at apply time."""
+
+    sql: SqlFile
+    findings: tuple[Finding, ...]
+    is_stored: bool = False
+
+
+class DownSource(str, enum.Enum):
+    DISK = "disk"  # the folder's down.sql
+    STORED = "stored"  # the copy in the tracking row: folder or file gone
+    UNREADABLE = "unreadable"  # on disk but not UTF-8: refused, never replaced by the stored copy
+    NONE = "none"  # neither: cannot be rolled back
+
+
+def down_source(status: MigrationStatus) -> DownSource:
+    """Which down.sql rolls back an applied migration. A down.sql that is there
+    but cannot be read is what the user means to run: refuse on it rather than
+    fall back to the stored copy."""
+    migration, row = status.migration, status.row
+    if migration is not None and migration.down.is_readable:
+        return DownSource.DISK
+    if migration is not None and migration.down.exists:
+        return DownSource.UNREADABLE
+    if row is not None and row.down_sql is not None:
+        return DownSource.STORED
+    return DownSource.NONE
+
+
+def select_down(scan: Scan, rows: list[AppliedRow], *, steps: int | None = None, to: str | None = None,
+                all_: bool = False) -> DownSelection:
+    """The applied migrations to roll back, highest id first. Raises Refused or UsageError."""
     states = statuses(scan, rows)
     _refuse_failed(states)
     # a row whose id is no number (written by hand) is no migration down could run
@@ -225,44 +284,40 @@ def plan_down(
         if count < 1:
             raise UsageError("--steps must be at least 1")
         chosen = applied[:count]
-    notes = _shared_ids(scan, rows, chosen)
-    readable = [s.migration for s in chosen if s.migration is not None and s.migration.down.is_readable]
-    checked = dict(zip((m.folder for m in readable), (check_downs or rules.check_downs)(readable, table)))
+    return DownSelection(tuple(chosen), tuple(_shared_ids(scan, rows, chosen)))
+
+
+def plan_down(selection: DownSelection, checked: Mapping[str, CheckedDown]) -> Plan:
+    """The steps of `down`, from the selection and its down.sql files checked
+    (by tracking row id). Raises Refused."""
+    notes = list(selection.notes)
     plan_steps: list[Step] = []
     findings: list[Finding] = []
-    for status in chosen:
-        row = status.row
+    for status in selection.chosen:
+        row, migration = status.row, status.migration
         assert row is not None
-        migration = status.migration
-        if migration is not None and migration.down.exists and not migration.down.is_readable:
-            # down.sql is there but cannot be read as UTF-8: that file is what the
-            # user means to run, so refuse on it, never fall back to the stored copy
+        source = down_source(status)
+        if source is DownSource.UNREADABLE:
+            assert migration is not None
             findings.append(discovery.not_utf8(migration.down))
             continue
-        if migration is not None and migration.down.is_readable:
-            down, down_findings = checked[migration.folder]
-            if status.state is State.MODIFIED:
-                notes.append(f"{status.id}_{status.name}: up.sql changed since it was applied; its down.sql "
-                             "on disk runs, which may not undo what the database ran (`sqlmigrate status`)")
-        elif row.down_sql is not None:
-            label = f"{row.id}_{row.name}/down.sql (stored at apply time)"
-            from sqlmigrate import sqlfile  # sqlparse, loaded only where a file is lexed
-
-            down = sqlfile.parse_text(Path(label), row.down_sql)
-            down_findings = rules.check_file(down, "down", table)
-            notes.append(f"{row.id}_{row.name}: folder or down.sql gone; using the down.sql stored at apply time")
-        else:
+        if source is DownSource.NONE:
             raise Refused(f"{row.id}_{row.name}: no down.sql on disk and none stored; nothing was rolled back")
-        assert down is not None
-        if down.is_irreversible:
+        down = checked[row.id]
+        if source is DownSource.STORED:
+            notes.append(f"{row.id}_{row.name}: folder or down.sql gone; using the down.sql stored at apply time")
+        elif status.state is State.MODIFIED:
+            notes.append(f"{status.id}_{status.name}: up.sql changed since it was applied; its down.sql "
+                         "on disk runs, which may not undo what the database ran (`sqlmigrate status`)")
+        if down.sql.is_irreversible:
             # the down.sql errors found above it are shown too: one run reports all
             raise Refused(
                 f"{row.id}_{row.name} is irreversible (its down.sql says so); nothing was rolled back",
                 details=(f"roll back to it at most: `sqlmigrate down --to {row.id}`",),
                 findings=tuple(rules.sort_findings(findings)),
             )
-        findings.extend(f for f in down_findings if f.is_error)
-        plan_steps.append(Step(Direction.DOWN, row.id, row.name, down, migration))
+        findings.extend(f for f in down.findings if f.is_error)
+        plan_steps.append(Step(Direction.DOWN, row.id, row.name, down.sql, migration))
     if findings:
         raise Refused("down.sql validation failed; nothing was rolled back",
                       findings=tuple(rules.sort_findings(findings)))
@@ -306,7 +361,7 @@ def duplicates_of_applied(scan: Scan, rows: list[AppliedRow]) -> list[Finding]:
     """The duplicate-id findings about an id the tracking table holds (a folder
     added next to an applied one): `verify` fails on them, pending ones are `check`'s."""
     recorded = {r.number for r in rows if r.is_numbered}
-    return [f for f in scan.for_rows(rows).findings
+    return [f for f in assign_rows(scan, rows).findings
             if f.rule == "duplicate-id" and _finding_number(f) in recorded]
 
 

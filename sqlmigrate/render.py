@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from sqlmigrate.errors import Refused, SqlMigrateError
+from sqlmigrate.events import Event, LockWaiting, MigrationFinished, MigrationStarted, RoundTripTested
 from sqlmigrate.model import (
     Direction,
     Finding,
-    MigrationStatus,
     Notice,
     Plan,
-    Repair,
     RepairAction,
-    Report,
     State,
     SqlError,
     SqlFile,
@@ -29,6 +27,8 @@ from sqlmigrate.model import (
     StepResult,
 )
 from sqlmigrate.plan import DOWN_EDITED
+from sqlmigrate.reports import (BaselineReport, CheckReport, DownReport, DriftReport, GenerateReport, MigrateReport,
+                                RepairReport, Report, SchemaReport, StatusReport, TestReport, UpReport, VerifyReport)
 
 _COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
 
@@ -66,20 +66,25 @@ class Renderer:
     def is_text(self) -> bool:
         return self.format == "text"
 
-    # -- progress hooks (commands.Hooks) ---------------------------------------------
+    # -- progress events (events.Listener) ----------------------------------------------
 
-    def waiting_for_lock(self, holder: str) -> None:
-        self._print(f"waiting for the migration lock: {holder}", err=True)
-
-    def started(self, step: Step) -> None:
-        if self.is_text:
-            verb = "applying" if step.direction is Direction.UP else "rolling back"
-            self._print(f"{verb} {step.id}_{step.name} ...", end="")
-            self._is_line_open = True
-
-    def finished(self, result: StepResult) -> None:
-        if not self.is_text:
+    def event(self, event: Event) -> None:
+        """A run's progress, printed as it happens in text; JSON prints only the report."""
+        if isinstance(event, LockWaiting):
+            self._print(f"waiting for the migration lock: {event.holder}", err=True)
+        elif not self.is_text:
             return
+        elif isinstance(event, MigrationStarted):
+            verb = "applying" if event.step.direction is Direction.UP else "rolling back"
+            self._print(f"{verb} {event.step.id}_{event.step.name} ...", end="")
+            self._is_line_open = True
+        elif isinstance(event, MigrationFinished):
+            self._finished(event.result)
+        elif isinstance(event, RoundTripTested):
+            label, colour = _VERDICT_TEXT[event.result.verdict]
+            self._print(f"{event.result.id}_{event.result.name} ... {self._paint(label, colour)}")
+
+    def _finished(self, result: StepResult) -> None:
         self._is_line_open = False
         ms = f"{result.duration_s * 1000:.0f} ms"
         if result.error is None:
@@ -137,25 +142,27 @@ class Renderer:
     # -- reports -----------------------------------------------------------------
 
     def report(self, report: Report) -> None:
+        text, to_json = _FORMS[type(report)]
         if self.format == "json":
-            self._print(json.dumps(_json_report(report, self.shown), indent=2, default=_json_default))
+            out = {"command": report.command, "exit_code": report.exit_code, **to_json(report, self.shown)}
+            self._print(json.dumps(out, indent=2, default=_json_default))
             return
-        getattr(self, f"_text_{report.command}")(report)
+        text(self, report)
 
-    def _text_check(self, report: Report) -> None:
-        findings = report.data["findings"]
+    def _text_check(self, report: CheckReport) -> None:
+        findings = list(report.findings)
         self.findings(findings, fmt=self.format)
         if self.format != "text":
             return
         errors = sum(1 for f in findings if f.is_error)
         warnings = len(findings) - errors
-        count = report.data["migrations"]
+        count = report.migrations
         self._print(f"checked {count} migration(s): {errors} error(s), {warnings} warning(s)")
 
-    def _text_status(self, report: Report) -> None:
-        statuses: list[MigrationStatus] = report.data["statuses"]
-        self.findings(report.data.get("findings", []), err=True)
-        self._print(f"database: {report.data['database']}  table: {report.data['table']}")
+    def _text_status(self, report: StatusReport) -> None:
+        statuses = report.statuses
+        self.findings(list(report.findings), err=True)
+        self._print(f"database: {report.database}  table: {report.table}")
         if not statuses:
             self._print("no migrations")
             return
@@ -179,25 +186,25 @@ class Renderer:
             counts[s.state.value] = counts.get(s.state.value, 0) + 1
         self._print(", ".join(f"{n} {state}" for state, n in counts.items()))
 
-    def _text_up(self, report: Report) -> None:
-        held_back = report.data["plan"].held_back
+    def _text_up(self, report: UpReport) -> None:
+        held_back = report.plan.held_back
         self._text_migrate(report, "applied", f"nothing to apply up to --to ({held_back} pending above it)"
                            if held_back else "nothing to apply: the database is up to date")
 
-    def _text_down(self, report: Report) -> None:
+    def _text_down(self, report: DownReport) -> None:
         self._text_migrate(report, "rolled back", "nothing to roll back")
 
-    def _text_migrate(self, report: Report, verb: str, nothing: str) -> None:
-        plan: Plan = report.data["plan"]
+    def _text_migrate(self, report: MigrateReport, verb: str, nothing: str) -> None:
+        plan = report.plan
         if plan.warnings:
             self.findings(list(plan.warnings), err=True)
         for note in plan.notes:
             self._print(f"note: {note}", err=True)
-        if report.data["dry_run"]:
-            self._dry_run(plan, report.data["table"])
+        if report.dry_run:
+            self._dry_run(plan, report.table)
             return
-        results: list[StepResult] = report.data["results"]
-        failed: StepResult | None = report.data["failed"]
+        results = report.results
+        failed = report.failed
         done = [r for r in results if r.error is None]
         total = sum(r.duration_s for r in results)
         if not plan.steps:
@@ -210,7 +217,7 @@ class Renderer:
                 f"FAILED after {failed.statements_run or 0} statement(s) (no-transaction) and is recorded as failed"
             )
             line = f"{line}; {step.id}_{step.name} {what}"
-            left = report.data["not_run"]
+            left = report.not_run
             if left:
                 line += f"; {len(left)} not run: " + ", ".join(f"{s.id}_{s.name}" for s in left)
             self._print(line, err=True)
@@ -239,9 +246,9 @@ class Renderer:
                 self._print("COMMIT;")
             self._print()
 
-    def _text_verify(self, report: Report) -> None:
-        problems: list[MigrationStatus] = report.data["problems"]
-        statuses: list[MigrationStatus] = report.data["statuses"]
+    def _text_verify(self, report: VerifyReport) -> None:
+        problems = report.problems
+        statuses = report.statuses
         for s in problems:
             self._print(f"{s.id}_{s.name}: {self._paint(s.state.value, 'red', self.err)}", err=True)
             for note in s.notes:
@@ -258,36 +265,29 @@ class Renderer:
         else:
             self._print(f"verify ok: {applied} applied migration(s) match their files; {pending} pending")
 
-    def _text_repair(self, report: Report) -> None:
-        repairs: list[Repair] = report.data["repairs"]
+    def _text_repair(self, report: RepairReport) -> None:
+        repairs = report.repairs
         if not repairs:
             self._print("nothing to repair")
         for r in repairs:
             self._print(f"{r.id}_{r.name}: {_REPAIR_TEXT[r.action]}")
 
-    def _text_baseline(self, report: Report) -> None:
-        recorded = report.data["recorded"]
+    def _text_baseline(self, report: BaselineReport) -> None:
+        recorded = report.recorded
         for m in recorded:
             self._print(f"recorded {m.id}_{m.name} as applied (not run)")
         self._print(f"baseline: {len(recorded)} migration(s) recorded")
-        for note in report.data["notes"]:
+        for note in report.notes:
             self._print(f"note: {note}", err=True)
 
-    def _text_generate(self, report: Report) -> None:
-        for path in report.data["created"]:
+    def _text_generate(self, report: GenerateReport) -> None:
+        for path in report.created:
             self._print(f"created {self.shown(path)}")
 
     # -- test, drift, schema -------------------------------------------------------------
 
-    def tested(self, result: Any) -> None:
-        """Progress of `test`: one line per migration as it finishes (schema.RoundTrip)."""
-        if not self.is_text:
-            return
-        label, colour = _VERDICT_TEXT[result.verdict]
-        self._print(f"{result.id}_{result.name} ... {self._paint(label, colour)}")
-
-    def _text_test(self, report: Report) -> None:
-        results = report.data["results"]
+    def _text_test(self, report: TestReport) -> None:
+        results = report.results
         for r in results:
             if r.verdict not in ("failed", "notes"):
                 continue
@@ -333,21 +333,20 @@ class Renderer:
                 for i, line in enumerate(value.splitlines()):
                     self._print(f"{indent}  {label + ':' if i == 0 else ' ' * (len(label) + 1)} {line}")
 
-    def _text_drift(self, report: Report) -> None:
-        data = report.data
-        for note in data["notes"]:
+    def _text_drift(self, report: DriftReport) -> None:
+        for note in report.notes:
             self._print(f"note: {note}")
-        failed: StepResult | None = data["failed"]
+        failed = report.failed
         if failed is not None:
             self._print(f"drift: the applied migrations do not build in a scratch database; "
                         f"{failed.step.id}_{failed.step.name} failed:")
             assert failed.error is not None
             self._sql_error_lines(failed.error, "  ")
             return
-        differences = data["differences"]
+        differences = report.differences
         failures = [d for d in differences if not d.is_note]
         if failures:
-            self._print(f"drift: {data['database']} differs from what its {data['applied']} applied migration(s) "
+            self._print(f"drift: {report.database} differs from what its {report.applied} applied migration(s) "
                         "build (migrations -> database):")
             for d in failures:
                 self._print(_indent(str(d), "  "))
@@ -355,14 +354,14 @@ class Renderer:
             if d.is_note:
                 self._print(_indent(f"note: {d}", "  "))
         if not failures:
-            self._print(f"no drift: {data['database']} matches its {data['applied']} applied migration(s)")
+            self._print(f"no drift: {report.database} matches its {report.applied} applied migration(s)")
         else:
             self._print(self._paint(f"drift: {len(failures)} difference(s)", "red"))
 
-    def _text_schema(self, report: Report) -> None:
-        snapshot = report.data["snapshot"]
-        if report.data["output"] is not None:
-            self._print(f"wrote the schema of {report.data['database']} to {report.data['output']}: "
+    def _text_schema(self, report: SchemaReport) -> None:
+        snapshot = report.snapshot
+        if report.output is not None:
+            self._print(f"wrote the schema of {report.database} to {report.output}: "
                         f"{len(snapshot)} object(s)")
             return
         self._print(snapshot.to_text(), end="")
@@ -484,55 +483,63 @@ def _step_json(step: Step, shown: _Shown = str) -> dict[str, Any]:
             "transactional": step.sql.is_transactional}
 
 
-def _json_report(report: Report, shown: _Shown = str) -> dict[str, Any]:
-    data = report.data
-    out: dict[str, Any] = {"command": report.command, "exit_code": report.exit_code}
-    if report.command == "check":
-        out["findings"] = [_finding_json(f, shown) for f in data["findings"]]
-    elif report.command == "status":
-        out["database"] = data["database"]
-        out["table"] = data["table"]
-        out["migrations"] = [
+def _check_json(report: CheckReport, shown: _Shown) -> dict[str, Any]:
+    return {"findings": [_finding_json(f, shown) for f in report.findings]}
+
+
+def _status_json(report: StatusReport, shown: _Shown) -> dict[str, Any]:
+    return {
+        "database": report.database,
+        "table": report.table,
+        "migrations": [
             {"id": s.id, "name": s.name, "state": s.state.value,
              "applied_at": s.applied_at.isoformat() if s.applied_at else None, "notes": list(s.notes)}
-            for s in data["statuses"]
-        ]
-        out["findings"] = [_finding_json(f, shown) for f in data.get("findings", [])]
-    elif report.command in ("up", "down"):
-        plan: Plan = data["plan"]
-        out["dry_run"] = data["dry_run"]
-        out["warnings"] = [_finding_json(f, shown) for f in plan.warnings]
-        out["notes"] = list(plan.notes)
-        if data["dry_run"]:
-            out["planned"] = [
-                dict(_step_json(s, shown), statements=_statement_texts(s.sql)) for s in plan.steps
-            ]
-        else:
-            out["done"] = [dict(_step_json(r.step, shown), duration_s=round(r.duration_s, 6), **_notices_json(r))
-                           for r in data["results"] if r.error is None]
-            failed = data["failed"]
-            out["failed"] = None if failed is None else dict(
-                _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown),
-                statements_run=failed.statements_run, **_notices_json(failed))
-            out["not_run"] = [_step_json(s, shown) for s in data["not_run"]]
-    elif report.command == "verify":
-        out["problems"] = [{"id": s.id, "name": s.name, "state": s.state.value, "notes": list(s.notes)}
-                           for s in data["problems"]]
-        out["reformatted"] = [s.id for s in data["statuses"] if s.state is State.REFORMATTED]
-        out["down_edited"] = [s.id for s in data["statuses"] if DOWN_EDITED in s.notes]
-    elif report.command == "repair":
-        out["repaired"] = [{"id": r.id, "name": r.name, "action": r.action.value, "was": r.was.value}
-                           for r in data["repairs"]]
-    elif report.command == "baseline":
-        out["recorded"] = [{"id": m.id, "name": m.name} for m in data["recorded"]]
-        out["notes"] = data["notes"]
-    elif report.command in ("test", "drift", "schema"):
-        out.update(_json_schema_report(report, shown))
-    elif report.command == "generate":
-        out["created"] = [shown(p) for p in data["created"]]
-        out["id"] = data["id"]
-        out["name"] = data["name"]
+            for s in report.statuses
+        ],
+        "findings": [_finding_json(f, shown) for f in report.findings],
+    }
+
+
+def _migrate_json(report: MigrateReport, shown: _Shown) -> dict[str, Any]:
+    plan = report.plan
+    out: dict[str, Any] = {
+        "dry_run": report.dry_run,
+        "warnings": [_finding_json(f, shown) for f in plan.warnings],
+        "notes": list(plan.notes),
+    }
+    if report.dry_run:
+        out["planned"] = [dict(_step_json(s, shown), statements=_statement_texts(s.sql)) for s in plan.steps]
+        return out
+    out["done"] = [dict(_step_json(r.step, shown), duration_s=round(r.duration_s, 6), **_notices_json(r))
+                   for r in report.results if r.error is None]
+    failed = report.failed
+    out["failed"] = None if failed is None or failed.error is None else dict(
+        _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown),
+        statements_run=failed.statements_run, **_notices_json(failed))
+    out["not_run"] = [_step_json(s, shown) for s in report.not_run]
     return out
+
+
+def _verify_json(report: VerifyReport, shown: _Shown) -> dict[str, Any]:
+    return {
+        "problems": [{"id": s.id, "name": s.name, "state": s.state.value, "notes": list(s.notes)}
+                     for s in report.problems],
+        "reformatted": [s.id for s in report.statuses if s.state is State.REFORMATTED],
+        "down_edited": [s.id for s in report.statuses if DOWN_EDITED in s.notes],
+    }
+
+
+def _repair_json(report: RepairReport, shown: _Shown) -> dict[str, Any]:
+    return {"repaired": [{"id": r.id, "name": r.name, "action": r.action.value, "was": r.was.value}
+                         for r in report.repairs]}
+
+
+def _baseline_json(report: BaselineReport, shown: _Shown) -> dict[str, Any]:
+    return {"recorded": [{"id": m.id, "name": m.name} for m in report.recorded], "notes": list(report.notes)}
+
+
+def _generate_json(report: GenerateReport, shown: _Shown) -> dict[str, Any]:
+    return {"created": [shown(p) for p in report.created], "id": report.id, "name": report.name}
 
 
 def _json_default(value: Any) -> Any:
@@ -543,41 +550,57 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _json_schema_report(report: Report, shown: _Shown = str) -> dict[str, Any]:
-    """test, drift and schema: differences and objects as the schema module describes them."""
-    data = report.data
-    if report.command == "test":
-        results = data["results"]
-        summary: dict[str, int] = {}
-        for r in results:
-            summary[r.verdict] = summary.get(r.verdict, 0) + 1
-        return {
-            "migrations": [
-                {"id": r.id, "name": r.name, "verdict": r.verdict,
-                 "differences": [d.to_json() for d in r.differences],
-                 "errors": [dict(_sql_error_json(e, shown), phase=phase) for phase, e in r.errors],
-                 "findings": [_finding_json(f, shown) for f in r.findings],
-                 "reason": r.reason}
-                for r in results
-            ],
-            "summary": summary,
-            "irreversible": [r.id for r in results if r.verdict == "irreversible"],
-            "scratch_databases": data["scratch_databases"],
-        }
-    if report.command == "drift":
-        failed = data["failed"]
-        return {
-            "database": data["database"],
-            "applied": data["applied"],
-            "drift": report.exit_code != 0,
-            "differences": [d.to_json() for d in data["differences"]],
-            "notes": data["notes"],
-            "failed": None if failed is None else dict(_step_json(failed.step, shown),
-                                                       error=_sql_error_json(failed.error, shown)),
-            "scratch_databases": data["scratch_databases"],
-        }
-    snapshot = data["snapshot"]
-    out: dict[str, Any] = {"database": data["database"], "output": data["output"], "count": len(snapshot)}
-    if data["output"] is None:
-        out["objects"] = snapshot.to_json()
+def _test_json(report: TestReport, shown: _Shown) -> dict[str, Any]:
+    summary: dict[str, int] = {}
+    for r in report.results:
+        summary[r.verdict] = summary.get(r.verdict, 0) + 1
+    return {
+        "migrations": [
+            {"id": r.id, "name": r.name, "verdict": r.verdict,
+             "differences": [d.to_json() for d in r.differences],
+             "errors": [dict(_sql_error_json(e, shown), phase=phase) for phase, e in r.errors],
+             "findings": [_finding_json(f, shown) for f in r.findings],
+             "reason": r.reason}
+            for r in report.results
+        ],
+        "summary": summary,
+        "irreversible": [r.id for r in report.results if r.verdict == "irreversible"],
+        "scratch_databases": list(report.scratch_databases),
+    }
+
+
+def _drift_json(report: DriftReport, shown: _Shown) -> dict[str, Any]:
+    failed = report.failed
+    return {
+        "database": report.database,
+        "applied": report.applied,
+        "drift": report.exit_code != 0,
+        "differences": [d.to_json() for d in report.differences],
+        "notes": list(report.notes),
+        "failed": None if failed is None or failed.error is None else dict(
+            _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown)),
+        "scratch_databases": list(report.scratch_databases),
+    }
+
+
+def _schema_json(report: SchemaReport, shown: _Shown) -> dict[str, Any]:
+    out: dict[str, Any] = {"database": report.database, "output": report.output, "count": len(report.snapshot)}
+    if report.output is None:
+        out["objects"] = report.snapshot.to_json()
     return out
+
+
+# each report type's text form (a Renderer method) and JSON fields
+_FORMS: dict[type, tuple[Callable[[Renderer, Any], None], Callable[[Any, _Shown], dict[str, Any]]]] = {
+    CheckReport: (Renderer._text_check, _check_json),
+    StatusReport: (Renderer._text_status, _status_json),
+    UpReport: (Renderer._text_up, _migrate_json),
+    DownReport: (Renderer._text_down, _migrate_json),
+    VerifyReport: (Renderer._text_verify, _verify_json),
+    RepairReport: (Renderer._text_repair, _repair_json),
+    BaselineReport: (Renderer._text_baseline, _baseline_json),
+    GenerateReport: (Renderer._text_generate, _generate_json),
+    TestReport: (Renderer._text_test, _test_json),
+    DriftReport: (Renderer._text_drift, _drift_json),
+    SchemaReport: (Renderer._text_schema, _schema_json),
+}

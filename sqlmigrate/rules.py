@@ -4,13 +4,12 @@ Works on the statements sqlfile built; no database, no lexing of its own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from sqlmigrate import sqltext
 from sqlmigrate.discovery import Scan
-from sqlmigrate.model import Finding, Migration, MigrationFile, Severity, SqlFile, Statement
+from sqlmigrate.model import Finding, Migration, MigrationFile, Severity, SqlFile, Statement, TrackingTable
 
 E, W = Severity.ERROR, Severity.WARNING
 
@@ -39,19 +38,6 @@ DIRECTIVES_BY_FILE = {
     "down": frozenset({"no-transaction", "irreversible", "empty", "ignore"}),
 }
 NO_TRANSACTION_HINT = 'add "-- sqlmigrate: no-transaction" before the first statement'
-
-
-@dataclass(frozen=True)
-class TrackingTable:
-    """The configured tracking table, as exact (already folded) names."""
-
-    name: str
-    schema: str | None = None
-
-    @classmethod
-    def parse(cls, spec: str) -> "TrackingTable":
-        schema, _, name = spec.rpartition(".")
-        return cls(name=name, schema=schema or None)
 
 
 def finding(sql: SqlFile, stmt: Statement, rule: str, message: str, hint: str | None = None) -> Finding:

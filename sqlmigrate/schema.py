@@ -7,6 +7,7 @@ imports nothing above executor.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import re
 import uuid
@@ -19,6 +20,7 @@ from psycopg import sql
 from sqlmigrate import config, db
 from sqlmigrate.errors import DatabaseUnavailable
 from sqlmigrate.model import Finding, SqlError
+from sqlmigrate.target import Target
 
 # -- records -------------------------------------------------------------------------
 
@@ -974,17 +976,19 @@ class ScratchDatabase:
         self._sessions.append(conn)
         return conn
 
-    def session(self, table: str) -> tuple[psycopg.Connection, db.Tracking]:
-        """A connection and its tracking table, created (with its schema, if named) here."""
+    def session(self, target: Target) -> db.Session:
+        """A session on the scratch database with the target's tracking table,
+        created (with its schema, if named) here."""
         conn = self.connect()
-        tracking = db.Tracking(conn, table)
+        session = db.Session(dataclasses.replace(target, url=self.url), conn)
+        tracking = session.tracking
         if tracking.is_schema_given:
             try:
                 conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(tracking.schema or "")))
             except psycopg.Error as exc:
                 raise db.database_error(exc, "creating the tracking table's schema in the scratch database") from exc
         tracking.create()
-        return conn, tracking
+        return session
 
     def recreate(self) -> None:
         """Drop the scratch database and start again with an empty one."""

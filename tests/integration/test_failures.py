@@ -4,6 +4,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from sqlmigrate.events import silent
+from sqlmigrate.model import TrackingTable
+from sqlmigrate.target import Target
 from tests.conftest import run_cli, tables, tracking_ids
 
 
@@ -432,15 +435,10 @@ def test_a_query_cut_short_by_a_nul_is_rolled_back_not_recorded(rows, database):
     text = f"create table a (id int);\ninsert into a values {values};\x00\ninsert into a values (-1);\n"
     step = Step(Direction.UP, "001", "a", sqlfile.parse_text(Path("m/001_a/up.sql"), text), None, "drop table a;")
 
-    class Quiet:
-        def started(self, step): pass
-
-        def finished(self, result): pass
-
     with dbmod.connect(database) as conn:
-        tracking = dbmod.Tracking(conn, "schema_migrations")
-        tracking.create()
+        session = dbmod.Session(Target(database, TrackingTable("schema_migrations")), conn)
+        session.tracking.create()
         with pytest.raises(DatabaseUnavailable, match="did not receive all of m/001_a/up.sql; 001_a was rolled back"):
-            executor.run(conn, tracking, Plan((step,)), Quiet())
+            executor.run(session, Plan((step,)), silent)
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         assert conn.execute("select to_regclass('a'), count(*) from schema_migrations").fetchone() == (None, 0)

@@ -275,6 +275,7 @@ def test_a_connection_lost_during_a_migration_is_settled_by_its_tracking_row(dat
     from sqlmigrate import commands
     from sqlmigrate.config import Settings
     from sqlmigrate.errors import ConnectionLost
+    from sqlmigrate.target import Target
 
     mdir = write_migrations(counted_migrations(2))
     make_runs_table(database)
@@ -283,7 +284,7 @@ def test_a_connection_lost_during_a_migration_is_settled_by_its_tracking_row(dat
     def settled(step_id: str, is_up: bool, url: str = database) -> str:
         lost = ConnectionLost(f"connection lost during {step_id}_x (server closed the connection)",
                               step_id=step_id, is_up=is_up)
-        error = commands._settled(Settings(database_url=url, directory=mdir), lost)
+        error = commands._settled(Target.from_settings(Settings(database_url=url, directory=mdir)), lost)
         assert error.exit_code == 3
         return error.message
 

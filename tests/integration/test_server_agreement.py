@@ -11,6 +11,9 @@ import uuid
 import psycopg
 import pytest
 
+from sqlmigrate.events import silent
+from sqlmigrate.model import TrackingTable
+from sqlmigrate.target import Target
 from tests.conftest import run_cli, run_process, tables, tracking_ids
 
 
@@ -241,14 +244,6 @@ def _one_step_plan(direction_up: bool = True):
     return Plan((step,))
 
 
-class _Quiet:
-    def started(self, step):
-        pass
-
-    def finished(self, result):
-        pass
-
-
 def test_ctrl_c_landing_after_the_commit_says_the_migration_is_applied(database, monkeypatch):
     """Ctrl-C during the session reset that follows COMMIT: the tracking row is
     the truth, and the message says the migration is applied, not rolled back."""
@@ -265,10 +260,10 @@ def test_ctrl_c_landing_after_the_commit_says_the_migration_is_applied(database,
 
     monkeypatch.setattr(executor, "run_script", then_interrupted)
     with dbmod.connect(database) as conn:
-        tracking = dbmod.Tracking(conn, "schema_migrations")
-        tracking.create()
+        session = dbmod.Session(Target(database, TrackingTable("schema_migrations")), conn)
+        session.tracking.create()
         with pytest.raises(Interrupted, match="^interrupted after 001_a was committed: it is applied$"):
-            executor.run(conn, tracking, _one_step_plan(), _Quiet())
+            executor.run(session, _one_step_plan(), silent)
         assert conn.execute("select id, state from schema_migrations").fetchall() == [("001", "applied")]
         assert conn.execute("select to_regclass('a') is not null").fetchone() == (True,)
 
@@ -286,10 +281,10 @@ def test_ctrl_c_before_the_commit_still_says_rolled_back(database, monkeypatch):
 
     monkeypatch.setattr(executor, "run_script", interrupted)
     with dbmod.connect(database) as conn:
-        tracking = dbmod.Tracking(conn, "schema_migrations")
-        tracking.create()
+        session = dbmod.Session(Target(database, TrackingTable("schema_migrations")), conn)
+        session.tracking.create()
         with pytest.raises(Interrupted, match="^interrupted during 001_a; its transaction was rolled back$"):
-            executor.run(conn, tracking, _one_step_plan(), _Quiet())
+            executor.run(session, _one_step_plan(), silent)
         assert conn.execute("select count(*), to_regclass('a') from schema_migrations").fetchone() == (0, None)
 
 
@@ -348,9 +343,9 @@ def test_a_boundary_the_split_missed_is_refused_by_the_server_before_anything_ru
     step = Step(Direction.UP, "001", "a", dataclasses.replace(parsed, statements=(first, joined, last)), None,
                 "select 1;\n")
     with dbmod.connect(database) as conn:
-        tracking = dbmod.Tracking(conn, "schema_migrations")
-        tracking.create()
-        [result] = executor.run(conn, tracking, Plan((step,)), _Quiet())
+        session = dbmod.Session(Target(database, TrackingTable("schema_migrations")), conn)
+        session.tracking.create()
+        [result] = executor.run(session, Plan((step,)), silent)
         assert result.error is not None and result.statements_run == 0
         assert (result.error.line, result.error.col) == (joined.line, 1)
         assert result.error.message.startswith("PostgreSQL reads more than one statement here, where sqlmigrate "

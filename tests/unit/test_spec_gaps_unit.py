@@ -238,7 +238,7 @@ def test_a_shared_id_goes_to_the_folder_its_row_names(tmp_path, names, applied, 
     scan = folders(tmp_path, *names)
     assert [m.folder.name for m in scan.migrations] == [names[0]]  # offline: the first by name
     rows = [row(*applied, up_checksum(tmp_path, owner))]
-    claimed = scan.for_rows(rows)
+    claimed = plan.assign_rows(scan, rows)
     assert [m.folder.name for m in claimed.migrations] == [owner]
     [other] = [n for n in names if n != owner]
     [finding] = claimed.findings
@@ -255,7 +255,7 @@ def test_without_a_row_the_duplicate_finding_is_unchanged(tmp_path):
     [finding] = scan.findings
     assert (Path(finding.path).name, finding.message) == (
         "1_b", "id 1 is the same as 001_a (ids compare as integers)")
-    assert scan.for_rows([row("2", "c", "x")]).findings == scan.findings
+    assert plan.assign_rows(scan, [row("2", "c", "x")]).findings == scan.findings
     assert plan.duplicates_of_applied(scan, [row("2", "c", "x")]) == []
 
 
@@ -264,6 +264,6 @@ def test_file_findings_follow_the_folder_that_owns_the_id(tmp_path):
     (tmp_path / "1_b" / "down.sql").unlink()
     scan = discovery.scan(tmp_path)
     assert [f.rule for f in scan.findings] == ["duplicate-id"]  # 1_b is the duplicate: its files are not read
-    claimed = scan.for_rows([row("1", "b", up_checksum(tmp_path, "1_b"))])
+    claimed = plan.assign_rows(scan, [row("1", "b", up_checksum(tmp_path, "1_b"))])
     assert [(Path(f.path).name, f.rule) for f in claimed.findings] == [
         ("001_a", "duplicate-id"), ("1_b", "missing-down")]

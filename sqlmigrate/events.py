@@ -1,0 +1,64 @@
+"""Progress as a stream of typed events: what a run says while it works.
+
+A command hands every event to one listener: the text renderer prints it,
+JSON output waits for the report (one object at the end), a library call
+ignores it. Each event names the target it is about (its display name, the
+password masked), so that runs on many databases can share one listener.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Union
+
+from sqlmigrate.model import Step, StepResult
+
+
+@dataclass(frozen=True)
+class LockWaiting:
+    """Another run holds the migration lock; this one polls for it."""
+
+    holder: str  # who holds it, as far as pg_stat_activity tells
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class MigrationStarted:
+    step: Step
+    pid: int | None = None  # the server process running it, to find it in pg_stat_activity
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class StatementRunning:
+    """A statement of a migration is still running (periodic)."""
+
+    step: Step
+    elapsed_s: float
+    phase: str | None = None  # as pg_stat_progress_* names it
+    percent: float | None = None
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class MigrationFinished:
+    result: StepResult
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class RoundTripTested:
+    """`test` has its verdict on one migration (a schema.RoundTrip)."""
+
+    result: Any
+    target: str = ""
+
+
+Event = Union[LockWaiting, MigrationStarted, StatementRunning, MigrationFinished, RoundTripTested]
+
+
+class Listener(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+
+def silent(event: Event) -> None:
+    """The listener of runs nobody watches: library calls, scratch databases."""

@@ -1,0 +1,119 @@
+"""What each command did: one frozen record per command, for the renderer and the library.
+
+`exit_code` follows SPEC 5. The renderer chooses its text and JSON forms by
+the report's type; nothing reads a report by key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlmigrate.model import Finding, Migration, MigrationStatus, Plan, Repair, Step, StepResult
+
+if TYPE_CHECKING:  # the schema package needs psycopg, which offline commands never load
+    from sqlmigrate.schema import Difference, RoundTrip, Snapshot
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    command: ClassVar[str]
+    exit_code: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckReport(Report):
+    command: ClassVar[str] = "check"
+    findings: tuple[Finding, ...]
+    migrations: int  # how many folders were checked
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReport(Report):
+    command: ClassVar[str] = "status"
+    statuses: tuple[MigrationStatus, ...]
+    database: str
+    table: str
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigrateReport(Report):
+    """`up` or `down`: the plan, and what ran of it (nothing on a dry run)."""
+
+    plan: Plan
+    table: str
+    dry_run: bool = False
+    results: tuple[StepResult, ...] = ()
+    failed: StepResult | None = None
+    not_run: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpReport(MigrateReport):
+    command: ClassVar[str] = "up"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DownReport(MigrateReport):
+    command: ClassVar[str] = "down"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyReport(Report):
+    command: ClassVar[str] = "verify"
+    statuses: tuple[MigrationStatus, ...]
+    problems: tuple[MigrationStatus, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepairReport(Report):
+    command: ClassVar[str] = "repair"
+    repairs: tuple[Repair, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineReport(Report):
+    command: ClassVar[str] = "baseline"
+    recorded: tuple[Migration, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateReport(Report):
+    command: ClassVar[str] = "generate"
+    created: tuple[Path, ...]
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TestReport(Report):
+    command: ClassVar[str] = "test"
+    __test__: ClassVar[bool] = False  # not a test class, whatever its name
+    results: tuple[RoundTrip, ...]
+    table: str
+    scratch_databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftReport(Report):
+    command: ClassVar[str] = "drift"
+    database: str
+    applied: int  # how many applied migrations built the expected schema
+    notes: tuple[str, ...] = ()
+    failed: StepResult | None = None  # an applied migration that did not build in the scratch database
+    differences: tuple[Difference, ...] = ()
+    scratch_databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaReport(Report):
+    command: ClassVar[str] = "schema"
+    snapshot: Snapshot
+    database: str
+    output: Path | None = None
+
+
+ALL: tuple[type[Any], ...] = (CheckReport, StatusReport, UpReport, DownReport, VerifyReport, RepairReport,
+                              BaselineReport, GenerateReport, TestReport, DriftReport, SchemaReport)
