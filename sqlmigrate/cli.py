@@ -247,7 +247,7 @@ class _Commands:
 
 def build_parser(env: dict[str, str], only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line, or (`only`) the main parser with that one command:
-    building all eleven costs ~10 ms of every run, and a run names one."""
+    a run names one, and building them all is time every run would pay."""
     parser = _Parser(
         prog="sqlmigrate",
         description="Plain-SQL migrations for PostgreSQL.",
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
 def entry() -> NoReturn:
     """The `sqlmigrate` command: main(), then an exit without the interpreter's teardown.
 
-    Tearing down the modules psycopg brings costs about 20 ms, a tenth of a small
+    Tearing down the modules psycopg brings is a noticeable part of a small
     `up`. By the time main() returns there is nothing left for it to do: every
     connection is closed, every scratch database dropped, the validating child
     reaped. Only the output streams need flushing, and that happens here.

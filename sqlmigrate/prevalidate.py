@@ -1,7 +1,7 @@
 """Validation by `up` and `down` in a forked child, while the parent imports psycopg and connects.
 
-Lexing a few hundred migration files takes ~30 ms and importing psycopg ~80 ms,
-both on one core in one process. Forked right after the scan, the child checks
+Lexing the migration files and importing psycopg would otherwise take turns
+on one core. Forked right after the scan, the child checks
 the folders on the other core meanwhile: it inherits the scan (copy-on-write,
 nothing is sent to it), checks every folder newest first (pending migrations
 are usually the newest, and `down` goes newest first) and sends one pickled
@@ -37,7 +37,7 @@ from sqlmigrate.model import Finding, Migration, SqlFile
 
 _SIZE = struct.Struct("<Q")
 # Above this many bytes of SQL, pickling the lexed statements back costs the
-# parent more than the ~80 ms of import the child's work overlaps.
+# parent more than the import the child's work overlaps.
 MAX_BYTES = 1 << 20
 _Record = tuple[list[Finding], dict[Path, SqlFile]]
 
