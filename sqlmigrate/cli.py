@@ -107,6 +107,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    if re.fullmatch(r"[0-9]+", text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(text)
+
+
 def _positive(text: str) -> int:
     if re.fullmatch(r"[0-9]+", text) is None or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -150,6 +156,9 @@ def _locking() -> _Parser:
                        help="PostgreSQL lock_timeout for the migration SQL (500ms, 5s, 1min; bare number = ms)")
     group.add_argument("--statement-timeout", type=_duration, metavar="DURATION",
                        help="PostgreSQL statement_timeout for the migration SQL")
+    group.add_argument("--lock-retries", type=_count, default=0, metavar="N",
+                       help="with --lock-timeout: run a migration again from its start, up to N more times, "
+                            "when a statement times out waiting for a lock (default 0)")
     return parent
 
 
@@ -273,8 +282,25 @@ def _settings(args: argparse.Namespace) -> Settings:
         lock_wait=getattr(args, "lock_wait", DEFAULT_LOCK_WAIT),
         lock_timeout=getattr(args, "lock_timeout", None),
         statement_timeout=getattr(args, "statement_timeout", None),
+        lock_retries=getattr(args, "lock_retries", 0),
+        show_progress=args.format == "text",
         validate_in_parallel=True,
     )
+
+
+def _progress_interval(env: dict[str, str]) -> float:
+    """SQLMIGRATE_PROGRESS_INTERVAL: seconds between progress lines when stdout is not
+    a terminal; 0 when unset (the renderer's default)."""
+    text = env.get("SQLMIGRATE_PROGRESS_INTERVAL", "")
+    if not text:
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1
+    if not seconds > 0:
+        raise UsageError(f"SQLMIGRATE_PROGRESS_INTERVAL={text!r} is not a number of seconds above 0")
+    return seconds
 
 
 def _confirm_all(args: argparse.Namespace) -> None:
@@ -348,9 +374,13 @@ def run(argv: list[str], env: dict[str, str]) -> int:
 
     renderer = Renderer(settings.format, command=args.command, directory=args.dir)
     try:
+        renderer.progress_every = _progress_interval(env) or renderer.progress_every
         if not args.dir:
             # an unset variable in `--dir "$DIR"`: the current folder is rarely what was meant
             raise UsageError("--dir is empty (give the migrations folder, or `--dir .` for the current one)")
+        if settings.lock_retries and not settings.lock_timeout:
+            raise UsageError("--lock-retries needs --lock-timeout: without a lock timeout a statement waits for "
+                             "its lock as long as it takes, and there is nothing to retry")
         _, run_command = _TABLE[args.command]
         report = run_command(commands, settings, args, renderer.event)
     except SqlMigrateError as exc:

@@ -131,6 +131,7 @@ def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_
     target = Target.from_settings(settings)
     with Validator.start(scan, target.table, kind.command, in_parallel=settings.validate_in_parallel) as validator:
         from sqlmigrate import executor
+        from sqlmigrate.watch import Watcher
 
         def plan_then_stop_the_child(rows: list) -> Plan:
             try:
@@ -148,10 +149,15 @@ def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_
                 if kind is UpReport and plan.steps:
                     # only now: a refused up changes nothing, the table included (SPEC 3)
                     session.tracking.create()
+                watcher = Watcher(target, listener, progress=settings.show_progress,
+                                  blockers=bool(settings.lock_timeout))
                 try:
-                    results = executor.run(session, plan, listener)
+                    results = executor.run(session, plan, listener, lock_retries=settings.lock_retries,
+                                           watcher=watcher)
                 except ConnectionLost as lost:
                     raise _settled(target, lost) from lost
+                finally:
+                    watcher.close()
     failed = next((r for r in results if r.error is not None), None)
     return kind(exit_code=4 if failed else 0, plan=plan, table=settings.table, results=tuple(results),
                 failed=failed, not_run=plan.steps[len(results):])

@@ -27,6 +27,8 @@ class Settings:
     lock_wait: float = DEFAULT_LOCK_WAIT
     lock_timeout: str | None = None
     statement_timeout: str | None = None
+    lock_retries: int = 0  # runs again of a transactional migration whose lock wait timed out
+    show_progress: bool = False  # watch long statements and report their progress (text output)
     # `up` and `down` validate in a forked child while they import psycopg (prevalidate):
     # the command line's choice; a library caller's process is not forked
     validate_in_parallel: bool = False

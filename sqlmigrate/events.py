@@ -40,6 +40,19 @@ class StatementRunning:
 
 
 @dataclass(frozen=True)
+class LockRetry:
+    """A migration's statement gave up waiting for a lock (lock_timeout); its
+    transaction was rolled back and it runs again from its start after `pause_s`."""
+
+    step: Step
+    attempt: int  # the attempt about to start: 2 for the first retry
+    attempts: int  # at most this many in all
+    blockers: tuple[str, ...]  # the sessions seen holding the lock, described
+    pause_s: float
+    target: str = ""
+
+
+@dataclass(frozen=True)
 class MigrationFinished:
     result: StepResult
     target: str = ""
@@ -53,7 +66,7 @@ class RoundTripTested:
     target: str = ""
 
 
-Event = Union[LockWaiting, MigrationStarted, StatementRunning, MigrationFinished, RoundTripTested]
+Event = Union[LockWaiting, MigrationStarted, StatementRunning, LockRetry, MigrationFinished, RoundTripTested]
 
 
 class Listener(Protocol):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import dataclasses
+import random
 import re
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from psycopg import sql
 
 from sqlmigrate.db import DURATION_MS, Session, Tracking, reads_as_several_statements, run_script
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Interrupted
-from sqlmigrate.events import Listener, MigrationFinished, MigrationStarted
+from sqlmigrate.events import Listener, LockRetry, MigrationFinished, MigrationStarted
 from sqlmigrate.model import (
     NOTICES_KEPT,
     Direction,
@@ -39,6 +40,7 @@ from sqlmigrate.model import (
 )
 from sqlmigrate.sqltext import line_col
 from sqlmigrate.versions import newer_server_hint
+from sqlmigrate.watch import Watcher
 
 # SPEC 5: each migration starts from a clean session, as if on its own
 # connection. This is DISCARD ALL without pg_advisory_unlock_all() (which would
@@ -74,9 +76,13 @@ class _StatementFailed(Exception):
         self.statements_run = statements_run
 
 
-def run(session: Session, plan: Plan, listener: Listener) -> list[StepResult]:
+def run(session: Session, plan: Plan, listener: Listener, *, lock_retries: int = 0,
+        watcher: Watcher | None = None) -> list[StepResult]:
     """Run each step in order; stop at the first one that fails.
 
+    A transactional step whose statement times out waiting for a lock
+    (lock_timeout) runs again from its start, up to `lock_retries` more times
+    after a growing, jittered pause; the `watcher` names who held the lock.
     Returns the results (the last one carries the error, if any). Raises
     DatabaseUnavailable when the connection is lost, Interrupted on Ctrl-C.
     """
@@ -86,9 +92,24 @@ def run(session: Session, plan: Plan, listener: Listener) -> list[StepResult]:
     conn.add_notice_handler(notices)
     try:
         for step in plan.steps:
-            listener(MigrationStarted(step, conn.info.backend_pid, target))
-            notices.clear()
-            result = _run_step(conn, tracking, step, notices)
+            pid = conn.info.backend_pid
+            listener(MigrationStarted(step, pid, target))
+            attempt = 1
+            while True:
+                notices.clear()
+                with watcher.watching(step, pid) if watcher else contextlib.nullcontext():
+                    result = _run_step(conn, tracking, step, notices)
+                blockers = tuple(map(str, watcher.blockers())) if watcher else ()
+                if not _is_lock_timeout(result):
+                    break
+                if attempt > lock_retries or not step.sql.is_transactional:
+                    result = _naming_blockers(result, blockers)
+                    break
+                attempt += 1
+                pause = retry_pause(attempt - 1)
+                listener(LockRetry(step, attempt, lock_retries + 1, blockers, pause, target))
+                _sleep(pause, step)
+            result = dataclasses.replace(result, attempts=attempt)
             results.append(result)
             listener(MigrationFinished(result, target))
             if result.error is not None:
@@ -96,6 +117,40 @@ def run(session: Session, plan: Plan, listener: Listener) -> list[StepResult]:
     finally:
         conn.remove_notice_handler(notices)
     return results
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+RETRY_PAUSE_S = 0.5  # before the first retry; doubled each time, at most RETRY_PAUSE_MAX_S
+RETRY_PAUSE_MAX_S = 30.0
+
+
+def retry_pause(retry: int) -> float:
+    """Seconds to wait before retry number `retry` (1-based): growing, so that a
+    long transaction elsewhere can finish, and jittered by +-50%, so that runs
+    retrying together do not collide again."""
+    return min(RETRY_PAUSE_S * 2 ** (retry - 1), RETRY_PAUSE_MAX_S) * random.uniform(0.5, 1.5)
+
+
+def _is_lock_timeout(result: StepResult) -> bool:
+    return result.error is not None and result.error.sqlstate == LOCK_NOT_AVAILABLE
+
+
+def _naming_blockers(result: StepResult, blockers: tuple[str, ...]) -> StepResult:
+    """A lock timeout's error says nothing of who held the lock: say it in the hint."""
+    assert result.error is not None
+    said = ("the lock was held by " + "; ".join(blockers)) if blockers else (
+        "the session holding the lock was not seen (it may have been released as the timeout fired)")
+    hint = "\n".join(h for h in (said, result.error.hint) if h)
+    return dataclasses.replace(result, error=dataclasses.replace(result.error, hint=hint))
+
+
+def _sleep(seconds: float, step: Step) -> None:
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        label = f"{step.id}_{step.name}"
+        raise Interrupted(f"interrupted during {label}, waiting to retry it; its transaction was rolled back",
+                          step=label) from None
 
 
 class _Notices:
@@ -450,6 +505,7 @@ def _row_change(tracking: Tracking, step: Step, started: float, state: RowState,
 
 def _execute(cur: psycopg.Cursor, sql_file: SqlFile, file_text: str, stmt: Statement, index: int,
              notices: _Notices) -> None:
+    invalid_before = _invalid_indexes(cur) if _builds_index_concurrently(stmt) else None
     try:
         with notices.collecting():
             if stmt.copy_data is not None:
@@ -460,7 +516,39 @@ def _execute(cur: psycopg.Cursor, sql_file: SqlFile, file_text: str, stmt: State
     except psycopg.Error as exc:
         if cur.connection.broken or cur.connection.closed:
             raise
-        raise _StatementFailed(_locate(sql_file, stmt, exc, cur.connection.info.server_version), index) from exc
+        error = _locate(sql_file, stmt, exc, cur.connection.info.server_version)
+        if invalid_before is not None:
+            error = _naming_invalid_indexes(error, _invalid_indexes(cur) - invalid_before)
+        raise _StatementFailed(error, index) from exc
+
+
+def _builds_index_concurrently(stmt: Statement) -> bool:
+    """CREATE [UNIQUE] INDEX CONCURRENTLY or REINDEX ... CONCURRENTLY: when they
+    fail, PostgreSQL leaves an INVALID index behind."""
+    words = stmt.words[:6]
+    return words[:1] in (("create",), ("reindex",)) and "concurrently" in words and (
+        words[0] == "reindex" or "index" in words)
+
+
+_INVALID_INDEXES = sql.SQL("select i.indexrelid::regclass::text from pg_index i where not i.indisvalid")
+
+
+def _invalid_indexes(cur: psycopg.Cursor) -> set[str]:
+    try:
+        return {row[0] for row in cur.execute(_INVALID_INDEXES).fetchall()}
+    except psycopg.Error:  # naming them is a courtesy: the statement's own error matters
+        return set()
+
+
+def _naming_invalid_indexes(error: SqlError, left: set[str]) -> SqlError:
+    """Say which INVALID index the failed build left, and how to clear it before the next run."""
+    if not left:
+        return error
+    names = sorted(left)
+    said = (f"PostgreSQL left the INVALID index {', '.join(names)} behind: run "
+            + " ".join(f"`DROP INDEX CONCURRENTLY {name};`" for name in names)
+            + " before running the migration again")
+    return dataclasses.replace(error, hint="\n".join(h for h in (said, error.hint) if h))
 
 
 def _locate(

@@ -283,6 +283,7 @@ class StepResult:
     statements_run: int | None = None
     notices: tuple[Notice, ...] = ()  # in the order they arrived, at most NOTICES_KEPT
     notices_omitted: int = 0  # how many more arrived beyond NOTICES_KEPT
+    attempts: int = 1  # more than 1 when lock timeouts made it run again (--lock-retries)
 
 
 class RepairAction(str, enum.Enum):

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from sqlmigrate.errors import Refused, SqlMigrateError
-from sqlmigrate.events import Event, LockWaiting, MigrationFinished, MigrationStarted, RoundTripTested
+from sqlmigrate.events import (Event, LockRetry, LockWaiting, MigrationFinished, MigrationStarted, RoundTripTested,
+                               StatementRunning)
 from sqlmigrate.model import (
     Direction,
     Finding,
@@ -31,11 +33,13 @@ from sqlmigrate.reports import (BaselineReport, CheckReport, DownReport, DriftRe
                                 RepairReport, Report, SchemaReport, StatusReport, TestReport, UpReport, VerifyReport)
 
 _COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
+PROGRESS_EVERY_S = 30.0  # between progress lines when stdout is not a terminal (SPEC 7)
 
 
 class Renderer:
     def __init__(self, fmt: str = "text", out: TextIO | None = None, err: TextIO | None = None, *,
-                 command: str | None = None, directory: str | None = None) -> None:
+                 command: str | None = None, directory: str | None = None,
+                 progress_every: float = PROGRESS_EVERY_S) -> None:
         self.format = fmt
         self.command = command  # named in the JSON error object
         self.directory = directory  # --dir as the user typed it: paths are shown under it
@@ -43,7 +47,16 @@ class Renderer:
         self.err = err or sys.stderr
         self._colour = _wants_colour(self.out)
         self._colour_err = _wants_colour(self.err)
-        self._is_line_open = False  # "applying X ..." printed, its outcome not yet
+        # the migration's line: "applying X ...", its outcome not yet printed; on a
+        # terminal "live" (rewritten with progress), elsewhere "closed" once a
+        # progress line followed it
+        self._line = ""
+        self._line_state: str | None = None
+        self._running: Step | None = None
+        self._last_progress = 0.0
+        self._is_terminal = _is_terminal(self.out)
+        self.progress_every = progress_every
+        self._events_lock = threading.Lock()
 
     # -- helpers -----------------------------------------------------------------
 
@@ -69,29 +82,85 @@ class Renderer:
     # -- progress events (events.Listener) ----------------------------------------------
 
     def event(self, event: Event) -> None:
-        """A run's progress, printed as it happens in text; JSON prints only the report."""
-        if isinstance(event, LockWaiting):
-            self._print(f"waiting for the migration lock: {event.holder}", err=True)
-        elif not self.is_text:
+        """A run's progress, printed as it happens in text; JSON prints only the report.
+
+        Events may come from the watcher's thread while a migration runs: one at a time."""
+        with self._events_lock:
+            if isinstance(event, LockWaiting):
+                self._print(f"waiting for the migration lock: {event.holder}", err=True)
+            elif not self.is_text:
+                return
+            elif isinstance(event, MigrationStarted):
+                self._open(event.step)
+            elif isinstance(event, StatementRunning):
+                self._still_running(event)
+            elif isinstance(event, LockRetry):
+                self._retrying(event)
+            elif isinstance(event, MigrationFinished):
+                self._finished(event.result)
+            elif isinstance(event, RoundTripTested):
+                label, colour = _VERDICT_TEXT[event.result.verdict]
+                self._print(f"{event.result.id}_{event.result.name} ... {self._paint(label, colour)}")
+
+    def _open(self, step: Step, attempt: int = 1) -> None:
+        verb = "applying" if step.direction is Direction.UP else "rolling back"
+        again = f" (attempt {attempt})" if attempt > 1 else ""
+        self._line = f"{verb} {step.id}_{step.name}{again} ..."
+        self._print(self._line, end="")
+        self._line_state = "open"
+        self._running = step
+        self._last_progress = 0.0
+
+    def _still_running(self, event: StatementRunning) -> None:
+        """On a terminal, the migration's line shows the elapsed time and phase as
+        they change; elsewhere a line every `progress_every` seconds."""
+        if event.step is not self._running or self._line_state is None:
             return
-        elif isinstance(event, MigrationStarted):
-            verb = "applying" if event.step.direction is Direction.UP else "rolling back"
-            self._print(f"{verb} {event.step.id}_{event.step.name} ...", end="")
-            self._is_line_open = True
-        elif isinstance(event, MigrationFinished):
-            self._finished(event.result)
-        elif isinstance(event, RoundTripTested):
-            label, colour = _VERDICT_TEXT[event.result.verdict]
-            self._print(f"{event.result.id}_{event.result.name} ... {self._paint(label, colour)}")
+        what = " ".join(part for part in (event.phase, None if event.percent is None else f"{event.percent:.0f}%")
+                        if part)
+        if self._is_terminal:
+            live = " ".join(part for part in (self._line, what, f"({_elapsed(event.elapsed_s)})") if part)
+            self._print(f"\r\033[K{live}", end="")
+            self._line_state = "live"
+            return
+        if event.elapsed_s - self._last_progress < self.progress_every and self._last_progress:
+            return
+        if self._last_progress == 0.0 and event.elapsed_s < self.progress_every:
+            return
+        self._last_progress = event.elapsed_s
+        if self._line_state == "open":
+            self._print()  # the migration's line stays as it is; its outcome comes on a line of its own
+        self._line_state = "closed"
+        step = event.step
+        self._print(f"  still running {step.id}_{step.name}{': ' + what if what else ''} "
+                    f"({_elapsed(event.elapsed_s)})")
+
+    def _retrying(self, event: LockRetry) -> None:
+        self._close_line(self._paint("lock timeout", "yellow"))
+        step = event.step
+        held = ("; the lock was held by " + "; ".join(event.blockers)) if event.blockers else ""
+        self._print(f"  {step.id}_{step.name}: a statement timed out waiting for a lock; rolled back, "
+                    f"attempt {event.attempt} of {event.attempts} in {event.pause_s:.1f} s{held}", err=True)
+        self._open(step, event.attempt)
+
+    def _close_line(self, outcome: str) -> None:
+        """End the migration's line with its outcome, however much progress it showed."""
+        if self._line_state == "open":
+            self._print(f" {outcome}")
+        elif self._line_state == "live":
+            self._print(f"\r\033[K{self._line} {outcome}")
+        elif self._line_state == "closed":
+            self._print(f"{self._line} {outcome}")
+        self._line_state = None
+        self._running = None
 
     def _finished(self, result: StepResult) -> None:
-        self._is_line_open = False
         ms = f"{result.duration_s * 1000:.0f} ms"
         if result.error is None:
-            self._print(f" {self._paint('ok', 'green')} ({ms})")
+            self._close_line(f"{self._paint('ok', 'green')} ({ms})")
             self.notices(result)
         else:
-            self._print(f" {self._paint('FAILED', 'red')} ({ms})")
+            self._close_line(f"{self._paint('FAILED', 'red')} ({ms})")
             self.notices(result)  # raised before the failure, so above the error
             self.sql_error(result.error)
 
@@ -369,10 +438,9 @@ class Renderer:
     # -- fatal errors ----------------------------------------------------------------
 
     def error(self, exc: SqlMigrateError) -> None:
-        if self._is_line_open:
+        if self._line_state is not None:
             # a run stopped mid-migration (lost connection, Ctrl-C): end its progress line
-            self._print(f" {self._paint('stopped', 'red')}")
-            self._is_line_open = False
+            self._close_line(self._paint("stopped", "red"))
         if self.format == "json":
             payload: dict[str, Any] = {"command": self.command, "error": exc.message, "exit_code": exc.exit_code}
             if exc.details:
@@ -413,12 +481,19 @@ _REPAIR_TEXT = {
 
 
 def _wants_colour(stream: TextIO) -> bool:
-    if "NO_COLOR" in os.environ:
-        return False
+    return "NO_COLOR" not in os.environ and _is_terminal(stream)
+
+
+def _is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _elapsed(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole}s" if whole < 60 else f"{whole // 60}m{whole % 60:02d}s"
 
 
 def _when(value: datetime | None) -> str:
@@ -510,12 +585,13 @@ def _migrate_json(report: MigrateReport, shown: _Shown) -> dict[str, Any]:
     if report.dry_run:
         out["planned"] = [dict(_step_json(s, shown), statements=_statement_texts(s.sql)) for s in plan.steps]
         return out
-    out["done"] = [dict(_step_json(r.step, shown), duration_s=round(r.duration_s, 6), **_notices_json(r))
+    out["done"] = [dict(_step_json(r.step, shown), duration_s=round(r.duration_s, 6), attempts=r.attempts,
+                        **_notices_json(r))
                    for r in report.results if r.error is None]
     failed = report.failed
     out["failed"] = None if failed is None or failed.error is None else dict(
         _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown),
-        statements_run=failed.statements_run, **_notices_json(failed))
+        statements_run=failed.statements_run, attempts=failed.attempts, **_notices_json(failed))
     out["not_run"] = [_step_json(s, shown) for s in report.not_run]
     return out
 
