@@ -142,10 +142,12 @@ def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_
         with _session(target) as session:
             if dry_run:
                 plan = plan_then_stop_the_child(session.tracking.rows())
+                listener(events.Planned(plan, target.display))
                 return kind(plan=plan, dry_run=True, table=settings.table)
             with session.lock(settings.lock_wait, listener):
                 # the state is read under the lock: a concurrent run may just have finished
                 plan = plan_then_stop_the_child(session.tracking.rows())
+                listener(events.Planned(plan, target.display))
                 if kind is UpReport and plan.steps:
                     # only now: a refused up changes nothing, the table included (SPEC 3)
                     session.tracking.create()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
-from sqlmigrate.model import Step, StepResult
+from sqlmigrate.model import Plan, Step, StepResult
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,15 @@ class LockWaiting:
     """Another run holds the migration lock; this one polls for it."""
 
     holder: str  # who holds it, as far as pg_stat_activity tells
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """`up` or `down` knows what it will run, and has not started: its warnings
+    and notes are said now, before any migration's output."""
+
+    plan: Plan
     target: str = ""
 
 
@@ -66,7 +75,7 @@ class RoundTripTested:
     target: str = ""
 
 
-Event = Union[LockWaiting, MigrationStarted, StatementRunning, LockRetry, MigrationFinished, RoundTripTested]
+Event = Union[LockWaiting, Planned, MigrationStarted, StatementRunning, LockRetry, MigrationFinished, RoundTripTested]
 
 
 class Listener(Protocol):

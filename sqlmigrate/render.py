@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from sqlmigrate.errors import Refused, SqlMigrateError
-from sqlmigrate.events import (Event, LockRetry, LockWaiting, MigrationFinished, MigrationStarted, RoundTripTested,
-                               StatementRunning)
+from sqlmigrate.events import (Event, LockRetry, LockWaiting, MigrationFinished, MigrationStarted, Planned,
+                               RoundTripTested, StatementRunning)
 from sqlmigrate.model import (
     Direction,
     Finding,
@@ -34,6 +34,7 @@ from sqlmigrate.reports import (BaselineReport, CheckReport, DownReport, DriftRe
 
 _COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
 PROGRESS_EVERY_S = 30.0  # between progress lines when stdout is not a terminal (SPEC 7)
+WARNINGS_SHOWN = 20  # lint warnings `up` prints before it applies
 
 
 class Renderer:
@@ -90,6 +91,8 @@ class Renderer:
                 self._print(f"waiting for the migration lock: {event.holder}", err=True)
             elif not self.is_text:
                 return
+            elif isinstance(event, Planned):
+                self._planned(event.plan)
             elif isinstance(event, MigrationStarted):
                 self._open(event.step)
             elif isinstance(event, StatementRunning):
@@ -101,6 +104,18 @@ class Renderer:
             elif isinstance(event, RoundTripTested):
                 label, colour = _VERDICT_TEXT[event.result.verdict]
                 self._print(f"{event.result.id}_{event.result.name} ... {self._paint(label, colour)}")
+
+    def _planned(self, plan: Plan) -> None:
+        """The plan's lint warnings (at most WARNINGS_SHOWN: `check` lists them all)
+        and notes, before anything runs, so that a failure's error stays the last
+        thing on screen."""
+        warnings = list(plan.warnings)
+        self.findings(warnings[:WARNINGS_SHOWN], err=True)
+        if len(warnings) > WARNINGS_SHOWN:
+            self._print(f"... and {len(warnings) - WARNINGS_SHOWN} more warning(s) "
+                        "(sqlmigrate check lists them all)", err=True)
+        for note in plan.notes:
+            self._print(f"note: {note}", err=True)
 
     def _open(self, step: Step, attempt: int = 1) -> None:
         verb = "applying" if step.direction is Direction.UP else "rolling back"
@@ -265,10 +280,6 @@ class Renderer:
 
     def _text_migrate(self, report: MigrateReport, verb: str, nothing: str) -> None:
         plan = report.plan
-        if plan.warnings:
-            self.findings(list(plan.warnings), err=True)
-        for note in plan.notes:
-            self._print(f"note: {note}", err=True)
         if report.dry_run:
             self._dry_run(plan, report.table)
             return
@@ -288,8 +299,12 @@ class Renderer:
             line = f"{line}; {step.id}_{step.name} {what}"
             left = report.not_run
             if left:
-                line += f"; {len(left)} not run: " + ", ".join(f"{s.id}_{s.name}" for s in left)
+                line += f"; {len(left)} not run: " + _listed([f"{s.id}_{s.name}" for s in left])
             self._print(line, err=True)
+            if failed.error is not None:  # said again: a long run's output may have scrolled it away
+                error = failed.error
+                self._print(f"{self.shown(error.path)}:{error.line}:{error.col}: ERROR {error.sqlstate}: "
+                            f"{error.message}", err=True)
         else:
             self._print(line)
 
@@ -454,6 +469,13 @@ class Renderer:
         self._print(f"sqlmigrate: {exc.message}", err=True)
         for detail in exc.details:
             self._print(f"  {detail}", err=True)
+
+
+def _listed(names: list[str], shown: int = 10) -> str:
+    """The first `shown` names, then how many more (JSON keeps them all)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f", and {len(names) - shown} more"
 
 
 def _indent(text: str, prefix: str) -> str:
