@@ -221,7 +221,8 @@ class _Commands:
                                 description="Create <next id>_<name>/up.sql and down.sql templates.")
         # optional for argparse, so that `generate -x` is reported as the stray option it is
         # (see run), not as a missing name; commands.generate requires it
-        p.add_argument("name", nargs="?", help="migration name; lower-cased, spaces and '-' become '_'")
+        p.add_argument("name", nargs="*", help="migration name, one word or several (`generate add user roles`); "
+                                               "lower-cased, spaces and '-' become '_'")
 
     def test(self) -> None:
         self._scratch("test", "prove every down.sql in a scratch database",
@@ -338,7 +339,8 @@ _TABLE: dict[str, tuple[Callable[[_Commands], None], _Run]] = {
     "verify": (_Commands.verify, lambda c, settings, args, listener: c.verify(settings)),
     "repair": (_Commands.repair, lambda c, settings, args, listener: c.repair(settings, listener, args.ids)),
     "baseline": (_Commands.baseline, lambda c, settings, args, listener: c.baseline(settings, listener, args.id)),
-    "generate": (_Commands.generate, lambda c, settings, args, listener: c.generate(settings, args.name)),
+    "generate": (_Commands.generate, lambda c, settings, args, listener: c.generate(
+        settings, " ".join(args.name) if args.name else None)),
     "test": (_Commands.test, lambda c, settings, args, listener: c.test(settings, listener)),
     "drift": (_Commands.drift, lambda c, settings, args, listener: c.drift(settings)),
     "schema": (_Commands.schema, lambda c, settings, args, listener: c.schema(settings, args.output)),
