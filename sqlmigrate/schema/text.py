@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from sqlmigrate.schema.diff import Difference
+from sqlmigrate.schema.diff import MISSING, Difference
 from sqlmigrate.schema.records import Attributes, Key, Snapshot, display_order, member_order
 
 
@@ -209,11 +209,12 @@ def difference_text(d: Difference) -> str:
     """One line, or for long and multi-line values a line and the changed lines, diff-style."""
     if d.attribute is None:
         text = f"{d.key}: {d.change}"
-        return f"{text} ({_short(d.summary)})" if d.summary else text
+        summary = _whole_object(d)
+        return f"{text} ({_short(summary)})" if summary else text
     if d.attribute == "body" and d.is_note:
         return f"{d.key}: body differs only in whitespace or comments"
     if d.attribute == "column order":
-        return f"{d.key}: column order: {d.summary}"
+        return f"{d.key}: column order: {moves(list(d.expected_order), list(d.found_order))}"
     before, after = d.expected or "", d.found or ""
     if "\n" in before + after or len(before) + len(after) > 160:
         changed = [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(),
@@ -229,9 +230,18 @@ def difference_text(d: Difference) -> str:
 
 
 def difference_json(d: Difference) -> dict[str, Any]:
+    """For a missing or extra object, `expected` or `found` is its headline."""
+    expected, found = d.expected, d.found
+    if d.attribute is None:
+        expected, found = (_whole_object(d), None) if d.change == MISSING else (None, _whole_object(d))
     return {"object": str(d.key), "kind": d.key.kind, "change": d.change,
-            "attribute": d.attribute, "expected": d.expected, "found": d.found,
+            "attribute": d.attribute, "expected": expected, "found": found,
             "note": d.is_note, "text": difference_text(d)}
+
+
+def _whole_object(d: Difference) -> str:
+    attrs = d.expected_object if d.change == MISSING else d.found_object
+    return headline(d.key, attrs or {})
 
 
 _BARE_ATTRIBUTES = frozenset({"nullable"})
