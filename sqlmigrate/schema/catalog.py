@@ -40,6 +40,11 @@ def snapshot(conn: psycopg.Connection, *, exclude: tuple[str, str] | None = None
         raise db.database_error(exc, f"reading the schema of {conn.info.dbname}") from exc
 
 
+def excluded(tracking: db.Tracking) -> tuple[str, str] | None:
+    """The tracking table as `snapshot` takes it in `exclude`."""
+    return (tracking.schema, tracking.name) if tracking.schema else None
+
+
 class _Reader:
     def __init__(self, conn: psycopg.Connection, exclude: tuple[str, str] | None) -> None:
         self.conn = conn

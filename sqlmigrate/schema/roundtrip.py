@@ -1,10 +1,22 @@
-"""The round trip of `test`: up, down, compare, up again, per migration, in a scratch database."""
+"""The round trip of `test` (up, down, compare, up again) and the build of
+`drift`, in a scratch database that is dropped whatever happens.
+
+Needs a connection (executor, db.py, psycopg); commands.py orchestrates it.
+"""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from sqlmigrate.model import Finding, SqlError
-from sqlmigrate.schema.diff import Difference
+from sqlmigrate import executor, rules
+from sqlmigrate.errors import Interrupted
+from sqlmigrate.model import Direction, Finding, Migration, Plan, SqlError, Step, StepResult
+from sqlmigrate.schema import catalog
+from sqlmigrate.schema.diff import Difference, diff
+from sqlmigrate.schema.records import Snapshot
+from sqlmigrate.schema.scratch import ScratchDatabase
 
 
 @dataclass(frozen=True)
@@ -35,3 +47,135 @@ class RoundTrip:
     @property
     def notes(self) -> tuple[Difference, ...]:
         return tuple(d for d in self.differences if d.is_note)
+
+
+@contextlib.contextmanager
+def scratch_database(url: str, options: dict[str, str]) -> Iterator[ScratchDatabase]:
+    """A ScratchDatabase on the server of `url`, dropped on exit.
+
+    Raises Interrupted on Ctrl-C: what the migration cut short left is in the
+    scratch database, which is gone, so only where it stopped is worth saying.
+    """
+    try:
+        with ScratchDatabase(url, options) as scratch:
+            yield scratch
+    except (Interrupted, KeyboardInterrupt) as exc:
+        step = exc.step if isinstance(exc, Interrupted) else None
+        during = f" during {step} (in the scratch database)" if step else ""
+        raise Interrupted(f"interrupted{during}; the scratch database was dropped and the target database "
+                          "was not changed") from None
+
+
+def up_plan(migrations: Iterable[Migration]) -> Plan:
+    """The ups of these migrations, in order (validation has refused unreadable files)."""
+    return Plan(tuple(_up_step(m) for m in migrations))
+
+
+def build(scratch: ScratchDatabase, table: str, plan: Plan) -> tuple[Session, StepResult | None]:
+    """A session in `scratch` where `plan` ran; and the step that failed, if one did (those after it did not run)."""
+    session = Session(scratch, table)
+    return session, session.apply(plan)
+
+
+def round_trips(scratch: ScratchDatabase, table: str, migrations: Sequence[Migration],
+                down_errors: Mapping[Path, Sequence[Finding]],
+                tested: Callable[[RoundTrip], None]) -> list[RoundTrip]:
+    """SPEC 3: the verdict of each migration's round trip, in order, each told to `tested` as it comes.
+
+    After an up fails, or the scratch database cannot be rebuilt, the
+    migrations left are "not tested". `down_errors` are the validation errors
+    of each down.sql (by path): such a down is reported, not run.
+    """
+    session = Session(scratch, table)
+    results: list[RoundTrip] = []
+    for index, migration in enumerate(migrations):
+        result, rebuild = _round_trip(session, migration, tuple(down_errors.get(migration.down.path, ())))
+        results.append(result)
+        tested(result)
+        reason = None
+        if result.errors and result.errors[0][0] == "up":
+            reason = f"not tested: {migration.id}_{migration.name}/up.sql failed before them"
+        elif rebuild:
+            broken = session.rebuild(migrations[: index + 1])
+            if broken is not None:
+                reason = (f"not tested: rebuilding the scratch database failed at "
+                          f"{broken.step.id}_{broken.step.name}")
+        if reason is not None:
+            for rest in migrations[index + 1:]:
+                results.append(RoundTrip(rest.id, rest.name, "not tested", reason=reason))
+                tested(results[-1])
+            break
+    return results
+
+
+def _round_trip(session: Session, migration: Migration, down_errors: tuple[Finding, ...]) -> tuple[RoundTrip, bool]:
+    """One migration's verdict, and whether the scratch database must be rebuilt.
+
+    On return the scratch database is at "this migration applied", unless the
+    up failed or the second value says it is not faithfully so.
+    """
+    up, down = rules.parse(migration.up), rules.parse(migration.down)
+    assert up is not None and down is not None  # validation refused missing or unreadable files
+    verdict = lambda *a, **k: RoundTrip(migration.id, migration.name, *a, **k)  # noqa: E731
+    before = session.snapshot()
+    done = session.run(_up_step(migration))
+    if done.error is not None:
+        return verdict("failed", errors=(("up", done.error),)), False
+    if down.is_irreversible:
+        return verdict("irreversible"), False
+    if down_errors:
+        # as `down` would: a down.sql with errors is refused, not run
+        return verdict("failed", findings=down_errors, reason="down.sql was not run: it has errors"), False
+    after_up = session.snapshot()
+    undone = session.run(Step(Direction.DOWN, migration.id, migration.name, down, migration))
+    if undone.error is not None:
+        # a transactional down was rolled back: the database is still "after up"
+        return verdict("failed", errors=(("down", undone.error),)), not down.is_transactional
+    differences = tuple(diff(before, session.snapshot()))
+    redone = session.run(_up_step(migration))
+    errors = (("up again", redone.error),) if redone.error is not None else ()
+    failed = bool(errors) or any(not d.is_note for d in differences)
+    # after a lossy down the second up may build something else: then start again from a faithful state
+    rebuild = bool(errors) or (failed and any(not d.is_note for d in diff(after_up, session.snapshot())))
+    name = "failed" if failed else ("notes" if differences else "ok")
+    return verdict(name, differences=differences, errors=errors), rebuild
+
+
+class Session:
+    """A connection to the scratch database with its tracking table, where migrations run unreported."""
+
+    def __init__(self, scratch: ScratchDatabase, table: str) -> None:
+        self.scratch = scratch
+        self.table = table
+        self.conn, self.tracking = scratch.session(table)
+
+    def run(self, step: Step) -> StepResult:
+        return executor.run(self.conn, self.tracking, Plan((step,)), _Quiet())[0]
+
+    def apply(self, plan: Plan) -> StepResult | None:
+        """Run the plan's steps in order; the step that failed, if one did."""
+        results = executor.run(self.conn, self.tracking, plan, _Quiet())
+        return next((r for r in results if r.error is not None), None)
+
+    def snapshot(self) -> Snapshot:
+        return catalog.snapshot(self.conn, exclude=catalog.excluded(self.tracking))
+
+    def rebuild(self, migrations: Sequence[Migration]) -> StepResult | None:
+        """A new scratch database with these ups applied; the failed step, if any."""
+        self.scratch.recreate()
+        self.conn, self.tracking = self.scratch.session(self.table)
+        return self.apply(up_plan(migrations))
+
+
+class _Quiet:
+    """Executor progress in a scratch database: `test` reports per migration instead."""
+
+    def started(self, step: Step) -> None: ...
+
+    def finished(self, result: StepResult) -> None: ...
+
+
+def _up_step(migration: Migration) -> Step:
+    up = rules.parse(migration.up)
+    assert up is not None  # validation refused unreadable files
+    return Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text)
