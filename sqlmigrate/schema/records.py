@@ -1,6 +1,6 @@
 """Snapshot records: what a schema holds, keyed by name, as plain data.
 
-Imports nothing but the standard library; the text forms live in text.py.
+Nothing here reads a database or makes text: the text forms (a str() of a Key too) live in text.py.
 """
 from __future__ import annotations
 
