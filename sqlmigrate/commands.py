@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 from sqlmigrate import discovery, events, plan as planning, rules
 from sqlmigrate.config import Settings
-from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Interrupted, Refused, UsageError
+from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, UsageError
 from sqlmigrate.events import Listener
-from sqlmigrate.model import Plan, Repair, RepairAction, RowState, Step, StepResult
+from sqlmigrate.model import Plan, Repair, RepairAction, RowState
 from sqlmigrate.reports import (BaselineReport, CheckReport, DownReport, DriftReport, GenerateReport,
                                 MigrateReport, RepairReport, SchemaReport, StatusReport, TestReport, UpReport,
                                 VerifyReport)
@@ -310,51 +310,6 @@ def baseline(settings: Settings, listener: Listener, to: str) -> BaselineReport:
 # only read the target: SPEC 3.
 
 
-def _interrupted_in_scratch(exc: BaseException) -> Interrupted:
-    """Ctrl-C in `test` or `drift`: what the migration cut short left is in the
-    scratch database, which is gone, so only where it stopped is worth saying."""
-    step = exc.step if isinstance(exc, Interrupted) else None
-    during = f" during {step} (in the scratch database)" if step else ""
-    return Interrupted(f"interrupted{during}; the scratch database was dropped and the target database "
-                       "was not changed")
-
-
-def _up_step(migration) -> Step:
-    from sqlmigrate.model import Direction
-
-    up = rules.parse(migration.up)
-    assert up is not None  # validation refused unreadable files
-    return Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text)
-
-
-class _ScratchState:
-    """The scratch database of `test`, kept at "every migration so far applied"."""
-
-    def __init__(self, scratch, target: Target) -> None:
-        self.scratch = scratch
-        self.target = target
-        self.session = scratch.session(target)
-
-    def run(self, step: Step) -> StepResult:
-        from sqlmigrate import executor
-
-        return executor.run(self.session, Plan((step,)), events.silent)[0]
-
-    def snapshot(self):
-        from sqlmigrate import schema as catalog
-
-        return catalog.snapshot(self.session.conn, exclude=self.session.excluded)
-
-    def rebuild(self, migrations) -> StepResult | None:
-        """A new scratch database with these ups applied; the failed step, if any."""
-        from sqlmigrate import executor
-
-        self.scratch.recreate()
-        self.session = self.scratch.session(self.target)
-        results = executor.run(self.session, Plan(tuple(_up_step(m) for m in migrations)), events.silent)
-        return next((r for r in results if r.error is not None), None)
-
-
 def test(settings: Settings, listener: Listener) -> TestReport:
     """SPEC 3: for each migration, up, down, compare with the schema before up, up again.
 
@@ -362,7 +317,7 @@ def test(settings: Settings, listener: Listener) -> TestReport:
     target is only used to reach its server. Exit 1 when any migration fails.
     Raises Refused on validation errors, DatabaseUnavailable, Interrupted.
     """
-    from sqlmigrate import schema as catalog
+    from sqlmigrate.schema import roundtrip
 
     scan = _scan(settings)
     target = Target.from_settings(settings)
@@ -375,69 +330,11 @@ def test(settings: Settings, listener: Listener) -> TestReport:
     for f in findings:
         if f.is_error and rules.is_down_file(f):
             down_errors.setdefault(Path(f.path), []).append(f)
-    migrations = scan.migrations
-    results: list = []
-    try:
-        with catalog.ScratchDatabase(settings.database_url, settings.server_options()) as scratch:
-            state = _ScratchState(scratch, target)
-            for index, migration in enumerate(migrations):
-                result, rebuild = _round_trip(state, migration, tuple(down_errors.get(migration.down.path, ())))
-                results.append(result)
-                listener(events.RoundTripTested(result, target.display))
-                reason = None
-                if result.errors and result.errors[0][0] == "up":
-                    reason = f"not tested: {migration.id}_{migration.name}/up.sql failed before them"
-                elif rebuild:
-                    broken = state.rebuild(migrations[: index + 1])
-                    if broken is not None:
-                        reason = (f"not tested: rebuilding the scratch database failed at "
-                                  f"{broken.step.id}_{broken.step.name}")
-                if reason is not None:
-                    for rest in migrations[index + 1:]:
-                        results.append(catalog.RoundTrip(rest.id, rest.name, "not tested", reason=reason))
-                        listener(events.RoundTripTested(results[-1], target.display))
-                    break
-    except (Interrupted, KeyboardInterrupt) as exc:
-        raise _interrupted_in_scratch(exc) from None
+    with roundtrip.scratch_database(target) as scratch:
+        results = roundtrip.round_trips(scratch, target, scan.migrations, down_errors, listener)
     failed = any(r.verdict in ("failed", "not tested") for r in results)
     return TestReport(exit_code=1 if failed else 0, results=tuple(results), table=settings.table,
                       scratch_databases=tuple(scratch.created))
-
-
-def _round_trip(state: _ScratchState, migration, down_errors: tuple) -> tuple:
-    """One migration's verdict, and whether the scratch database must be rebuilt.
-
-    On return the scratch database is at "this migration applied", unless the
-    up failed or the second value says it is not faithfully so.
-    """
-    from sqlmigrate import schema as catalog
-    from sqlmigrate.model import Direction
-
-    up, down = rules.parse(migration.up), rules.parse(migration.down)
-    assert up is not None and down is not None  # validation refused missing or unreadable files
-    verdict = lambda *a, **k: catalog.RoundTrip(migration.id, migration.name, *a, **k)  # noqa: E731
-    before = state.snapshot()
-    done = state.run(_up_step(migration))
-    if done.error is not None:
-        return verdict("failed", errors=(("up", done.error),)), False
-    if down.is_irreversible:
-        return verdict("irreversible"), False
-    if down_errors:
-        # as `down` would: a down.sql with errors is refused, not run
-        return verdict("failed", findings=down_errors, reason="down.sql was not run: it has errors"), False
-    after_up = state.snapshot()
-    undone = state.run(Step(Direction.DOWN, migration.id, migration.name, down, migration))
-    if undone.error is not None:
-        # a transactional down was rolled back: the database is still "after up"
-        return verdict("failed", errors=(("down", undone.error),)), not down.is_transactional
-    differences = tuple(catalog.diff(before, state.snapshot()))
-    redone = state.run(_up_step(migration))
-    errors = (("up again", redone.error),) if redone.error is not None else ()
-    failed = bool(errors) or any(not d.is_note for d in differences)
-    # after a lossy down the second up may build something else: then start again from a faithful state
-    rebuild = bool(errors) or (failed and any(not d.is_note for d in catalog.diff(after_up, state.snapshot())))
-    name = "failed" if failed else ("notes" if differences else "ok")
-    return verdict(name, differences=differences, errors=errors), rebuild
 
 
 def drift(settings: Settings) -> DriftReport:
@@ -446,8 +343,8 @@ def drift(settings: Settings) -> DriftReport:
     Exit 1 on drift (or when those migrations do not build). Raises Refused
     when an applied migration's up.sql is gone, failed or invalid.
     """
-    from sqlmigrate import executor, schema as catalog
     from sqlmigrate.model import State
+    from sqlmigrate.schema import catalog, diff, roundtrip
 
     scan = _scan(settings)
     target = Target.from_settings(settings)
@@ -469,27 +366,23 @@ def drift(settings: Settings) -> DriftReport:
     blocking, _ = planning.split_for_up(rules.check(scan, target.table, only=lambda m: m.number in numbers))
     if blocking:
         raise Refused("validation failed; nothing was compared", findings=tuple(blocking))
-    plan = Plan(tuple(_up_step(s.migration) for s in applied))
-    try:
-        with catalog.ScratchDatabase(settings.database_url, settings.server_options()) as scratch:
-            built = scratch.session(target)
-            results = executor.run(built, plan, events.silent)
-            failed = next((r for r in results if r.error is not None), None)
-            expected = None if failed else catalog.snapshot(built.conn, exclude=built.excluded)
-    except (Interrupted, KeyboardInterrupt) as exc:
-        raise _interrupted_in_scratch(exc) from None
+    # every one has its files: a missing migration was refused above
+    plan = roundtrip.up_plan(s.migration for s in applied if s.migration is not None)
+    with roundtrip.scratch_database(target) as scratch:
+        built, failed = roundtrip.build(scratch, target, plan)
+        expected = None if failed else built.snapshot()
     report = DriftReport(exit_code=1, database=where, applied=len(applied), notes=tuple(notes), failed=failed,
                          scratch_databases=tuple(scratch.created))
     if failed is not None or expected is None:
         return report
-    differences = tuple(catalog.diff(expected, live))
+    differences = tuple(diff(expected, live))
     return dataclasses.replace(report, differences=differences,
                                exit_code=1 if any(not d.is_note for d in differences) else 0)
 
 
 def schema(settings: Settings, output: Path | None = None) -> SchemaReport:
     """The snapshot of the database's schema (tracking table left out); written to `output` as text if given."""
-    from sqlmigrate import schema as catalog
+    from sqlmigrate.schema import catalog
 
     with _session(Target.from_settings(settings)) as session:
         where = session.describe()

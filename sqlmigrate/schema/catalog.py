@@ -1,0 +1,410 @@
+"""Reading a live database's schema from pg_catalog into a Snapshot.
+
+Needs a connection (psycopg, db.py); diff and the text forms never import it.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import psycopg
+
+from sqlmigrate import db
+from sqlmigrate.schema.records import Key, Snapshot
+from sqlmigrate.schema.text import qualify, sequence_text
+
+_USER_SCHEMA = "n.nspname <> 'information_schema' and n.nspname !~ '^pg_'"
+
+# Output of the deparsing functions depends on these: fixed, so that two
+# sessions with different settings read the same snapshot.
+_SESSION = (
+    "set local search_path = public; set local timezone = 'UTC'; set local datestyle = 'ISO, MDY'; "
+    "set local intervalstyle = 'postgres'; set local extra_float_digits = 1; set local bytea_output = 'hex'; "
+    "set local quote_all_identifiers = off"
+)
+
+
+def snapshot(conn: psycopg.Connection, *, exclude: tuple[str, str] | None = None) -> Snapshot:
+    """Read the schema of the connected database from pg_catalog.
+
+    `exclude` is (schema, table) of the tracking table, left out with
+    everything on it. Objects that belong to an extension are left out (the
+    extension stands for them). Runs in one read-only transaction, never
+    writes. Raises DatabaseUnavailable.
+    """
+    try:
+        with conn.transaction():
+            conn.execute("set transaction isolation level repeatable read, read only")
+            conn.execute(_SESSION)
+            return _Reader(conn, exclude).read()
+    except psycopg.Error as exc:
+        raise db.database_error(exc, f"reading the schema of {conn.info.dbname}") from exc
+
+
+class _Reader:
+    def __init__(self, conn: psycopg.Connection, exclude: tuple[str, str] | None) -> None:
+        self.conn = conn
+        self.version = conn.info.server_version
+        self.objects: dict[Key, dict[str, str]] = {}
+        self.oids: dict[tuple[str, int, int], Key] = {}  # (catalog, oid, subid) -> key, for comments
+        # FirstNormalObjectId: what initdb made is in pg_catalog and left out anyway
+        rows = self._rows("select classid::regclass::text, objid from pg_depend "
+                          "where deptype = 'e' and objid >= 16384")
+        self.extension_members = {(r[0], r[1]) for r in rows}
+        self.excluded = 0
+        if exclude is not None:
+            row = self._rows(
+                "select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = %s and c.relname = %s", exclude)
+            self.excluded = row[0][0] if row else 0
+
+    def _rows(self, query: str, params: Any = None) -> list[tuple]:
+        return self.conn.execute(query, params).fetchall()
+
+    def _add(self, key: Key, attrs: Mapping[str, str | None], catalog: str, oid: int, subid: int = 0) -> None:
+        self.objects[key] = {k: v for k, v in attrs.items() if v is not None}
+        self.oids[(catalog, oid, subid)] = key
+
+    def _skip(self, catalog: str, oid: int) -> bool:
+        return (catalog, oid) in self.extension_members
+
+    def read(self) -> Snapshot:
+        self._schemas()
+        self._extensions()
+        relations = self._relations()
+        self._columns(relations)
+        self._sequences(relations)
+        self._constraints(relations)
+        self._indexes(relations)
+        self._triggers(relations)
+        self._policies(relations)
+        self._rules(relations)
+        self._types()
+        self._domain_constraints()
+        self._functions()
+        self._statistics()
+        self._comments()
+        return Snapshot({k: dict(v) for k, v in self.objects.items()})
+
+    def _schemas(self) -> None:
+        for oid, name in self._rows(f"select n.oid, n.nspname from pg_namespace n where {_USER_SCHEMA}"):
+            if not self._skip("pg_namespace", oid):
+                self._add(Key("schema", "", name), {}, "pg_namespace", oid)
+
+    def _extensions(self) -> None:
+        rows = self._rows("select e.oid, e.extname, e.extversion, n.nspname from pg_extension e "
+                          "join pg_namespace n on n.oid = e.extnamespace")
+        for oid, name, version, schema in rows:
+            self._add(Key("extension", "", name), {"version": version, "schema": schema}, "pg_extension", oid)
+
+    def _relations(self) -> dict[int, Key]:
+        """Tables, views and materialized views: oid -> key, for their members."""
+        rows = self._rows(f"""
+            select c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.relrowsecurity,
+                   c.relforcerowsecurity, c.reloptions, c.relispartition,
+                   case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end,
+                   case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end,
+                   (select string_agg(i.inhparent::regclass::text, ', ' order by i.inhseqno)
+                      from pg_inherits i where i.inhrelid = c.oid),
+                   case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid, true) end,
+                   am.amname, ts.spcname, c.relreplident, fs.srvname, ft.ftoptions
+            from pg_class c
+            join pg_namespace n on n.oid = c.relnamespace
+            left join pg_am am on am.oid = c.relam
+            left join pg_tablespace ts on ts.oid = c.reltablespace
+            left join pg_foreign_table ft on ft.ftrelid = c.oid
+            left join pg_foreign_server fs on fs.oid = ft.ftserver
+            where c.relkind in ('r', 'p', 'f', 'v', 'm') and {_USER_SCHEMA}""")
+        relations: dict[int, Key] = {}
+        for (oid, schema, name, relkind, persistence, rls, force_rls, options, is_partition, partkey, bound,
+             parents, viewdef, am, tablespace, replident, server, foreign_options) in rows:
+            if oid == self.excluded or self._skip("pg_class", oid):
+                continue
+            kind = {"v": "view", "m": "materialized view"}.get(relkind, "table")
+            attrs: dict[str, str | None] = {}
+            if persistence == "u":
+                attrs["persistence"] = "unlogged"
+            if partkey:
+                attrs["partition by"] = partkey
+            if is_partition:
+                attrs["partition of"] = f"{parents} {bound}"
+            elif parents:
+                attrs["inherits"] = parents
+            if server:
+                attrs["foreign server"] = server
+                attrs["foreign options"] = ", ".join(foreign_options or []) or None
+            if kind != "table":
+                attrs["definition"] = (viewdef or "").strip()
+            if options:
+                attrs["options"] = ", ".join(sorted(options))
+            if am and am != "heap":
+                attrs["access method"] = am
+            if tablespace:
+                attrs["tablespace"] = tablespace
+            if rls:
+                attrs["row level security"] = "enabled, forced" if force_rls else "enabled"
+            if relkind in ("r", "p") and replident != "d":
+                attrs["replica identity"] = {"n": "nothing", "f": "full", "i": "index"}.get(replident, replident)
+            key = Key(kind, schema, name)
+            self._add(key, attrs, "pg_class", oid)
+            relations[oid] = key
+        return relations
+
+    def _columns(self, relations: dict[int, Key]) -> None:
+        rows = self._rows("""
+            select a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                   pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
+                   case when a.attcollation <> t.typcollation then
+                        quote_ident(cn.nspname) || '.' || quote_ident(co.collname) end
+            from pg_attribute a
+            join pg_class c on c.oid = a.attrelid
+            join pg_type t on t.oid = a.atttypid
+            left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+            left join pg_collation co on co.oid = a.attcollation
+            left join pg_namespace cn on cn.oid = co.collnamespace
+            where a.attnum > 0 and not a.attisdropped and c.relkind in ('r', 'p', 'f')
+              and a.attrelid = any (%s::oid[])
+            order by a.attrelid, a.attnum""", (list(relations),))
+        positions: dict[int, int] = {}
+        self.columns: dict[tuple[int, int], Key] = {}
+        for relid, attnum, name, type_, notnull, default, identity, generated, collation in rows:
+            table = relations.get(relid)
+            if table is None:
+                continue
+            positions[relid] = positions.get(relid, 0) + 1
+            attrs: dict[str, str | None] = {
+                "type": type_,
+                "nullable": "not null" if notnull else "nullable",
+                "collation": collation,
+                "position": str(positions[relid]),
+            }
+            if generated in ("s", "v"):  # 'v': virtual generated columns, PostgreSQL 18
+                attrs["generated"] = default
+                attrs["generated kind"] = "stored" if generated == "s" else "virtual"
+            else:
+                attrs["default"] = default
+            if identity:
+                attrs["identity"] = {"a": "always", "d": "by default"}[identity]
+            key = Key("column", table.schema, table.name, name, table.kind)
+            self._add(key, attrs, "pg_class", relid, attnum)
+            self.columns[(relid, attnum)] = key
+
+    def _sequences(self, relations: dict[int, Key]) -> None:
+        rows = self._rows(f"""
+            select c.oid, n.nspname, c.relname, format_type(s.seqtypid, null), s.seqstart, s.seqincrement,
+                   s.seqmin, s.seqmax, s.seqcache, s.seqcycle, d.deptype, d.refobjid, d.refobjsubid
+            from pg_sequence s
+            join pg_class c on c.oid = s.seqrelid
+            join pg_namespace n on n.oid = c.relnamespace
+            left join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = c.oid
+                 and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i')
+            where {_USER_SCHEMA}""")
+        for oid, schema, name, type_, start, increment, low, high, cache, cycle, deptype, refobj, refsub in rows:
+            if self._skip("pg_class", oid) or (refobj and refobj == self.excluded):
+                continue
+            attrs = {"type": type_, "start": str(start), "increment": str(increment), "min": str(low),
+                     "max": str(high), "cache": str(cache), "cycle": "yes" if cycle else "no"}
+            column = self.columns.get((refobj, refsub)) if refobj else None
+            if deptype == "i":
+                # an identity column's sequence is part of the column: its name is generated
+                options = sequence_text(attrs)[len(type_):].strip()
+                if options and column is not None:
+                    self.objects[column]["identity options"] = options
+                continue
+            if deptype == "a" and column is not None:
+                attrs["owned by"] = f"{qualify(column.schema, column.name)}.{column.member}"
+            self._add(Key("sequence", schema, name), attrs, "pg_class", oid)
+
+    def _constraints(self, relations: dict[int, Key]) -> None:
+        rows = self._rows("""
+            select con.oid, con.conrelid, con.conname, pg_get_constraintdef(con.oid), con.convalidated
+            from pg_constraint con
+            where con.conrelid = any (%s::oid[]) and con.contype in ('c', 'f', 'p', 'u', 'x')""",
+                          (list(relations),))
+        for oid, relid, name, definition, validated in rows:
+            table = relations.get(relid)
+            if table is None:
+                continue
+            key = Key("constraint", table.schema, table.name, name, table.kind)
+            self._add(key, {"definition": definition}, "pg_constraint", oid)
+
+    def _indexes(self, relations: dict[int, Key]) -> None:
+        # an index that implements a primary key, unique or exclusion constraint is that constraint
+        rows = self._rows("""
+            select ic.oid, i.indrelid, ic.relname, pg_get_indexdef(ic.oid), i.indisvalid
+            from pg_index i join pg_class ic on ic.oid = i.indexrelid
+            where i.indrelid = any (%s::oid[])
+              and not exists (select 1 from pg_constraint k where k.conrelid = i.indrelid
+                              and k.conindid = i.indexrelid and k.contype in ('p', 'u', 'x'))""",
+                          (list(relations),))
+        for oid, relid, name, definition, valid in rows:
+            table = relations.get(relid)
+            if table is None:
+                continue
+            attrs = {"definition": definition, "valid": None if valid else "no"}
+            self._add(Key("index", table.schema, table.name, name, table.kind), attrs, "pg_class", oid)
+
+    def _triggers(self, relations: dict[int, Key]) -> None:
+        rows = self._rows("select t.oid, t.tgrelid, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled "
+                          "from pg_trigger t where not t.tgisinternal and t.tgrelid = any (%s::oid[])",
+                          (list(relations),))
+        states = {"O": None, "D": "disabled", "R": "replica", "A": "always"}
+        for oid, relid, name, definition, enabled in rows:
+            table = relations.get(relid)
+            if table is None:
+                continue
+            attrs = {"definition": definition, "enabled": states.get(enabled, enabled)}
+            self._add(Key("trigger", table.schema, table.name, name, table.kind), attrs, "pg_trigger", oid)
+
+    def _policies(self, relations: dict[int, Key]) -> None:
+        rows = self._rows("""
+            select p.oid, p.polrelid, p.polname, p.polpermissive, p.polcmd,
+                   case when p.polroles = '{0}' then 'public' else
+                        (select string_agg(quote_ident(r.rolname), ', ' order by r.rolname)
+                           from pg_roles r where r.oid = any (p.polroles)) end,
+                   pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+            from pg_policy p where p.polrelid = any (%s::oid[])""", (list(relations),))
+        commands = {"r": "select", "a": "insert", "w": "update", "d": "delete", "*": "all"}
+        for oid, relid, name, permissive, command, roles, using, check in rows:
+            table = relations.get(relid)
+            if table is None:
+                continue
+            attrs = {"as": "permissive" if permissive else "restrictive", "for": commands.get(command, command),
+                     "to": roles, "using": using, "with check": check}
+            self._add(Key("policy", table.schema, table.name, name, table.kind), attrs, "pg_policy", oid)
+
+    def _rules(self, relations: dict[int, Key]) -> None:
+        rows = self._rows("select r.oid, r.ev_class, r.rulename, pg_get_ruledef(r.oid) from pg_rewrite r "
+                          "where r.rulename <> '_RETURN' and r.ev_class = any (%s::oid[])", (list(relations),))
+        for oid, relid, name, definition in rows:
+            table = relations.get(relid)
+            if table is None:
+                continue
+            self._add(Key("rule", table.schema, table.name, name, table.kind), {"definition": definition},
+                      "pg_rewrite", oid)
+
+    def _types(self) -> None:
+        rows = self._rows(f"""
+            select t.oid, n.nspname, t.typname, t.typtype,
+                   (select string_agg(quote_literal(e.enumlabel), ', ' order by e.enumsortorder)
+                      from pg_enum e where e.enumtypid = t.oid),
+                   (select string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
+                                      || coalesce(' collate ' || quote_ident(co.collname), ''), ', '
+                                      order by a.attnum)
+                      from pg_attribute a
+                      left join pg_collation co on co.oid = a.attcollation
+                           and a.attcollation <> (select typcollation from pg_type where oid = a.atttypid)
+                      where a.attrelid = t.typrelid and a.attnum > 0 and not a.attisdropped),
+                   case when t.typtype = 'd' then format_type(t.typbasetype, t.typtypmod) end,
+                   t.typnotnull, t.typdefault,
+                   case when t.typtype = 'd' and t.typcollation <> bt.typcollation then co.collname end,
+                   (select format_type(r.rngsubtype, null) from pg_range r where r.rngtypid = t.oid)
+            from pg_type t
+            join pg_namespace n on n.oid = t.typnamespace
+            left join pg_type bt on bt.oid = t.typbasetype
+            left join pg_collation co on co.oid = t.typcollation
+            left join pg_class rc on rc.oid = t.typrelid
+            where {_USER_SCHEMA} and t.typisdefined
+              and (t.typtype in ('e', 'd', 'r') or (t.typtype = 'c' and rc.relkind = 'c')
+                   or (t.typtype = 'b' and not (t.typelem <> 0 and t.typlen = -1)))""")
+        forms = {"e": "enum", "c": "composite", "d": "domain", "r": "range", "b": "base"}
+        self.domains: dict[int, Key] = {}
+        for oid, schema, name, typtype, labels, attributes, base, notnull, default, collation, subtype in rows:
+            if self._skip("pg_type", oid):
+                continue
+            attrs: dict[str, str | None] = {"form": forms[typtype]}
+            if typtype == "e":
+                attrs["labels"] = labels or ""
+            elif typtype == "c":
+                attrs["attributes"] = attributes or ""
+            elif typtype == "d":
+                attrs.update({"base type": base, "nullable": "not null" if notnull else "nullable",
+                              "default": default, "collation": collation})
+            elif typtype == "r":
+                attrs["subtype"] = subtype
+            key = Key("type", schema, name)
+            self._add(key, attrs, "pg_type", oid)
+            if typtype == "d":
+                self.domains[oid] = key
+
+    def _domain_constraints(self) -> None:
+        rows = self._rows("select con.oid, con.contypid, con.conname, pg_get_constraintdef(con.oid) "
+                          # 'n': PostgreSQL 17+ also records a domain's NOT NULL here,
+                          # which the domain's own nullability already says
+                          "from pg_constraint con where con.contypid <> 0 and con.contype <> 'n'")
+        for oid, typid, name, definition in rows:
+            domain = self.domains.get(typid)
+            if domain is not None:
+                key = Key("constraint", domain.schema, domain.name, name, "type")
+                self._add(key, {"definition": definition}, "pg_constraint", oid)
+
+    def _functions(self) -> None:
+        sqlbody = "case when p.prosqlbody is not null then pg_get_function_sqlbody(p.oid) end" \
+            if self.version >= 140000 else "null"
+        rows = self._rows(f"""
+            select p.oid, n.nspname, p.proname, oidvectortypes(p.proargtypes), p.prokind,
+                   pg_get_function_arguments(p.oid), pg_get_function_result(p.oid), l.lanname,
+                   p.provolatile, p.proisstrict, p.prosecdef, p.proleakproof, p.proparallel, p.procost,
+                   p.prorows, p.proretset, p.proconfig, p.prosrc, {sqlbody}, p.probin,
+                   case when p.prokind = 'a' then (
+                       select concat_ws(', ', 'sfunc ' || a.aggtransfn::regproc::text,
+                                        'stype ' || format_type(a.aggtranstype, null),
+                                        'finalfunc ' || nullif(a.aggfinalfn, 0)::regproc::text,
+                                        'combinefunc ' || nullif(a.aggcombinefn, 0)::regproc::text,
+                                        'initcond ' || quote_literal(a.agginitval),
+                                        'sortop ' || nullif(a.aggsortop, 0)::regoperator::text)
+                       from pg_aggregate a where a.aggfnoid = p.oid) end
+            from pg_proc p
+            join pg_namespace n on n.oid = p.pronamespace
+            join pg_language l on l.oid = p.prolang
+            where {_USER_SCHEMA}
+              -- made with another object (the constructors of a range type): that object stands for it
+              and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass
+                              and d.objid = p.oid and d.deptype = 'i')""")
+        for (oid, schema, name, identity, prokind, arguments, result, language, volatility, strict, definer,
+             leakproof, parallel, cost, rows_, retset, configs, source, sql_body, library, aggregate) in rows:
+            if self._skip("pg_proc", oid):
+                continue
+            kind = {"p": "procedure", "a": "aggregate"}.get(prokind, "function")
+            attrs: dict[str, str | None] = {
+                "arguments": arguments,
+                "returns": result,
+                "language": language,
+            }
+            if kind == "function":
+                attrs.update({
+                    "volatility": {"i": "immutable", "s": "stable", "v": "volatile"}[volatility],
+                    "strict": "strict" if strict else "called on null input",
+                    "leakproof": "leakproof" if leakproof else "not leakproof",
+                    "parallel": {"s": "parallel safe", "r": "parallel restricted",
+                                 "u": "parallel unsafe"}[parallel],
+                    "window": "yes" if prokind == "w" else None,
+                })
+            if kind != "aggregate":
+                attrs["security"] = "security definer" if definer else "security invoker"
+                default_cost = 1 if language in ("c", "internal") else 100
+                attrs["cost"] = None if float(cost) == default_cost else f"{float(cost):g}"
+                attrs["rows"] = None if not retset or float(rows_) == 1000 else f"{float(rows_):g}"
+                # one entry per setting name; their order means nothing to PostgreSQL
+                attrs["config"] = "\n".join(sorted(configs)) if configs else None
+                attrs["body"] = sql_body if sql_body is not None else source
+                attrs["library"] = library
+            else:
+                attrs["aggregate"] = aggregate
+            self._add(Key(kind, schema, f"{name}({identity})"), attrs, "pg_proc", oid)
+
+    def _statistics(self) -> None:
+        rows = self._rows(f"""
+            select s.oid, n.nspname, s.stxname, pg_get_statisticsobjdef(s.oid)
+            from pg_statistic_ext s join pg_namespace n on n.oid = s.stxnamespace
+            where {_USER_SCHEMA} and s.stxrelid <> %s""", (self.excluded,))
+        for oid, schema, name, definition in rows:
+            if not self._skip("pg_statistic_ext", oid):
+                self._add(Key("statistics", schema, name), {"definition": definition}, "pg_statistic_ext", oid)
+
+    def _comments(self) -> None:
+        rows = self._rows("select classoid::regclass::text, objoid, objsubid, description from pg_description "
+                          "where objoid >= 16384 or classoid = 'pg_namespace'::regclass")
+        for catalog, oid, subid, text in rows:
+            key = self.oids.get((catalog, oid, subid))
+            if key is not None:
+                self.objects[key]["comment"] = text

@@ -1,0 +1,175 @@
+"""The round trip of `test` (up, down, compare, up again) and the build of
+`drift`, in a scratch database that is dropped whatever happens.
+
+Needs a connection (executor, db.py, psycopg); commands.py orchestrates it.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from sqlmigrate import db, executor, rules
+from sqlmigrate.errors import Interrupted
+from sqlmigrate.events import Listener, RoundTripTested, silent
+from sqlmigrate.model import Direction, Finding, Migration, Plan, SqlError, Step, StepResult
+from sqlmigrate.schema import catalog
+from sqlmigrate.schema.diff import Difference, diff
+from sqlmigrate.schema.records import Snapshot
+from sqlmigrate.schema.scratch import ScratchDatabase
+from sqlmigrate.target import Target
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """The verdict of `test` on one migration.
+
+    verdict: ok, notes (differences that are not failures), failed,
+    irreversible (skipped), not tested (an earlier up failed).
+    `errors` are (phase, error) with phase "up", "down" or "up again".
+    """
+
+    id: str
+    name: str
+    verdict: str
+    differences: tuple[Difference, ...] = ()
+    errors: tuple[tuple[str, SqlError], ...] = ()
+    findings: tuple[Finding, ...] = ()  # down.sql validation errors: it was not run
+    reason: str | None = None
+
+    @property
+    def is_failed(self) -> bool:
+        return self.verdict == "failed"
+
+    @property
+    def failures(self) -> tuple[Difference, ...]:
+        return tuple(d for d in self.differences if not d.is_note)
+
+    @property
+    def notes(self) -> tuple[Difference, ...]:
+        return tuple(d for d in self.differences if d.is_note)
+
+
+@contextlib.contextmanager
+def scratch_database(target: Target) -> Iterator[ScratchDatabase]:
+    """A ScratchDatabase on the target's server, dropped on exit.
+
+    Raises Interrupted on Ctrl-C: what the migration cut short left is in the
+    scratch database, which is gone, so only where it stopped is worth saying.
+    """
+    try:
+        with ScratchDatabase(target.url, dict(target.server_options)) as scratch:
+            yield scratch
+    except (Interrupted, KeyboardInterrupt) as exc:
+        step = exc.step if isinstance(exc, Interrupted) else None
+        during = f" during {step} (in the scratch database)" if step else ""
+        raise Interrupted(f"interrupted{during}; the scratch database was dropped and the target database "
+                          "was not changed") from None
+
+
+def up_plan(migrations: Iterable[Migration]) -> Plan:
+    """The ups of these migrations, in order (validation has refused unreadable files)."""
+    return Plan(tuple(_up_step(m) for m in migrations))
+
+
+def build(scratch: ScratchDatabase, target: Target, plan: Plan) -> tuple[ScratchSession, StepResult | None]:
+    """A session in `scratch` where `plan` ran; and the step that failed, if one did (those after it did not run)."""
+    session = ScratchSession(scratch, target)
+    return session, session.apply(plan)
+
+
+def round_trips(scratch: ScratchDatabase, target: Target, migrations: Sequence[Migration],
+                down_errors: Mapping[Path, Sequence[Finding]], listener: Listener) -> list[RoundTrip]:
+    """SPEC 3: the verdict of each migration's round trip, in order, each told to `listener` as it comes.
+
+    After an up fails, or the scratch database cannot be rebuilt, the
+    migrations left are "not tested". `down_errors` are the validation errors
+    of each down.sql (by path): such a down is reported, not run.
+    """
+    session = ScratchSession(scratch, target)
+    results: list[RoundTrip] = []
+    for index, migration in enumerate(migrations):
+        result, rebuild = _round_trip(session, migration, tuple(down_errors.get(migration.down.path, ())))
+        results.append(result)
+        listener(RoundTripTested(result, target.display))
+        reason = None
+        if result.errors and result.errors[0][0] == "up":
+            reason = f"not tested: {migration.id}_{migration.name}/up.sql failed before them"
+        elif rebuild:
+            broken = session.rebuild(migrations[: index + 1])
+            if broken is not None:
+                reason = (f"not tested: rebuilding the scratch database failed at "
+                          f"{broken.step.id}_{broken.step.name}")
+        if reason is not None:
+            for rest in migrations[index + 1:]:
+                results.append(RoundTrip(rest.id, rest.name, "not tested", reason=reason))
+                listener(RoundTripTested(results[-1], target.display))
+            break
+    return results
+
+
+def _round_trip(session: ScratchSession, migration: Migration, down_errors: tuple[Finding, ...]) -> tuple[RoundTrip, bool]:
+    """One migration's verdict, and whether the scratch database must be rebuilt.
+
+    On return the scratch database is at "this migration applied", unless the
+    up failed or the second value says it is not faithfully so.
+    """
+    up, down = rules.parse(migration.up), rules.parse(migration.down)
+    assert up is not None and down is not None  # validation refused missing or unreadable files
+    verdict = lambda *a, **k: RoundTrip(migration.id, migration.name, *a, **k)  # noqa: E731
+    before = session.snapshot()
+    done = session.run(_up_step(migration))
+    if done.error is not None:
+        return verdict("failed", errors=(("up", done.error),)), False
+    if down.is_irreversible:
+        return verdict("irreversible"), False
+    if down_errors:
+        # as `down` would: a down.sql with errors is refused, not run
+        return verdict("failed", findings=down_errors, reason="down.sql was not run: it has errors"), False
+    after_up = session.snapshot()
+    undone = session.run(Step(Direction.DOWN, migration.id, migration.name, down, migration))
+    if undone.error is not None:
+        # a transactional down was rolled back: the database is still "after up"
+        return verdict("failed", errors=(("down", undone.error),)), not down.is_transactional
+    differences = tuple(diff(before, session.snapshot()))
+    redone = session.run(_up_step(migration))
+    errors = (("up again", redone.error),) if redone.error is not None else ()
+    failed = bool(errors) or any(not d.is_note for d in differences)
+    # after a lossy down the second up may build something else: then start again from a faithful state
+    rebuild = bool(errors) or (failed and any(not d.is_note for d in diff(after_up, session.snapshot())))
+    name = "failed" if failed else ("notes" if differences else "ok")
+    return verdict(name, differences=differences, errors=errors), rebuild
+
+
+class ScratchSession:
+    """A session on the scratch database with the target's tracking table, where
+    migrations run unreported (`test` reports per migration instead)."""
+
+    def __init__(self, scratch: ScratchDatabase, target: Target) -> None:
+        self.scratch = scratch
+        self.target = target
+        self.session: db.Session = scratch.session(target)
+
+    def run(self, step: Step) -> StepResult:
+        return executor.run(self.session, Plan((step,)), silent)[0]
+
+    def apply(self, plan: Plan) -> StepResult | None:
+        """Run the plan's steps in order; the step that failed, if one did."""
+        results = executor.run(self.session, plan, silent)
+        return next((r for r in results if r.error is not None), None)
+
+    def snapshot(self) -> Snapshot:
+        return catalog.snapshot(self.session.conn, exclude=self.session.excluded)
+
+    def rebuild(self, migrations: Sequence[Migration]) -> StepResult | None:
+        """A new scratch database with these ups applied; the failed step, if any."""
+        self.scratch.recreate()
+        self.session = self.scratch.session(self.target)
+        return self.apply(up_plan(migrations))
+
+
+def _up_step(migration: Migration) -> Step:
+    up = rules.parse(migration.up)
+    assert up is not None  # validation refused unreadable files
+    return Step(Direction.UP, migration.id, migration.name, up, migration, migration.down.text)
