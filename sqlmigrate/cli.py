@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from sqlmigrate import __version__
+from sqlmigrate import __version__, configfile
 from sqlmigrate.config import DEFAULT_DIR, DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings, parse_duration
 from sqlmigrate.errors import Interrupted, Refused, SqlMigrateError, UsageError
 
@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentsRejected(self, message)
 
 
-LEADING_OPTIONS = ("--database-url", "--dir", "--table", "--format")
+LEADING_OPTIONS = ("--database-url", "--dir", "--table", "--format", "--env")
 
 
 def _command_first(argv: list[str]) -> list[str]:
@@ -122,9 +122,10 @@ def _positive(text: str) -> int:
 def _common(env: dict[str, str], formats: tuple[str, ...] = ("text", "json")) -> _Parser:
     common = _Parser(add_help=False)
     group = common.add_argument_group("common options")
-    group.add_argument("--dir", default=env.get("SQLMIGRATE_DIR", DEFAULT_DIR), metavar="PATH",
-                       help="migrations folder (env SQLMIGRATE_DIR; default ./migrations)")
+    group.add_argument("--dir", metavar="PATH", help="migrations folder (env SQLMIGRATE_DIR; default ./migrations)")
     group.add_argument("--format", choices=formats, default="text", help="output format (default text)")
+    group.add_argument("--env", metavar="NAME",
+                       help=f"use the [environments.NAME] settings of {configfile.FILE_NAME} (or pyproject.toml)")
     return common
 
 
@@ -141,22 +142,21 @@ def _database(env: dict[str, str], offline: str = "") -> _Parser:
         table_help = "tracking table name that migrations must not touch (env SQLMIGRATE_TABLE)"
     elif offline:
         table_help = f"accepted and ignored: {offline} never reads the tracking table"
-    group.add_argument("--database-url", default=env.get("DATABASE_URL", ""), metavar="URL", help=url_help)
-    group.add_argument("--table", default=env.get("SQLMIGRATE_TABLE", DEFAULT_TABLE), metavar="NAME",
-                       help=table_help)
+    group.add_argument("--database-url", metavar="URL", help=url_help)
+    group.add_argument("--table", metavar="NAME", help=table_help)
     return parent
 
 
 def _locking() -> _Parser:
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("locking and timeouts")
-    group.add_argument("--lock-wait", type=_seconds, default=DEFAULT_LOCK_WAIT, metavar="SECONDS",
+    group.add_argument("--lock-wait", type=_seconds, metavar="SECONDS",
                        help="wait this long for another run's lock, then exit 5 (default 60)")
     group.add_argument("--lock-timeout", type=_duration, metavar="DURATION",
                        help="PostgreSQL lock_timeout for the migration SQL (500ms, 5s, 1min; bare number = ms)")
     group.add_argument("--statement-timeout", type=_duration, metavar="DURATION",
                        help="PostgreSQL statement_timeout for the migration SQL")
-    group.add_argument("--lock-retries", type=_count, default=0, metavar="N",
+    group.add_argument("--lock-retries", type=_count, metavar="N",
                        help="with --lock-timeout: run a migration again from its start, up to N more times, "
                             "when a statement times out waiting for a lock (default 0)")
     return parent
@@ -247,6 +247,14 @@ class _Commands:
                                             "left out), as stable sorted text to commit next to the migrations.")
         p.add_argument("--output", metavar="FILE", type=Path, help="write the text to FILE instead of printing it")
 
+    def config(self) -> None:
+        self.sub.add_parser("config", parents=[self.common, self.database, self.locking],
+                            help="show the settings in effect and where each came from",
+                            description="Print each setting's value (the password masked) and where it came "
+                                        "from: the command line, the environment, sqlmigrate.toml (or "
+                                        "[tool.sqlmigrate] of pyproject.toml, its --env environment first), "
+                                        "or the default. Never connects.")
+
     def check(self) -> None:
         p = self.sub.add_parser("check", parents=[_common(self.env, ("text", "json", "github")),
                                                   _database(self.env, offline="check")],
@@ -274,18 +282,42 @@ def build_parser(env: dict[str, str], only: str | None = None) -> argparse.Argum
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+# setting -> its option, its environment variable, its default (SPEC 3, 11)
+_SOURCES: dict[str, tuple[str, str | None, object]] = {
+    "database_url": ("--database-url", "DATABASE_URL", ""),
+    "dir": ("--dir", "SQLMIGRATE_DIR", DEFAULT_DIR),
+    "table": ("--table", "SQLMIGRATE_TABLE", DEFAULT_TABLE),
+    "lock_wait": ("--lock-wait", None, DEFAULT_LOCK_WAIT),
+    "lock_timeout": ("--lock-timeout", None, None),
+    "lock_retries": ("--lock-retries", None, 0),
+    "statement_timeout": ("--statement-timeout", None, None),
+}
+
+
+def resolved_settings(args: argparse.Namespace, env: dict[str, str]) -> dict[str, configfile.Resolved]:
+    """Each setting's value and where it came from: the command line, the
+    environment, the settings file (its --env environment first), the default."""
+    file = configfile.load(configfile.current_folder(), env, getattr(args, "env", None))
+    return {key: configfile.resolve(key, getattr(args, key, None), option, env, variable, file, default)
+            for key, (option, variable, default) in _SOURCES.items()}
+
+
+def _settings(args: argparse.Namespace, values: dict[str, configfile.Resolved]) -> Settings:
+    def value(key: str):
+        return values[key].value
+
     return Settings(
-        database_url=getattr(args, "database_url", ""),
-        directory=Path(args.dir),
-        table=getattr(args, "table", DEFAULT_TABLE),
+        database_url=value("database_url"),
+        directory=Path(value("dir")),
+        table=value("table"),
         format=args.format,
-        lock_wait=getattr(args, "lock_wait", DEFAULT_LOCK_WAIT),
-        lock_timeout=getattr(args, "lock_timeout", None),
-        statement_timeout=getattr(args, "statement_timeout", None),
-        lock_retries=getattr(args, "lock_retries", 0),
+        lock_wait=float(value("lock_wait")),
+        lock_timeout=value("lock_timeout"),
+        statement_timeout=value("statement_timeout"),
+        lock_retries=value("lock_retries"),
         show_progress=args.format == "text",
         validate_in_parallel=True,
+        sources=tuple((key, resolved.source) for key, resolved in values.items()),
     )
 
 
@@ -345,6 +377,7 @@ _TABLE: dict[str, tuple[Callable[[_Commands], None], _Run]] = {
     "drift": (_Commands.drift, lambda c, settings, args, listener: c.drift(settings)),
     "schema": (_Commands.schema, lambda c, settings, args, listener: c.schema(settings, args.output)),
     "check": (_Commands.check, lambda c, settings, args, listener: c.check(settings, strict=args.strict)),
+    "config": (_Commands.config, lambda c, settings, args, listener: c.config(settings)),
 }
 COMMANDS = tuple(_TABLE)
 
@@ -370,14 +403,16 @@ def run(argv: list[str], env: dict[str, str]) -> int:
         # argparse exits on --help and --version; main() returns
         # the code instead, so that in-process callers get an int like any other run
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    settings = _settings(args)
     from sqlmigrate import commands
     from sqlmigrate.render import Renderer
 
-    renderer = Renderer(settings.format, command=args.command, directory=args.dir)
+    renderer = Renderer(args.format, command=args.command, directory=args.dir)
     try:
+        values = resolved_settings(args, env)
+        settings = _settings(args, values)
+        renderer.directory = values["dir"].value
         renderer.progress_every = _progress_interval(env) or renderer.progress_every
-        if not args.dir:
+        if not values["dir"].value:
             # an unset variable in `--dir "$DIR"`: the current folder is rarely what was meant
             raise UsageError("--dir is empty (give the migrations folder, or `--dir .` for the current one)")
         if settings.lock_retries and not settings.lock_timeout:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from sqlmigrate import discovery, events, plan as planning, rules
-from sqlmigrate.config import Settings
+from sqlmigrate.config import Settings, mask_url
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, UsageError
 from sqlmigrate.events import Listener
 from sqlmigrate.model import Plan, Repair, RepairAction, RowState
-from sqlmigrate.reports import (BaselineReport, CheckReport, DownReport, DriftReport, GenerateReport,
+from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, DownReport, DriftReport, GenerateReport,
                                 MigrateReport, RepairReport, SchemaReport, StatusReport, TestReport, UpReport,
                                 VerifyReport)
 from sqlmigrate.target import Target
@@ -64,6 +64,24 @@ def check(settings: Settings, *, strict: bool = False) -> CheckReport:
     findings = rules.check(scan, Target.from_settings(settings).table)
     failing = any(f.is_error or strict for f in findings)
     return CheckReport(exit_code=1 if failing else 0, findings=tuple(findings), migrations=len(scan.migrations))
+
+
+# -- config ------------------------------------------------------------------------
+
+
+def config(settings: Settings) -> ConfigReport:
+    """The settings in effect and where each came from; the password masked, nothing connected."""
+    shown = {
+        "database_url": mask_url(settings.database_url),
+        "dir": str(settings.directory),
+        "table": settings.table,
+        "lock_wait": f"{settings.lock_wait:g}",
+        "lock_timeout": settings.lock_timeout or "",
+        "lock_retries": str(settings.lock_retries),
+        "statement_timeout": settings.statement_timeout or "",
+    }
+    sources = dict(settings.sources)
+    return ConfigReport(settings=tuple((key, value, sources.get(key, "default")) for key, value in shown.items()))
 
 
 # -- status ------------------------------------------------------------------------

@@ -29,6 +29,8 @@ class Settings:
     statement_timeout: str | None = None
     lock_retries: int = 0  # runs again of a transactional migration whose lock wait timed out
     show_progress: bool = False  # watch long statements and report their progress (text output)
+    # where each setting came from ("--dir", "SQLMIGRATE_DIR", "sqlmigrate.toml", "default"), for `config`
+    sources: tuple[tuple[str, str], ...] = ()
     # `up` and `down` validate in a forked child while they import psycopg (prevalidate):
     # the command line's choice; a library caller's process is not forked
     validate_in_parallel: bool = False

@@ -29,7 +29,7 @@ from sqlmigrate.model import (
     StepResult,
 )
 from sqlmigrate.plan import DOWN_EDITED
-from sqlmigrate.reports import (BaselineReport, CheckReport, DownReport, DriftReport, GenerateReport, MigrateReport,
+from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, DownReport, DriftReport, GenerateReport, MigrateReport,
                                 RepairReport, Report, SchemaReport, StatusReport, TestReport, UpReport, VerifyReport)
 
 _COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
@@ -368,6 +368,11 @@ class Renderer:
         for path in report.created:
             self._print(f"created {self.shown(path)}")
 
+    def _text_config(self, report: ConfigReport) -> None:
+        width = max(len(name) for name, _, _ in report.settings)
+        for name, value, source in report.settings:
+            self._print(f"{name.ljust(width)}  {value or '(none)'}  ({source})")
+
     # -- test, drift, schema -------------------------------------------------------------
 
     def _text_test(self, report: TestReport) -> None:
@@ -688,6 +693,11 @@ def _schema_json(report: SchemaReport, shown: _Shown) -> dict[str, Any]:
     return out
 
 
+def _config_json(report: ConfigReport, shown: _Shown) -> dict[str, Any]:
+    return {"settings": {name: {"value": value or None, "source": source}
+                         for name, value, source in report.settings}}
+
+
 # each report type's text form (a Renderer method) and JSON fields
 _FORMS: dict[type, tuple[Callable[[Renderer, Any], None], Callable[[Any, _Shown], dict[str, Any]]]] = {
     CheckReport: (Renderer._text_check, _check_json),
@@ -701,4 +711,5 @@ _FORMS: dict[type, tuple[Callable[[Renderer, Any], None], Callable[[Any, _Shown]
     TestReport: (Renderer._text_test, _test_json),
     DriftReport: (Renderer._text_drift, _drift_json),
     SchemaReport: (Renderer._text_schema, _schema_json),
+    ConfigReport: (Renderer._text_config, _config_json),
 }

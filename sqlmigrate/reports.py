@@ -115,5 +115,11 @@ class SchemaReport(Report):
     output: Path | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConfigReport(Report):
+    command: ClassVar[str] = "config"
+    settings: tuple[tuple[str, str, str], ...]  # name, value as shown (password masked), where it came from
+
+
 ALL: tuple[type[Any], ...] = (CheckReport, StatusReport, UpReport, DownReport, VerifyReport, RepairReport,
-                              BaselineReport, GenerateReport, TestReport, DriftReport, SchemaReport)
+                              BaselineReport, GenerateReport, TestReport, DriftReport, SchemaReport, ConfigReport)
