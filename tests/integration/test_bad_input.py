@@ -13,7 +13,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import _ThrowawayCluster, run_cli, run_process, tables, tracking_ids, start_process as start, wait_running, interrupt_process as interrupt
+from tests.conftest import (_ThrowawayCluster, free_port, run_cli, run_process, runner_pids, tables, tracking_ids,
+                            tracking_row, start_process as start, wait_for, wait_running, with_params,
+                            interrupt_process as interrupt)
 
 ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
 TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
@@ -29,10 +31,6 @@ def one_line(stderr: str) -> str:
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr and "internal error" not in stderr
     return lines[0]
-
-
-def with_params(conninfo: str, **params: object) -> str:
-    return psycopg.conninfo.make_conninfo(conninfo, **params)
 
 
 # -- cannot connect ----------------------------------------------------------------
@@ -190,9 +188,7 @@ def test_standby_server(password_cluster, write_migrations):
     assert run("up", mdir, on_primary).exit_code == 0
     write_migrations(TWO)
     standby = primary.base / "standby"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     # a copy of the cleanly stopped primary plus standby.signal is a hot standby that
     # stays in recovery: no pg_basebackup needed, which the server builds that
     # scripts/pg-matrix.sh puts first on PATH do not have (initdb, pg_ctl, postgres only)
@@ -323,8 +319,7 @@ def test_ctrl_c_during_a_no_transaction_migration_says_it_is_recorded_as_failed(
     assert one_line(err) == (
         "sqlmigrate: interrupted during 002_idx; it ran outside a transaction and is recorded as failed "
         "after 1 statement(s): check the database by hand, then run `sqlmigrate repair`")
-    assert db.execute("select state, statements_run from schema_migrations where id = '002'").fetchone() \
-        == ("failed", 1)
+    assert tracking_row(db, "002", "state, statements_run") == ("failed", 1)
 
 
 def test_ctrl_c_while_waiting_for_the_lock_exits_130(database, db, write_migrations):
@@ -332,11 +327,7 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130(database, db, write_migrati
     holder = start("up", "--dir", mdir, "--database-url", database)
     wait_running(db, "pg_sleep")
     waiter = start("up", "--dir", mdir, "--database-url", database)
-    deadline = time.monotonic() + 10
-    while db.execute("select count(*) from pg_stat_activity where application_name = 'sqlmigrate' "
-                     "and datname = current_database()").fetchone()[0] < 2:
-        assert time.monotonic() < deadline, "the second run never connected"
-        time.sleep(0.02)
+    wait_for(lambda: len(runner_pids(db)) >= 2, "the second run to connect", timeout=10)
     time.sleep(0.3)  # past its first poll of the lock
     code, out, err = interrupt(waiter)
     assert code == 130

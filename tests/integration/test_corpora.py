@@ -6,7 +6,7 @@ import json
 import psycopg
 from psycopg import sql
 
-from tests.conftest import CORPORA, run_cli, tables
+from tests.conftest import CORPORA, run_cli, tables, tracking_row
 
 CRATES_TABLE = "sqlmigrate_migrations"  # crates_io drops a table named schema_migrations
 
@@ -54,12 +54,6 @@ def up_and_status(corpus: str, database: str, db, table: str | None) -> None:
     assert {m["state"] for m in migrations} == {"applied"}
 
 
-def tracking_state(db, table: str, id_: str):
-    return db.execute(
-        sql.SQL("select state from {} where id = %s").format(sql.Identifier(table)), (id_,)
-    ).fetchone()
-
-
 def test_crates_io(database, db):
     table = CRATES_TABLE
     up_and_status("crates_io", database, db, table)
@@ -95,7 +89,7 @@ def test_crates_io(database, db):
     assert ("20241025112826_make_unique_version_unique/down.sql:2:1: ERROR 42704: constraint "
             '"versions_crate_id_num_no_build_uindex" of relation "versions" does not exist') in bad.stderr
     # a no-transaction migration: it stays, recorded as failed (SPEC 5)
-    assert tracking_state(db, table, "20241025112826") == ("failed",)
+    assert tracking_row(db, "20241025112826", table=table) == ("failed",)
     assert db.execute("select count(*) from pg_indexes where indexname = 'versions_crate_id_num_no_build_uindex'"
                       ).fetchone() == (1,)
 
@@ -154,4 +148,4 @@ def test_quickwit(database, db):
         in bad.stderr
     assert "20_add_shard_doc_mapping_uid_field FAILED and was rolled back" in bad.stderr
     assert snapshot(db, table) == after
-    assert tracking_state(db, table, "20") == ("applied",)
+    assert tracking_row(db, "20", table=table) == ("applied",)

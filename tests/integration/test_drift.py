@@ -5,9 +5,7 @@ import json
 import shutil
 import uuid
 
-from tests.conftest import ROOT, databases, interrupt_in_scratch, run_cli, tables, tracking_ids
-
-SCRATCH = "sqlmigrate_scratch_"
+from tests.conftest import ROOT, SCRATCH, databases, interrupt_in_scratch, run_cli, tables, tracking_ids
 
 USERS = {
     "001_users": (

@@ -4,7 +4,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import run_cli, tables, tracking_ids
+from tests.conftest import run_cli, tables, tracking_ids, tracking_row, with_params
 
 
 def up(mdir, database, *args):
@@ -161,8 +161,7 @@ def test_no_transaction_migration_with_create_index_concurrently(database, db, w
     assert result.exit_code == 0, result.stderr
     indexes = {r[0] for r in db.execute("select indexname from pg_indexes where tablename = 't'")}
     assert indexes == {"t_id", "t_id2"}
-    assert db.execute("select state, statements_run from schema_migrations where id = '002'").fetchone() \
-        == ("applied", 2)
+    assert tracking_row(db, "002", "state, statements_run") == ("applied", 2)
     down = run_cli("down", "--dir", mdir, "--database-url", database)
     assert down.exit_code == 0, down.stderr
     assert db.execute("select count(*) from pg_indexes where tablename = 't'").fetchone() == (0,)
@@ -182,8 +181,7 @@ def test_no_transaction_failure_is_recorded_as_failed(database, db, write_migrat
     # PostgreSQL gives no position for an index column: the statement's start
     assert '002_idx/up.sql:3:1: ERROR 42703: column "nope" does not exist' in result.stderr
     assert "002_idx FAILED after 1 statement(s) (no-transaction) and is recorded as failed" in result.stderr
-    row = db.execute("select state, statements_run from schema_migrations where id = '002'").fetchone()
-    assert row == ("failed", 1)
+    assert tracking_row(db, "002", "state, statements_run") == ("failed", 1)
     # the first statement's effect stays: it ran outside any transaction
     assert db.execute("select count(*) from pg_indexes where indexname = 't_id'").fetchone() == (1,)
     assert "after" not in tables(db)
@@ -270,9 +268,7 @@ def test_an_url_without_host_is_shown_as_given(write_migrations):
 
 
 def test_nonexistent_database_exit_3(database, write_migrations):
-    params = psycopg.conninfo.conninfo_to_dict(database)
-    params["dbname"] = "sqlmigrate_no_such_database"
-    url = psycopg.conninfo.make_conninfo(**params)
+    url = with_params(database, dbname="sqlmigrate_no_such_database")
     mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
     result = run_cli("up", "--dir", mdir, "--database-url", url)
     assert result.exit_code == 3

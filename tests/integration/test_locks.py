@@ -10,14 +10,8 @@ import time
 
 import psycopg
 
-from tests.conftest import run_cli, tables, tracking_ids, start_process as start, finish_process as finish, wait_for, running
-
-
-def runner_pids(db) -> list[int]:
-    """Backends of sqlmigrate processes connected to the test database, oldest first."""
-    rows = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
-                      "and datname = current_database() order by backend_start").fetchall()
-    return [r[0] for r in rows]
+from tests.conftest import (run_cli, runner_pids, running, tables, tracking_ids, start_process as start,
+                            finish_process as finish, wait_for, wait_running)
 
 
 COUNTED = {
@@ -32,7 +26,7 @@ COUNTED = {
 def test_second_up_waits_names_the_holder_and_applies_nothing_twice(database, db, write_migrations):
     mdir = write_migrations(COUNTED)
     first = start("up", "--dir", mdir, "--database-url", database)
-    holder = wait_for(lambda: running(db, "pg_sleep"), "the first up to run its pg_sleep")
+    holder = wait_running(db, "pg_sleep")
     second = start("up", "--dir", mdir, "--database-url", database)
     code2, out2, err2 = finish(second)
     code1, out1, err1 = finish(first)
@@ -52,7 +46,7 @@ def test_waiting_side_takes_over_the_rest(database, db, write_migrations):
     # the first stops after 001 (--to 1): the second, having waited, applies 002 and 003
     mdir = write_migrations(COUNTED)
     first = start("up", "--dir", mdir, "--database-url", database, "--to", "1")
-    wait_for(lambda: running(db, "pg_sleep"), "the first up to run its pg_sleep")
+    wait_running(db, "pg_sleep")
     second = start("up", "--dir", mdir, "--database-url", database)
     code2, out2, err2 = finish(second)
     code1, out1, _ = finish(first)
@@ -67,7 +61,7 @@ def test_waiting_side_takes_over_the_rest(database, db, write_migrations):
 def test_lock_wait_gives_up_with_exit_5(database, db, write_migrations):
     mdir = write_migrations(COUNTED)
     first = start("up", "--dir", mdir, "--database-url", database)
-    holder = wait_for(lambda: running(db, "pg_sleep"), "the first up to run its pg_sleep")
+    holder = wait_running(db, "pg_sleep")
     started = time.monotonic()
     second = run_cli("up", "--dir", mdir, "--database-url", database, "--lock-wait", "1")
     waited = time.monotonic() - started
@@ -88,11 +82,9 @@ def test_lock_is_per_tracking_table(database, db, write_migrations, tmp_path):
     # a run on another tracking table does not wait for this one
     mdir = write_migrations(COUNTED)
     first = start("up", "--dir", mdir, "--database-url", database)
-    wait_for(lambda: running(db, "pg_sleep"), "the first up to run its pg_sleep")
-    other = tmp_path / "other"
-    (other / "009_x").mkdir(parents=True)
-    (other / "009_x" / "up.sql").write_text("create table x (id int);\n")
-    (other / "009_x" / "down.sql").write_text("drop table x;\n")
+    wait_running(db, "pg_sleep")
+    other = write_migrations({"009_x": ("create table x (id int);\n", "drop table x;\n")},
+                             directory=tmp_path / "other")
     result = run_cli("up", "--dir", other, "--database-url", database, "--table", "other_migrations",
                      "--lock-wait", "0.5")
     assert result.exit_code == 0, result.stderr
@@ -105,7 +97,7 @@ def test_lock_is_per_tracking_table(database, db, write_migrations, tmp_path):
 def test_repair_and_baseline_take_the_lock_too(database, db, write_migrations):
     mdir = write_migrations(COUNTED)
     first = start("up", "--dir", mdir, "--database-url", database)
-    wait_for(lambda: running(db, "pg_sleep"), "the first up to run its pg_sleep")
+    wait_running(db, "pg_sleep")
     for command in (("repair",), ("baseline", "1"), ("down",)):
         result = run_cli(*command, "--dir", mdir, "--database-url", database, "--lock-wait", "0.2")
         assert result.exit_code == 5, (command, result)
@@ -124,7 +116,7 @@ def test_create_index_concurrently_does_not_wait_for_the_waiting_process(databas
                     "-- sqlmigrate: no-transaction\ndrop index concurrently t_id;\n"),
     })
     a = start("up", "--dir", mdir, "--database-url", database)
-    a_pid = wait_for(lambda: running(db, "pg_sleep"), "A to run its pg_sleep")
+    a_pid = wait_running(db, "pg_sleep")
     b = start("up", "--dir", mdir, "--database-url", database)
     b_pid = wait_for(lambda: next((p for p in runner_pids(db) if p != a_pid), None), "B to connect")
     # B is connected (and polling) while A is still before its CREATE INDEX CONCURRENTLY

@@ -8,9 +8,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import CORPORA, ROOT, databases, interrupt_in_scratch, run_cli, tables
-
-SCRATCH = "sqlmigrate_scratch_"
+from tests.conftest import CORPORA, ROOT, SCRATCH, databases, interrupt_in_scratch, run_cli, tables, with_params
 
 
 def run_test(mdir, database, *args):
@@ -363,9 +361,7 @@ def test_without_createdb_right_exit_3_with_a_clear_message(server, database, wr
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("create role {} login nocreatedb").format(sql.Identifier(role)))
     try:
-        params = psycopg.conninfo.conninfo_to_dict(database)
-        params["user"] = role
-        result = run_test(mdir, psycopg.conninfo.make_conninfo(**params))
+        result = run_test(mdir, with_params(database, user=role))
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import run_cli, tables, tracking_ids
+from tests.conftest import run_cli, tables, tracking_ids, tracking_row
 
 
 def run(command, mdir, database, *args):
@@ -25,10 +25,6 @@ def states(mdir, database) -> dict[str, str]:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def recorded_checksum(db, id_: str) -> str:
-    return db.execute("select checksum from schema_migrations where id = %s", (id_,)).fetchone()[0]
 
 
 FOUR = {
@@ -140,8 +136,8 @@ def test_repair_records_new_checksums_then_verify_and_up_pass(database, db, writ
         "001_a: recorded the current checksums of up.sql (and its down.sql)",
         "002_b: recorded the current checksums of up.sql (and its down.sql)",
     ]
-    assert recorded_checksum(db, "001") == sha256(modified)
-    assert recorded_checksum(db, "002") == sha256(reformatted)
+    assert tracking_row(db, "001", "checksum") == (sha256(modified),)
+    assert tracking_row(db, "002", "checksum") == (sha256(reformatted),)
     assert states(mdir, database) == {"001": "applied", "002": "applied", "003": "pending"}
     assert run("verify", mdir, database).exit_code == 0
     # repair changed only the tracking table, never ran SQL
@@ -158,11 +154,11 @@ def test_repair_one_id_touches_only_that_one(database, db, write_migrations):
     assert run("up", mdir, database).exit_code == 0
     (mdir / "001_a" / "up.sql").write_text("create table a (id bigint);\n")
     (mdir / "002_b" / "up.sql").write_text("create table b (id bigint);\n")
-    before = recorded_checksum(db, "002")
+    before = tracking_row(db, "002", "checksum")
     result = run("repair", mdir, database, "1")  # ids compare as integers: 1 is 001
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "001_a: recorded the current checksums of up.sql (and its down.sql)\n"
-    assert recorded_checksum(db, "002") == before
+    assert tracking_row(db, "002", "checksum") == before
     assert states(mdir, database) == {"001": "applied", "002": "modified"}
     # the same migration named twice (2 and 002) is repaired, and reported, once
     result = run("repair", mdir, database, "2", "002")
@@ -175,14 +171,14 @@ def test_repair_of_an_unknown_id_is_a_usage_error(database, db, write_migrations
     mdir = write_migrations({"001_a": FOUR["001_a"]})
     assert run("up", mdir, database).exit_code == 0
     (mdir / "001_a" / "up.sql").write_text("create table a (id bigint);\n")
-    before = recorded_checksum(db, "001")
+    before = tracking_row(db, "001", "checksum")
     for wanted in ("9", "x1"):
         result = run("repair", mdir, database, "1", wanted)
         assert result.exit_code == 2, result
         assert f"repair {wanted}: no migration has that id" in result.stderr
         assert "Traceback" not in result.stderr
     # nothing changed: the known id given alongside was not repaired either
-    assert recorded_checksum(db, "001") == before
+    assert tracking_row(db, "001", "checksum") == before
 
 
 def test_repair_clears_a_failed_no_transaction_up(database, db, write_migrations):
@@ -203,8 +199,7 @@ def test_repair_clears_a_failed_no_transaction_up(database, db, write_migrations
     assert states(mdir, database) == {"001": "applied", "002": "pending"}
     again = run("up", mdir, database)
     assert again.exit_code == 0, again.stderr
-    assert db.execute("select state, statements_run from schema_migrations where id = '002'").fetchone() \
-        == ("applied", 2)
+    assert tracking_row(db, "002", "state, statements_run") == ("applied", 2)
     indexes = {r[0] for r in db.execute("select indexname from pg_indexes where tablename = 't'")}
     assert indexes == {"t_id", "t_id_2"}
 
@@ -218,8 +213,7 @@ def test_repair_clears_a_failed_no_transaction_down(database, db, write_migratio
     assert run("up", mdir, database).exit_code == 0
     down = run("down", mdir, database)
     assert down.exit_code == 4
-    assert db.execute("select state, failed_during from schema_migrations where id = '002'").fetchone() \
-        == ("failed", "down")
+    assert tracking_row(db, "002", "state, failed_during") == ("failed", "down")
     assert states(mdir, database)["002"] == "failed"
     verify = run("verify", mdir, database)
     assert verify.exit_code == 1
@@ -231,8 +225,7 @@ def test_repair_clears_a_failed_no_transaction_down(database, db, write_migratio
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "002_idx: cleared the failed rollback; the migration is applied again\n"
     assert states(mdir, database) == {"001": "applied", "002": "applied"}
-    assert db.execute("select state, failed_during, statements_run from schema_migrations where id = '002'"
-                      ).fetchone() == ("applied", None, None)
+    assert tracking_row(db, "002", "state, failed_during, statements_run") == ("applied", None, None)
     assert run("verify", mdir, database).exit_code == 0
     # after fixing down.sql the rollback works
     (mdir / "002_idx" / "down.sql").write_text(
@@ -273,8 +266,8 @@ def test_baseline_records_without_running_then_up_applies_the_rest(database, db,
     assert tables(db) == {"schema_migrations"}  # nothing ran
     assert tracking_ids(db) == ["001", "002"]
     for id_, folder in (("001", "001_a"), ("002", "002_b")):
-        assert recorded_checksum(db, id_) == sha256((mdir / folder / "up.sql").read_bytes())
-    assert db.execute("select down_sql from schema_migrations where id = '002'").fetchone() == ("drop table b;\n",)
+        assert tracking_row(db, id_, "checksum") == (sha256((mdir / folder / "up.sql").read_bytes()),)
+    assert tracking_row(db, "002", "down_sql") == ("drop table b;\n",)
     assert states(mdir, database) == {"001": "applied", "002": "applied", "003": "pending", "004": "pending"}
     assert run("verify", mdir, database).exit_code == 0
     # the content checksum was recorded too: a reformat is told apart from an edit

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import select
 import signal
 import subprocess
-import sys
 import time
 
-from tests.conftest import ROOT, _interruptible, run_cli, tables, tracking_ids
+from tests.conftest import run_cli, start_on_a_terminal, tables, tracking_ids
 
 ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
 TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
@@ -208,17 +206,6 @@ def test_json_error_objects_name_their_command(database, db, write_migrations):
     assert usage.exit_code == 2
     assert json.loads(usage.stdout) == {"command": "down", "error": "--to 9: no migration has that id",
                                         "exit_code": 2}
-
-
-def start_on_a_terminal(*args: object) -> tuple[subprocess.Popen, int]:
-    """`python -m sqlmigrate ARGS` with a real terminal (pty) as stdin; stdout and stderr piped."""
-    master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
-    proc = subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=env,
-                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_interruptible)
-    os.close(slave)
-    return proc, master
 
 
 def wait_for_prompt(proc: subprocess.Popen, timeout: float = 30) -> str:

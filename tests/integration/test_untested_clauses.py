@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from tests.conftest import run_cli, run_process, start_process, tables, tracking_ids, wait_running, interrupt_process as interrupt, finish_process as finish
+from tests.conftest import (run_cli, run_process, start_process, tables, tracking_ids, tracking_row, wait_running,
+                            interrupt_process as interrupt, finish_process as finish)
 
 FINDING_KEYS = {"path", "line", "col", "severity", "rule", "message", "hint"}  # README, check --format json
 STEP_KEYS = {"id", "name", "path", "transactional"}
@@ -316,8 +317,7 @@ def test_empty_migrations_go_up_and_down_changing_only_tracking_rows(database, d
     assert "applying 002_squashed ... ok" in up.stdout
     assert tracking_ids(db) == ["001", "002"]
     assert state(db) == before
-    row = db.execute("select name, checksum, state from schema_migrations where id = '002'").fetchone()
-    assert row == ("squashed", sha256(EMPTY["002_squashed"][0]), "applied")
+    assert tracking_row(db, "002", "name, checksum, state") == ("squashed", sha256(EMPTY["002_squashed"][0]), "applied")
 
     down = run("down", mdir, database)
     assert down.exit_code == 0, down.stderr
@@ -390,11 +390,6 @@ SLOW_DOWN = {
 
 
 
-def sqlmigrate_sessions(db) -> int:
-    return db.execute("select count(*) from pg_stat_activity where application_name = 'sqlmigrate' "
-                      "and datname = current_database()").fetchone()[0]
-
-
 def test_ctrl_c_during_down_rolls_the_step_back_and_exits_130(database, db, write_migrations):
     mdir = applied(write_migrations, database, SLOW_DOWN)
     proc = start_process("down", "--dir", mdir, "--database-url", database)
@@ -410,7 +405,7 @@ def test_ctrl_c_during_down_rolls_the_step_back_and_exits_130(database, db, writ
     assert tracking_ids(db) == ["001", "002"]
     assert tables(db) == {"a", "slow", "schema_migrations"}
     assert db.execute("select count(*) from slow").fetchone() == (1,)
-    assert db.execute("select state from schema_migrations where id = '002'").fetchone() == ("applied",)
+    assert tracking_row(db, "002") == ("applied",)
     status = one_json(run("status", mdir, database, "--format", "json").stdout)
     assert [m["state"] for m in status["migrations"]] == ["applied", "applied"]
 

@@ -5,7 +5,7 @@ import hashlib
 import json
 import re
 
-from tests.conftest import run_cli, tables, tracking_ids
+from tests.conftest import run_cli, tables, tracking_ids, tracking_row
 
 THREE = {
     "1_one": ("create table one (id int);\n", "drop table one;\n"),
@@ -336,7 +336,7 @@ def test_set_in_no_transaction_migration_does_not_leak(database, db, write_migra
     assert result.exit_code == 0, result.stderr
     (tz,) = db.execute("select tz from seen").fetchone()
     assert tz != "Pacific/Chatham"
-    assert db.execute("select state from schema_migrations where id = '001'").fetchone() == ("applied",)
+    assert tracking_row(db, "001") == ("applied",)
 
 
 def test_set_role_does_not_leak(database, db, write_migrations):
@@ -357,8 +357,7 @@ def test_set_role_does_not_leak(database, db, write_migrations):
         result = up(mdir, database)
         assert result.exit_code == 0, result.stderr
         assert [r[0] for r in db.execute("select who from seen")] == [db.info.user, db.info.user]
-        assert db.execute("select state, statements_run from schema_migrations where id = '003'").fetchone() \
-            == ("applied", 2)
+        assert tracking_row(db, "003", "state, statements_run") == ("applied", 2)
     finally:
         db.execute(f"drop owned by {role}")
         db.execute(f"drop role {role}")

@@ -8,6 +8,7 @@ import pytest
 from sqlmigrate import discovery, rules
 from sqlmigrate.model import Severity
 from sqlmigrate.sqlfile import parse_text
+from tests.conftest import write_files
 
 DEFAULT = rules.TrackingTable.parse("schema_migrations")
 
@@ -425,22 +426,6 @@ def test_ignore_naming_an_error_rule_is_refused_and_silences_nothing():
 # -- layout rules: discovery.scan + rules.check on folders ---------------------------
 
 
-def write(root: Path, files: dict[str, bytes | str | None]) -> Path:
-    """Create `files` (relative path -> content; None makes a folder) under root/migrations."""
-    mdir = root / "migrations"
-    mdir.mkdir()
-    for rel, content in files.items():
-        path = mdir / rel
-        if content is None:
-            path.mkdir(parents=True, exist_ok=True)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            content = content.encode()
-        path.write_bytes(content)
-    return mdir
-
-
 def layout_findings(mdir: Path) -> list[tuple[str, int, int, str]]:
     found = rules.check(discovery.scan(mdir), DEFAULT)
     return [(Path(f.path).relative_to(mdir).as_posix(), f.line, f.col, f.rule) for f in found]
@@ -468,19 +453,19 @@ def ok(name: str) -> dict[str, str]:
     ],
 )
 def test_bad_name(tmp_path, folder, is_bad):
-    mdir = write(tmp_path, ok(folder))
+    mdir = write_files(tmp_path / "migrations", ok(folder))
     expected = [(folder, 1, 1, "bad-name")] if is_bad else []
     assert layout_findings(mdir) == expected
 
 
 def test_duplicate_id_compares_ids_as_integers(tmp_path):
-    mdir = write(tmp_path, {**ok("1_a"), **ok("001_b"), **ok("2_c"), **ok("20_d")})
+    mdir = write_files(tmp_path / "migrations", {**ok("1_a"), **ok("001_b"), **ok("2_c"), **ok("20_d")})
     assert layout_findings(mdir) == [("1_a", 1, 1, "duplicate-id")]
     assert [m.id for m in discovery.scan(mdir).migrations] == ["001", "2", "20"]
 
 
 def test_missing_up_and_down(tmp_path):
-    mdir = write(tmp_path, {
+    mdir = write_files(tmp_path / "migrations", {
         "001_no_up/down.sql": "select 1;",
         "002_no_down/up.sql": "select 1;",
         "003_nothing": None,
@@ -495,7 +480,7 @@ def test_missing_up_and_down(tmp_path):
 
 
 def test_not_utf8(tmp_path):
-    mdir = write(tmp_path, {
+    mdir = write_files(tmp_path / "migrations", {
         "001_latin1/up.sql": "select 'caf\xe9';".encode("latin-1"),
         "001_latin1/down.sql": "select 1;",
         **ok("002_fine"),
@@ -504,7 +489,7 @@ def test_not_utf8(tmp_path):
 
 
 def test_plain_files_at_top_level_are_ignored(tmp_path):
-    mdir = write(tmp_path, {
+    mdir = write_files(tmp_path / "migrations", {
         "README.md": "# migrations\n",
         "notes.sql": "this is not sql at all '",
         "LICENSE": b"\xff\xfe binary",
@@ -514,7 +499,7 @@ def test_plain_files_at_top_level_are_ignored(tmp_path):
 
 
 def test_findings_of_files_are_checked_too(tmp_path):
-    mdir = write(tmp_path, {
+    mdir = write_files(tmp_path / "migrations", {
         "001_x/up.sql": "-- sqlmigrate: no-transaction\ncreate index concurrently i on t (a);\n",
         "001_x/down.sql": "drop index concurrently i;\n",
         "002_y/up.sql": "-- nothing yet\n",
@@ -540,10 +525,6 @@ def test_only_ascii_letters_of_an_unquoted_name_are_folded_as_postgresql_does():
 
 
 def test_a_folder_name_ending_in_a_newline_is_a_bad_name(tmp_path):
-    for name in ("001_ok", "002_x\n"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "up.sql").write_text("select 1;\n")
-        (tmp_path / name / "down.sql").write_text("select 1;\n")
-    scan = discovery.scan(tmp_path)
+    scan = discovery.scan(write_files(tmp_path, {**ok("001_ok"), **ok("002_x\n")}))
     assert [m.id for m in scan.migrations] == ["001"]
     assert [f.rule for f in scan.findings] == ["bad-name"]

@@ -11,6 +11,7 @@ from sqlmigrate import cli, discovery, model, plan, rules, sqlfile, sqltext
 from sqlmigrate.model import AppliedRow, State
 from sqlmigrate.render import _github_escape, _github_property, display_path
 from sqlmigrate.sqlfile import parse_text
+from tests.conftest import write_files
 
 DEFAULT = rules.TrackingTable.parse("schema_migrations")
 
@@ -212,10 +213,10 @@ def row(id_: str, name: str, checksum: str) -> AppliedRow:
 
 
 def folders(tmp_path: Path, *names: str) -> discovery.Scan:
+    """A scan of migrations `names`, each making a table of its own."""
     for name in names:
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "up.sql").write_text(f"create table t_{name} (id int);\n")
-        (tmp_path / name / "down.sql").write_text(f"drop table t_{name};\n")
+        write_files(tmp_path, {f"{name}/up.sql": f"create table t_{name} (id int);\n",
+                               f"{name}/down.sql": f"drop table t_{name};\n"})
     return discovery.scan(tmp_path)
 
 
