@@ -13,24 +13,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import (_ThrowawayCluster, free_port, run_cli, run_process, runner_pids, tables, tracking_ids,
+from tests.conftest import (_ThrowawayCluster, free_port, run_process, runner_pids, tables, tracking_ids,
                             tracking_row, start_process as start, wait_for, wait_running, with_params,
                             interrupt_process as interrupt)
+from tests.integration.helpers import one_line, run
 
 ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
 TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
-
-
-def run(command, mdir, database, *args):
-    return run_cli(*command.split(), "--dir", mdir, "--database-url", database, *args)
-
-
-def one_line(stderr: str) -> str:
-    """The single line of stderr, asserting there is exactly one and no traceback."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr and "internal error" not in stderr
-    return lines[0]
 
 
 # -- cannot connect ----------------------------------------------------------------
@@ -282,10 +271,6 @@ def test_good_timeout_values_reach_the_server(value, shown, database, db, write_
 
 
 # -- Ctrl-C --------------------------------------------------------------------------
-
-
-
-
 
 
 def test_ctrl_c_during_a_migration_rolls_it_back_and_exits_130(database, db, write_migrations):

@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from tests.conftest import run_cli, run_process, tables, tracking_ids
+from tests.conftest import run_process, tables, tracking_ids
+from tests.integration.helpers import applied, run
 
 FOUR = {
     "001_a": ("create table a (id int);\n", "drop table a;\n"),
@@ -16,19 +17,8 @@ FOUR = {
 A_AND_B = {k: FOUR[k] for k in ("001_a", "002_b")}
 
 
-def run(command, mdir, database, *args):
-    return run_cli(command, "--dir", mdir, "--database-url", database, *args)
-
-
-def applied(write_migrations, database, migrations=FOUR):
-    mdir = write_migrations(migrations)
-    result = run("up", mdir, database)
-    assert result.exit_code == 0, result.stderr
-    return mdir
-
-
 def test_default_is_one_step(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database)
     assert result.exit_code == 0, result.stderr
     assert tracking_ids(db) == ["001", "002", "003"]
@@ -38,7 +28,7 @@ def test_default_is_one_step(database, db, write_migrations):
 
 
 def test_steps(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--steps", "2")
     assert result.exit_code == 0, result.stderr
     assert tracking_ids(db) == ["001", "002"]
@@ -47,14 +37,14 @@ def test_steps(database, db, write_migrations):
 
 
 def test_steps_more_than_applied_rolls_back_all(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--steps", "9")
     assert result.exit_code == 0, result.stderr
     assert tracking_ids(db) == []
 
 
 def test_steps_must_be_positive(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--steps", "0")
     assert result.exit_code == 2
     assert "argument --steps: '0' is not a positive whole number" in result.stderr
@@ -62,7 +52,7 @@ def test_steps_must_be_positive(database, db, write_migrations):
 
 
 def test_to_rolls_back_everything_above(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--to", "2")
     assert result.exit_code == 0, result.stderr
     assert tracking_ids(db) == ["001", "002"]
@@ -70,7 +60,7 @@ def test_to_rolls_back_everything_above(database, db, write_migrations):
 
 
 def test_to_unknown_id_is_a_usage_error(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--to", "5")
     assert result.exit_code == 2
     assert "--to 5: no migration has that id" in result.stderr
@@ -78,7 +68,7 @@ def test_to_unknown_id_is_a_usage_error(database, db, write_migrations):
 
 
 def test_all_without_yes_on_non_terminal_is_refused(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run_process("down", "--all", "--dir", mdir, "--database-url", database, input="yes\n")
     assert result.exit_code == 1
     assert "add --yes to confirm" in result.stderr
@@ -87,7 +77,7 @@ def test_all_without_yes_on_non_terminal_is_refused(database, db, write_migratio
 
 
 def test_all_without_yes_in_process(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--all")
     assert result.exit_code == 1
     assert "add --yes to confirm" in result.stderr
@@ -95,7 +85,7 @@ def test_all_without_yes_in_process(database, db, write_migrations):
 
 
 def test_all_with_yes(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--all", "--yes")
     assert result.exit_code == 0, result.stderr
     assert tracking_ids(db) == []
@@ -104,7 +94,7 @@ def test_all_with_yes(database, db, write_migrations):
 
 
 def test_dry_run_prints_down_sql_and_changes_nothing(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--steps", "2", "--dry-run")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
@@ -116,7 +106,7 @@ def test_dry_run_prints_down_sql_and_changes_nothing(database, db, write_migrati
 
 
 def test_all_dry_run_needs_no_confirmation(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     result = run("down", mdir, database, "--all", "--dry-run")
     assert result.exit_code == 0, result.stderr
     assert "drop table a;" in result.stdout
@@ -152,7 +142,7 @@ def test_irreversible_refuses_before_anything_runs(database, db, write_migration
 
 
 def test_folder_deleted_after_apply_uses_stored_down_sql(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     shutil.rmtree(mdir / "010_d")
     status = run("status", mdir, database)
     assert "missing" in status.stdout
@@ -164,7 +154,7 @@ def test_folder_deleted_after_apply_uses_stored_down_sql(database, db, write_mig
 
 
 def test_edited_down_sql_is_used(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     (mdir / "010_d" / "down.sql").write_text("drop table d;\ncreate table d_was_here (id int);\n")
     status = run("status", mdir, database)
     assert "down.sql edited since it was applied" in status.stdout

@@ -5,10 +5,7 @@ import psycopg
 import pytest
 
 from tests.conftest import run_cli, tables, tracking_ids, tracking_row, with_params
-
-
-def up(mdir, database, *args):
-    return run_cli("up", "--dir", mdir, "--database-url", database, *args)
+from tests.integration.helpers import no_crash, run, up
 
 
 def three(second_up: str | bytes) -> dict:
@@ -162,7 +159,7 @@ def test_no_transaction_migration_with_create_index_concurrently(database, db, w
     indexes = {r[0] for r in db.execute("select indexname from pg_indexes where tablename = 't'")}
     assert indexes == {"t_id", "t_id2"}
     assert tracking_row(db, "002", "state, statements_run") == ("applied", 2)
-    down = run_cli("down", "--dir", mdir, "--database-url", database)
+    down = run("down", mdir, database)
     assert down.exit_code == 0, down.stderr
     assert db.execute("select count(*) from pg_indexes where tablename = 't'").fetchone() == (0,)
     assert tracking_ids(db) == ["001"]
@@ -186,7 +183,7 @@ def test_no_transaction_failure_is_recorded_as_failed(database, db, write_migrat
     assert db.execute("select count(*) from pg_indexes where indexname = 't_id'").fetchone() == (1,)
     assert "after" not in tables(db)
 
-    status = run_cli("status", "--dir", mdir, "--database-url", database)
+    status = run("status", mdir, database)
     assert status.exit_code == 0
     line = next(x for x in status.stdout.splitlines() if x.startswith("002"))
     assert line.split()[2] == "failed"
@@ -197,7 +194,7 @@ def test_no_transaction_failure_is_recorded_as_failed(database, db, write_migrat
     assert "sqlmigrate repair" in again.stderr
     assert "after" not in tables(db)
 
-    down = run_cli("down", "--dir", mdir, "--database-url", database)
+    down = run("down", mdir, database)
     assert down.exit_code == 1
     assert tracking_ids(db) == ["001", "002"]
 
@@ -219,7 +216,7 @@ def test_no_transaction_failure_of_first_statement(database, db, write_migration
 def test_unreachable_host_exit_3_without_password(tmp_path, write_migrations):
     mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
     for command in ("up", "status", "down"):
-        result = run_cli(command, "--dir", mdir, "--database-url", "postgresql://u:secretpw@127.0.0.1:1/db")
+        result = run(command, mdir, "postgresql://u:secretpw@127.0.0.1:1/db")
         assert result.exit_code == 3, (command, result)
         assert "secretpw" not in result.stdout + result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
@@ -229,8 +226,7 @@ def test_unreachable_host_exit_3_without_password(tmp_path, write_migrations):
 
 def test_password_in_keyword_conninfo_is_masked(write_migrations):
     mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
-    result = run_cli("up", "--dir", mdir, "--database-url",
-                     "host=127.0.0.1 port=1 user=u password=secretpw dbname=db")
+    result = run("up", mdir, "host=127.0.0.1 port=1 user=u password=secretpw dbname=db")
     assert result.exit_code == 3
     assert "secretpw" not in result.stdout + result.stderr
     assert "password=***" in result.stderr
@@ -239,17 +235,17 @@ def test_password_in_keyword_conninfo_is_masked(write_migrations):
 def test_malformed_url_never_shows_the_password(write_migrations):
     mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
     for url in ("postgresql://u:secretpw@[bad/db", "postgresql://u:secretpw@localhost/db?nosuch=1"):
-        result = run_cli("up", "--dir", mdir, "--database-url", url)
+        result = run("up", mdir, url)
         assert result.exit_code == 2, result
         assert "secretpw" not in result.stdout + result.stderr
         assert "invalid database URL" in result.stderr
-        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        no_crash(result.stderr)
 
 
 def test_a_port_that_is_no_number_is_a_malformed_url(write_migrations):
     mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
     for url in ("postgresql://u:secretpw@localhost:notaport/db", "host=localhost port=5x password=secretpw"):
-        result = run_cli("status", "--dir", mdir, "--database-url", url)
+        result = run("status", mdir, url)
         assert result.exit_code == 2, result
         assert result.stderr.count("\n") == 1 and "is not a number" in result.stderr, result.stderr
         assert "secretpw" not in result.stdout + result.stderr
@@ -258,11 +254,10 @@ def test_a_port_that_is_no_number_is_a_malformed_url(write_migrations):
 def test_an_url_without_host_is_shown_as_given(write_migrations):
     """postgresql:///db (the local socket): the "//" stays in the message."""
     mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
-    result = run_cli("status", "--dir", mdir, "--database-url", "postgresql:///sqlmigrate_no_such_database")
+    result = run("status", mdir, "postgresql:///sqlmigrate_no_such_database")
     assert result.exit_code == 3
     assert result.stderr.startswith("sqlmigrate: cannot connect to postgresql:///sqlmigrate_no_such_database: ")
-    result = run_cli("status", "--dir", mdir, "--database-url",
-                     "postgresql://u:secretpw@/sqlmigrate_no_such_database?sslmode=disable")
+    result = run("status", mdir, "postgresql://u:secretpw@/sqlmigrate_no_such_database?sslmode=disable")
     assert result.stderr.startswith(
         "sqlmigrate: cannot connect to postgresql://u:***@/sqlmigrate_no_such_database?sslmode=disable: "), result
 
@@ -270,14 +265,14 @@ def test_an_url_without_host_is_shown_as_given(write_migrations):
 def test_nonexistent_database_exit_3(database, write_migrations):
     url = with_params(database, dbname="sqlmigrate_no_such_database")
     mdir = write_migrations({"001_a": ("select 1;\n", "select 1;\n")})
-    result = run_cli("up", "--dir", mdir, "--database-url", url)
+    result = run("up", mdir, url)
     assert result.exit_code == 3
     assert 'database "sqlmigrate_no_such_database" does not exist' in result.stderr
     assert result.stderr.count("\n") == 1
 
 
 def test_missing_migrations_folder_is_a_usage_error(database, tmp_path):
-    result = run_cli("up", "--dir", tmp_path / "nope", "--database-url", database)
+    result = run("up", tmp_path / "nope", database)
     assert result.exit_code == 2
     assert "migrations folder" in result.stderr and "does not exist" in result.stderr
 
@@ -286,7 +281,7 @@ def test_a_file_given_as_migrations_folder_is_a_usage_error(database, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("")
     for command in ("status", "up", "check", "verify"):
-        result = run_cli(command, "--dir", afile, "--database-url", database)
+        result = run(command, afile, database)
         assert result.exit_code == 2, (command, result)
         assert result.stderr == f"sqlmigrate: {afile} is a file, not a migrations folder (use --dir)\n"
 

@@ -14,9 +14,10 @@ import time
 
 import psycopg
 
-from tests.conftest import (_ThrowawayCluster, free_port, run_cli, runner_pids, tables, tracking_ids,
+from tests.conftest import (_ThrowawayCluster, free_port, runner_pids, tables, tracking_ids,
                             tracking_row, start_process as start, finish_process as finish, wait_for,
                             wait_running)
+from tests.integration.helpers import run
 
 
 def _has_begun(conninfo: str, proc: subprocess.Popen) -> bool:
@@ -109,7 +110,7 @@ def test_eight_concurrent_ups_apply_each_migration_exactly_once(database, db, wr
     assert waited == 7
 
 
-def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_path):
+def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_path, write_migrations):
     """20 runs, each SIGKILLed at a random moment; 5 databases at a time to keep it short."""
     seed = int(os.environ.get("SQLMIGRATE_TEST_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
@@ -120,12 +121,8 @@ def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_p
         for index in range(5):
             conninfo = new_database()
             make_runs_table(conninfo)
-            mdir = tmp_path / f"b{batch}_{index}"
-            for folder, (up, down) in counted_migrations(
-                    count, [round(rng.uniform(0.01, 0.15), 3) for _ in range(count)]).items():
-                (mdir / folder).mkdir(parents=True)
-                (mdir / folder / "up.sql").write_text(up)
-                (mdir / folder / "down.sql").write_text(down)
+            sleeps = [round(rng.uniform(0.01, 0.15), 3) for _ in range(count)]
+            mdir = write_migrations(counted_migrations(count, sleeps), directory=tmp_path / f"b{batch}_{index}")
             # the kill lands this long after the run's first migration started, so
             # that a loaded machine's slow start-up does not push every kill before it
             delay = rng.uniform(0.0, 0.8)
@@ -133,14 +130,14 @@ def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_p
         pending = list(runs)
         started_at: dict[int, float] = {}
         while pending:
-            for run in list(pending):
-                conninfo, _mdir, delay, proc = run
+            for entry in list(pending):
+                conninfo, _mdir, delay, proc = entry
                 if id(proc) not in started_at and _has_begun(conninfo, proc):
                     started_at[id(proc)] = time.monotonic()
                 if id(proc) in started_at and time.monotonic() >= started_at[id(proc)] + delay:
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
-                    pending.remove(run)
+                    pending.remove(entry)
             time.sleep(0.005)
         for conninfo, mdir, delay, proc in runs:
             context = f"seed={seed} batch={batch} delay={delay:.3f}"
@@ -150,7 +147,7 @@ def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_p
                 ids = assert_consistent(conn, context)
                 stages["before any migration" if not ids else "all applied" if len(ids) == count
                        else "part-way"] += 1
-                later = run_cli("up", "--dir", mdir, "--database-url", conninfo)
+                later = run("up", mdir, conninfo)
                 assert later.exit_code == 0, (context, later.stderr)
                 assert assert_consistent(conn, context) == [f"{n:03d}" for n in range(1, count + 1)]
     # the random delays did hit the middle of runs, not only before or after them
@@ -176,7 +173,7 @@ def test_terminated_backend_mid_migration_exits_3_in_one_line(database, db, writ
     assert "Traceback" not in err
     wait_for(lambda: not runner_pids(db), "the terminated backend to end")
     assert assert_consistent(db) == ["001"]
-    later = run_cli("up", "--dir", write_migrations(counted_migrations(3)), "--database-url", database)
+    later = run("up", write_migrations(counted_migrations(3)), database)
     assert later.exit_code == 0, later.stderr
     assert assert_consistent(db) == ["001", "002", "003"]
 
@@ -201,7 +198,7 @@ def test_terminated_backend_during_no_transaction_up_is_recorded_as_failed(datab
     assert "recorded as failed after 1 statement(s)" in lines[0]
     assert "sqlmigrate repair" in lines[0]
     assert tracking_row(db, "002", "state, statements_run, failed_during") == ("failed", 1, "up")
-    verify = run_cli("verify", "--dir", mdir, "--database-url", database)
+    verify = run("verify", mdir, database)
     assert verify.exit_code == 1 and "002_idx: failed" in verify.stderr
 
 
@@ -214,7 +211,7 @@ def test_terminated_backend_during_no_transaction_down_is_recorded_as_failed(dat
                     "-- sqlmigrate: no-transaction\ndrop index concurrently t_id2;\n"
                     "select pg_sleep(30);\ndrop index concurrently t_id;\n"),
     })
-    assert run_cli("up", "--dir", mdir, "--database-url", database).exit_code == 0
+    assert run("up", mdir, database).exit_code == 0
     proc = start("down", "--dir", mdir, "--database-url", database)
     pid = wait_running(db, "pg_sleep")
     db.execute("select pg_terminate_backend(%s)", (pid,))
@@ -222,8 +219,8 @@ def test_terminated_backend_during_no_transaction_down_is_recorded_as_failed(dat
     assert code == 3, err
     assert "recorded as failed after 1 statement(s)" in err
     assert tracking_row(db, "002", "state, statements_run, failed_during") == ("failed", 1, "down")
-    assert run_cli("down", "--dir", mdir, "--database-url", database).exit_code == 1  # refused until repaired
-    repair = run_cli("repair", "--dir", mdir, "--database-url", database)
+    assert run("down", mdir, database).exit_code == 1  # refused until repaired
+    repair = run("repair", mdir, database)
     assert repair.exit_code == 0, repair.stderr
     assert "002_idx: cleared the failed rollback; the migration is applied again" in repair.stdout
 
@@ -249,7 +246,7 @@ def test_server_restart_mid_run_exits_3_and_leaves_a_consistent_state(write_migr
         assert "Traceback" not in err
         with psycopg.connect(conninfo, autocommit=True) as conn:
             assert assert_consistent(conn) == ["001"]
-            later = run_cli("up", "--dir", mdir, "--database-url", conninfo)
+            later = run("up", mdir, conninfo)
             assert later.exit_code == 0, later.stderr
             assert assert_consistent(conn) == ["001", "002", "003"]
     finally:
@@ -267,7 +264,7 @@ def test_a_connection_lost_during_a_migration_is_settled_by_its_tracking_row(dat
 
     mdir = write_migrations(counted_migrations(2))
     make_runs_table(database)
-    assert run_cli("up", "--to", "1", "--dir", mdir, "--database-url", database).exit_code == 0
+    assert run("up", mdir, database, "--to", "1").exit_code == 0
 
     def settled(step_id: str, is_up: bool, url: str = database) -> str:
         lost = ConnectionLost(f"connection lost during {step_id}_x (server closed the connection)",

@@ -4,14 +4,11 @@ from __future__ import annotations
 import json
 
 from tests.conftest import run_cli
+from tests.integration.helpers import check, folders
 
 
 def generate(mdir, name, *args):
     return run_cli("generate", name, "--dir", mdir, *args)
-
-
-def folders(mdir) -> list[str]:
-    return sorted(p.name for p in mdir.iterdir() if p.is_dir())
 
 
 def test_first_migration_creates_the_folder(tmp_path):
@@ -73,7 +70,7 @@ def test_invalid_name_is_a_usage_error(tmp_path):
 def test_generated_migration_is_refused_by_check(tmp_path):
     mdir = tmp_path / "migrations"
     assert generate(mdir, "todo").exit_code == 0
-    result = run_cli("check", "--dir", mdir)
+    result = check(mdir)
     assert result.exit_code == 1
     assert "001_todo/up.sql:1:1: error: up.sql holds no statement [empty-up]" in result.stdout
 

@@ -10,8 +10,9 @@ import time
 
 import psycopg
 
-from tests.conftest import (run_cli, runner_pids, running, tables, tracking_ids, start_process as start,
+from tests.conftest import (runner_pids, running, tables, tracking_ids, start_process as start,
                             finish_process as finish, wait_for, wait_running)
+from tests.integration.helpers import run
 
 
 COUNTED = {
@@ -63,7 +64,7 @@ def test_lock_wait_gives_up_with_exit_5(database, db, write_migrations):
     first = start("up", "--dir", mdir, "--database-url", database)
     holder = wait_running(db, "pg_sleep")
     started = time.monotonic()
-    second = run_cli("up", "--dir", mdir, "--database-url", database, "--lock-wait", "1")
+    second = run("up", mdir, database, "--lock-wait", "1")
     waited = time.monotonic() - started
     assert second.exit_code == 5
     assert 0.9 <= waited < 1.9
@@ -85,8 +86,7 @@ def test_lock_is_per_tracking_table(database, db, write_migrations, tmp_path):
     wait_running(db, "pg_sleep")
     other = write_migrations({"009_x": ("create table x (id int);\n", "drop table x;\n")},
                              directory=tmp_path / "other")
-    result = run_cli("up", "--dir", other, "--database-url", database, "--table", "other_migrations",
-                     "--lock-wait", "0.5")
+    result = run("up", other, database, "--lock-wait", "0.5", table="other_migrations")
     assert result.exit_code == 0, result.stderr
     assert "waiting" not in result.stderr
     assert running(db, "pg_sleep") is not None  # the first one was still running meanwhile
@@ -98,8 +98,8 @@ def test_repair_and_baseline_take_the_lock_too(database, db, write_migrations):
     mdir = write_migrations(COUNTED)
     first = start("up", "--dir", mdir, "--database-url", database)
     wait_running(db, "pg_sleep")
-    for command in (("repair",), ("baseline", "1"), ("down",)):
-        result = run_cli(*command, "--dir", mdir, "--database-url", database, "--lock-wait", "0.2")
+    for command in ("repair", "baseline 1", "down"):
+        result = run(command, mdir, database, "--lock-wait", "0.2")
         assert result.exit_code == 5, (command, result)
         assert "gave up after 0.2s waiting for the migration lock" in result.stderr
     assert finish(first)[0] == 0
@@ -135,12 +135,12 @@ def test_lock_timeout_fails_fast_with_55p03(database, db, write_migrations):
     mdir = write_migrations({
         "001_t": ("create table t (id int);\n", "drop table t;\n"),
     })
-    assert run_cli("up", "--dir", mdir, "--database-url", database).exit_code == 0
+    assert run("up", mdir, database).exit_code == 0
     write_migrations({"002_col": ("select 1;\n\nalter table t add column x int;\n", "alter table t drop column x;\n")})
     with psycopg.connect(database) as holder:  # not autocommit: the lock is held until rollback
         holder.execute("lock table t in access exclusive mode")
         started = time.monotonic()
-        result = run_cli("up", "--dir", mdir, "--database-url", database, "--lock-timeout", "100ms")
+        result = run("up", mdir, database, "--lock-timeout", "100ms")
         elapsed = time.monotonic() - started
         holder.rollback()
     assert result.exit_code == 4
@@ -151,7 +151,7 @@ def test_lock_timeout_fails_fast_with_55p03(database, db, write_migrations):
     assert db.execute("select count(*) from pg_attribute where attrelid = 't'::regclass and attname = 'x'"
                       ).fetchone() == (0,)
     # without the other session the same migration applies
-    assert run_cli("up", "--dir", mdir, "--database-url", database, "--lock-timeout", "100ms").exit_code == 0
+    assert run("up", mdir, database, "--lock-timeout", "100ms").exit_code == 0
 
 
 def test_statement_timeout_stops_a_slow_migration(database, db, write_migrations):
@@ -160,7 +160,7 @@ def test_statement_timeout_stops_a_slow_migration(database, db, write_migrations
         "002_slow": ("insert into t values (1);\nselect pg_sleep(5);\n", "delete from t;\n"),
     })
     started = time.monotonic()
-    result = run_cli("up", "--dir", mdir, "--database-url", database, "--statement-timeout", "200ms")
+    result = run("up", mdir, database, "--statement-timeout", "200ms")
     assert time.monotonic() - started < 3
     assert result.exit_code == 4
     assert "002_slow/up.sql:2:1: ERROR 57014: canceling statement due to statement timeout" in result.stderr
@@ -168,5 +168,5 @@ def test_statement_timeout_stops_a_slow_migration(database, db, write_migrations
     assert db.execute("select count(*) from t").fetchone() == (0,)  # rolled back
     # a generous timeout lets the same SQL through
     fast = write_migrations({"002_slow": ("insert into t values (1);\nselect pg_sleep(0.1);\n", "delete from t;\n")})
-    assert run_cli("up", "--dir", fast, "--database-url", database, "--statement-timeout", "5s").exit_code == 0
+    assert run("up", fast, database, "--statement-timeout", "5s").exit_code == 0
     assert "t" in tables(db)

@@ -4,27 +4,19 @@ SPEC 2 (checksums, content checksum) and SPEC 3 (verify, repair, baseline, up re
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 
 import pytest
 
-from tests.conftest import run_cli, tables, tracking_ids, tracking_row
-
-
-def run(command, mdir, database, *args):
-    return run_cli(command, "--dir", mdir, "--database-url", database, *args)
+from tests.conftest import tables, tracking_ids, tracking_row
+from tests.integration.helpers import run, sha256
 
 
 def states(mdir, database) -> dict[str, str]:
     result = run("status", mdir, database, "--format", "json")
     assert result.exit_code == 0, result.stderr
     return {m["id"]: m["state"] for m in json.loads(result.stdout)["migrations"]}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 FOUR = {

@@ -11,13 +11,8 @@ import uuid
 import psycopg
 import pytest
 
-from tests.conftest import run_cli, run_process, tables, tracking_ids
-
-
-def up(mdir, database, *args, env=None):
-    """In a real process when `env` is given: libpq reads PGOPTIONS and the like from there."""
-    run = run_process if env else run_cli
-    return run("up", "--dir", mdir, "--database-url", database, *args, env=env)
+from tests.conftest import tables, tracking_ids
+from tests.integration.helpers import no_crash, run, up
 
 
 # Texts where a COMMIT (on line 3) is a statement of its own for the server;
@@ -169,7 +164,7 @@ def test_strings_are_read_standard_conforming_whatever_the_database_says(databas
 
 def test_a_client_encoding_from_the_environment_does_not_change_what_is_sent(database, db, write_migrations):
     mdir = write_migrations({"001_u": ("create table u as select 'жук ✓' as v;\n", "drop table u;\n")})
-    result = up(mdir, database, env={"PGCLIENTENCODING": "LATIN1"})
+    result = up(mdir, database, env={"PGCLIENTENCODING": "LATIN1"}, process=True)
     assert result.exit_code == 0, result.stderr
     assert db.execute("select v from u").fetchone() == ("жук ✓",)
 
@@ -204,7 +199,7 @@ def test_the_tracking_row_is_written_by_the_role_that_connected(database, db, wr
             "004_ntx": ("-- sqlmigrate: no-transaction\ncreate index concurrently p_id on p (id);\n",
                         "-- sqlmigrate: no-transaction\ndrop index concurrently p_id;\n"),
         })
-        result = up(mdir, database, env={"PGOPTIONS": f"-c role={role}"})
+        result = up(mdir, database, env={"PGOPTIONS": f"-c role={role}"}, process=True)
         assert result.exit_code == 0, result.stderr
         rows = db.execute("select id, applied_by from schema_migrations order by id").fetchall()
         assert rows == [("001", role), ("002", role), ("003", role), ("004", role)]
@@ -309,25 +304,25 @@ def test_a_tracking_row_whose_id_is_not_a_number_is_missing(database, db, write_
     mdir = write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
     assert up(mdir, database).exit_code == 0
     db.execute("insert into schema_migrations (id, name, checksum) values ('²', 'odd', 'x')")
-    status = run_cli("status", "--dir", mdir, "--database-url", database, "--format", "json")
+    status = run("status", mdir, database, "--format", "json")
     assert status.exit_code == 0, status.stderr
     states = {m["id"]: m["state"] for m in json.loads(status.stdout)["migrations"]}
     assert states == {"001": "applied", "²": "missing"}
-    text = run_cli("status", "--dir", mdir, "--database-url", database)
+    text = run("status", mdir, database)
     assert "tracking row id '²' is not a number" in text.stdout + text.stderr
-    verify = run_cli("verify", "--dir", mdir, "--database-url", database)
+    verify = run("verify", mdir, database)
     assert verify.exit_code == 1
     assert "²_odd" in verify.stdout + verify.stderr
-    repair = run_cli("repair", "--dir", mdir, "--database-url", database)
+    repair = run("repair", mdir, database)
     assert repair.exit_code == 0, repair.stderr
-    drift = run_cli("drift", "--dir", mdir, "--database-url", database)
+    drift = run("drift", mdir, database)
     assert drift.exit_code == 1 and "²_odd (missing)" in drift.stderr, drift.stderr
-    down = run_cli("down", "--dir", mdir, "--database-url", database)
+    down = run("down", mdir, database)
     assert down.exit_code == 0, down.stderr
     assert db.execute("select id from schema_migrations").fetchall() == [("²",)]
     assert db.execute("select to_regclass('a')").fetchone() == (None,)
     for result in (status, text, verify, repair, drift, down):
-        assert "internal error" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+        no_crash(result.stderr)
 
 
 @pytest.mark.parametrize("directive", ["", "-- sqlmigrate: no-transaction\n"], ids=["transactional", "no-transaction"])

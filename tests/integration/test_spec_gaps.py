@@ -8,25 +8,11 @@ import signal
 import subprocess
 import time
 
-from tests.conftest import run_cli, start_on_a_terminal, tables, tracking_ids
+from tests.conftest import run_cli, start_on_a_terminal, tables, tracking_ids, write_files
+from tests.integration.helpers import applied, check, no_crash, run
 
 ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
 TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
-
-
-def run(command, mdir, database, *args):
-    return run_cli(*command.split(), "--dir", mdir, "--database-url", database, *args)
-
-
-def applied(write_migrations, database, migrations):
-    mdir = write_migrations(migrations)
-    result = run("up", mdir, database)
-    assert result.exit_code == 0, result.stderr
-    return mdir
-
-
-def no_crash(result) -> None:
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
 
 
 # -- G1: down validates the down.sql on disk, and uses the stored one only when it is gone ---------
@@ -38,7 +24,7 @@ def test_down_refuses_a_down_sql_on_disk_that_is_not_utf8(database, db, write_mi
     for args in ((), ("--dry-run",)):
         result = run("down", mdir, database, *args)
         assert result.exit_code == 1, result
-        no_crash(result)
+        no_crash(result.stderr)
         assert f"{mdir}/002_b/down.sql:1:1: error: file is not valid UTF-8 (invalid byte at offset 6) [not-utf8]" \
             in result.stderr
         assert "down.sql validation failed; nothing was rolled back" in result.stderr
@@ -57,7 +43,7 @@ def test_down_of_a_not_utf8_down_sql_that_was_never_stored_shows_the_finding(dat
     mdir = applied(write_migrations, database, {"001_a": ("create table a (id int);\n", b"drop table \xff;\n")})
     result = run("down", mdir, database)
     assert result.exit_code == 1
-    no_crash(result)
+    no_crash(result.stderr)
     assert f"{mdir}/001_a/down.sql:1:1: error: file is not valid UTF-8 (invalid byte at offset 11) [not-utf8]" \
         in result.stderr
     assert "none stored" not in result.stderr
@@ -104,8 +90,8 @@ def test_check_errors_in_an_applied_up_sql_do_not_block_up_unless_it_is_modified
     up_sql = mdir / "001_a" / "up.sql"
     up_sql.write_text("create table a (id int);\n-- sqlmigrate: no-transaction\n")  # a comment only
     write_migrations({"002_b": ("create table b (id int);\n", "drop table b;\n")})
-    check = run_cli("check", "--dir", mdir)
-    assert check.exit_code == 1 and f"{mdir}/001_a/up.sql:2:1: error:" in check.stdout
+    checked = check(mdir)
+    assert checked.exit_code == 1 and f"{mdir}/001_a/up.sql:2:1: error:" in checked.stdout
     status = run("status", mdir, database, "--format", "json")
     assert json.loads(status.stdout)["migrations"][0]["state"] == "reformatted"
     result = run("up", mdir, database)
@@ -149,10 +135,10 @@ def test_select_into_the_tracking_table_is_refused(database, db, write_migration
         "001_a": ("create table t (x int);\nselect * into table public.schema_migrations from t;\n",
                   "drop table t;\n"),
     })
-    check = run_cli("check", "--dir", mdir)
-    assert check.exit_code == 1
+    checked = check(mdir)
+    assert checked.exit_code == 1
     assert (f"{mdir}/001_a/up.sql:2:1: error: statement changes a table named like the tracking table "
-            "schema_migrations [touches-tracking-table]") in check.stdout
+            "schema_migrations [touches-tracking-table]") in checked.stdout
     result = run("up", mdir, database)
     assert result.exit_code == 1
     assert "[touches-tracking-table]" in result.stderr
@@ -290,19 +276,17 @@ def test_answer_other_than_yes_refuses(database, db, write_migrations):
 
 def test_hidden_folders_are_ignored(database, db, write_migrations):
     mdir = write_migrations(ONE)
-    (mdir / ".git" / "objects").mkdir(parents=True)
-    (mdir / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
-    (mdir / ".idea").mkdir()
-    (mdir / ".002_not_a_migration").mkdir()
-    check = run_cli("check", "--dir", mdir)
-    assert check.exit_code == 0, check.stdout
-    assert "checked 1 migration(s): 0 error(s), 0 warning(s)" in check.stdout
+    write_files(mdir, {".git/objects": None, ".git/HEAD": "ref: refs/heads/main\n", ".idea": None,
+                       ".002_not_a_migration": None})
+    checked = check(mdir)
+    assert checked.exit_code == 0, checked.stdout
+    assert "checked 1 migration(s): 0 error(s), 0 warning(s)" in checked.stdout
     result = run("up", mdir, database)
     assert result.exit_code == 0, result.stderr
     assert tracking_ids(db) == ["001"]
     # a visible folder with a bad name is still an error
     (mdir / "idea").mkdir()
-    bad = run_cli("check", "--dir", mdir)
+    bad = check(mdir)
     assert bad.exit_code == 1 and f"{mdir}/idea:1:1: error: folder name 'idea' is not <id>_<name> [bad-name]" \
         in bad.stdout
 
@@ -310,34 +294,29 @@ def test_hidden_folders_are_ignored(database, db, write_migrations):
 # -- G8: paths as the migrations folder was given -----------------------------------------------
 
 
-def test_check_paths_keep_the_folder_as_given(tmp_path, monkeypatch):
-    chk = tmp_path / "chk"
-    (chk / "001_a").mkdir(parents=True)
-    (chk / "001_a" / "up.sql").write_text("select 1;\nbegin;\n")
-    (chk / "001_a" / "down.sql").write_text("select 1;\n")
+def test_check_paths_keep_the_folder_as_given(tmp_path, monkeypatch, write_migrations):
+    write_migrations({"001_a": ("select 1;\nbegin;\n", "select 1;\n")}, directory=tmp_path / "chk")
     monkeypatch.chdir(tmp_path)
     for given, shown in (("./chk/", "./chk/001_a/up.sql"), ("./chk", "./chk/001_a/up.sql"),
                          ("chk", "chk/001_a/up.sql"), ("chk//", "chk/001_a/up.sql"),
                          (f"{tmp_path}/chk/", f"{tmp_path}/chk/001_a/up.sql")):
-        result = run_cli("check", "--dir", given)
+        result = check(given)
         assert result.exit_code == 1
         assert result.stdout.startswith(f"{shown}:2:1: error: BEGIN at top level"), (given, result.stdout)
-        as_json = run_cli("check", "--dir", given, "--format", "json")
+        as_json = check(given, "--format", "json")
         assert json.loads(as_json.stdout)["findings"][0]["path"] == shown
-    github = run_cli("check", "--dir", "./chk/", "--format", "github")
+    github = check("./chk/", "--format", "github")
     assert github.stdout.startswith("::error file=./chk/001_a/up.sql,line=2,col=1::BEGIN at top level")
 
 
-def test_sql_error_paths_keep_the_folder_as_given(database, db, tmp_path, monkeypatch):
-    mdir = tmp_path / "db"
-    (mdir / "001_a").mkdir(parents=True)
-    (mdir / "001_a" / "up.sql").write_text("create table a (id int);\ninsert into nope values (1);\n")
-    (mdir / "001_a" / "down.sql").write_text("drop table a;\n")
+def test_sql_error_paths_keep_the_folder_as_given(database, db, tmp_path, monkeypatch, write_migrations):
+    write_migrations({"001_a": ("create table a (id int);\ninsert into nope values (1);\n", "drop table a;\n")},
+                     directory=tmp_path / "db")
     monkeypatch.chdir(tmp_path)
-    result = run_cli("up", "--dir", "./db/", "--database-url", database)
+    result = run("up", "./db/", database)
     assert result.exit_code == 4
     assert './db/001_a/up.sql:2:13: ERROR 42P01: relation "nope" does not exist' in result.stderr
-    dry = run_cli("up", "--dir", "./db/", "--database-url", database, "--dry-run")
+    dry = run("up", "./db/", database, "--dry-run")
     assert "-- 001_a: ./db/001_a/up.sql" in dry.stdout
     assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
 
@@ -373,7 +352,7 @@ def test_non_ascii_digits_are_a_usage_error(database, db, write_migrations):
     ):
         result = run(command, mdir, database, *args)
         assert result.exit_code == 2, (command, args, result)
-        no_crash(result)
+        no_crash(result.stderr)
         assert message in result.stderr
     assert tracking_ids(db) == ["001"]
 
@@ -382,7 +361,7 @@ def test_baseline_with_a_non_ascii_digit_is_a_usage_error(database, db, write_mi
     mdir = write_migrations(ONE)
     result = run("baseline ²", mdir, database)
     assert result.exit_code == 2
-    no_crash(result)
+    no_crash(result.stderr)
     assert "baseline '²' is not an id (digits)" in result.stderr
     assert tables(db) == set()
 
@@ -392,10 +371,10 @@ def test_baseline_with_a_non_ascii_digit_is_a_usage_error(database, db, write_mi
 
 def test_empty_marked_up_sql_with_statements_is_an_error(database, db, write_migrations):
     mdir = write_migrations({"001_a": ("-- a note\n-- sqlmigrate: empty\ncreate table z (x int);\n", "drop table z;\n")})
-    check = run_cli("check", "--dir", mdir)
-    assert check.exit_code == 1
+    checked = check(mdir)
+    assert checked.exit_code == 1
     assert (f"{mdir}/001_a/up.sql:2:1: error: up.sql is marked empty but holds statements "
-            "[unknown-directive]") in check.stdout
+            "[unknown-directive]") in checked.stdout
     result = run("up", mdir, database)
     assert result.exit_code == 1
     assert f"{mdir}/001_a/up.sql:2:1: error: up.sql is marked empty" in result.stderr
@@ -425,13 +404,10 @@ def test_empty_marked_files_without_statements_run_nothing(database, db, write_m
 # -- G15: GitHub annotations escape their properties --------------------------------------------
 
 
-def test_github_annotations_escape_the_file_property_and_the_message(tmp_path):
-    mdir = tmp_path / "mig,ra:tions 100%"
-    (mdir / "001_a").mkdir(parents=True)
-    (mdir / "001_a" / "up.sql").write_text("begin;\n")
-    (mdir / "001_a" / "down.sql").write_text("select 1;\n")
-    (mdir / "bad%name").mkdir()
-    result = run_cli("check", "--dir", mdir, "--format", "github")
+def test_github_annotations_escape_the_file_property_and_the_message(tmp_path, write_migrations):
+    mdir = write_migrations({"001_a": ("begin;\n", "select 1;\n"), "bad%name": (None, None)},
+                            directory=tmp_path / "mig,ra:tions 100%")
+    result = check(mdir, "--format", "github")
     assert result.exit_code == 1
     base = str(mdir).replace("%", "%25").replace(":", "%3A").replace(",", "%2C")
     lines = result.stdout.splitlines()
@@ -498,7 +474,7 @@ def test_verify_leaves_a_duplicate_among_pending_folders_to_check(database, db, 
                       "2_c": ("create table c (id int);\n", "drop table c;\n")})
     result = run("verify", mdir, database)
     assert result.exit_code == 0, result.stderr  # pending ones are fine (SPEC 3); check and up refuse them
-    assert run_cli("check", "--dir", mdir).exit_code == 1
+    assert check(mdir).exit_code == 1
 
 
 # -- G7: unterminated points at the statement, the message at the opening ----------------------
@@ -509,9 +485,9 @@ def test_unterminated_points_at_the_statement_start(database, db, write_migratio
                                        "drop table a;\n")})
     line = (f"{mdir}/001_a/up.sql:2:1: error: string starting at line 3, column 11 never ends "
             "[unterminated]")
-    check = run_cli("check", "--dir", mdir)
-    assert check.exit_code == 1 and line in check.stdout.splitlines()
-    payload = json.loads(run_cli("check", "--dir", mdir, "--format", "json").stdout)
+    checked = check(mdir)
+    assert checked.exit_code == 1 and line in checked.stdout.splitlines()
+    payload = json.loads(check(mdir, "--format", "json").stdout)
     [finding] = payload["findings"]
     assert (finding["line"], finding["col"], finding["rule"]) == (2, 1, "unterminated")
     refused = run("up", mdir, database)

@@ -8,16 +8,15 @@ quoted qualified names; status with a duplicate id.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shutil
 import time
 
 import pytest
 
-from tests.conftest import (run_cli, run_process, start_process, tables, tracking_ids, tracking_row, wait_running,
+from tests.conftest import (run_process, start_process, tables, tracking_ids, tracking_row, wait_running,
                             interrupt_process as interrupt, finish_process as finish)
+from tests.integration.helpers import applied, check, one_json, one_line, run, sha256
 
 FINDING_KEYS = {"path", "line", "col", "severity", "rule", "message", "hint"}  # README, check --format json
 STEP_KEYS = {"id", "name", "path", "transactional"}
@@ -33,31 +32,6 @@ def error_object(stdout: str, command: str, exit_code: int) -> dict:
     assert payload["exit_code"] == exit_code
     assert payload.get("command", command) == command
     return payload
-
-
-def run(command, mdir, database, *args):
-    return run_cli(command, "--dir", mdir, "--database-url", database, *args)
-
-
-def check(mdir, *args):
-    return run_cli("check", "--dir", mdir, *args)
-
-
-def one_json(stdout: str) -> dict:
-    """stdout holds exactly one JSON object (json.loads refuses trailing text)."""
-    payload = json.loads(stdout)
-    assert isinstance(payload, dict), payload
-    return payload
-
-
-def one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    return lines[0]
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def objects(db) -> list[tuple]:
@@ -230,15 +204,8 @@ FOUR = {
 }
 
 
-def applied(write_migrations, database, migrations=FOUR):
-    mdir = write_migrations(migrations)
-    result = run("up", mdir, database)
-    assert result.exit_code == 0, result.stderr
-    return mdir
-
-
 def test_down_json_shape_with_the_stored_down_note(database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     shutil.rmtree(mdir / "003_c")
     result = run("down", mdir, database, "--steps", "2", "--format", "json")
     assert result.exit_code == 0, result.stderr
@@ -276,14 +243,14 @@ def test_down_json_failure_shape(database, db, write_migrations):
 
 def test_baseline_json_shape_and_refusal_object(database, db, write_migrations):
     mdir = write_migrations(FOUR)
-    result = run_cli("baseline", "2", "--dir", mdir, "--database-url", database, "--format", "json")
+    result = run("baseline 2", mdir, database, "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert one_json(result.stdout) == {"command": "baseline", "exit_code": 0,
                                        "recorded": [{"id": "001", "name": "a"}, {"id": "002", "name": "b"}],
                                        "notes": []}
     assert tracking_ids(db) == ["001", "002"]
     assert tables(db) == {"schema_migrations"}  # recorded, not run
-    again = run_cli("baseline", "3", "--dir", mdir, "--database-url", database, "--format", "json")
+    again = run("baseline 3", mdir, database, "--format", "json")
     assert again.exit_code == 1
     refusal = error_object(again.stdout, "baseline", 1)
     assert "tracking table already has 2 row(s)" in refusal["error"]
@@ -353,7 +320,7 @@ def test_empty_migrations_dry_run_shows_only_the_transaction_and_row(database, d
 
 @pytest.mark.parametrize("gone", ["folder", "down.sql"])
 def test_down_dry_run_prints_the_stored_down_sql_when_the_file_is_gone(gone, database, db, write_migrations):
-    mdir = applied(write_migrations, database)
+    mdir = applied(write_migrations, database, FOUR)
     if gone == "folder":
         shutil.rmtree(mdir / "003_c")
     else:
@@ -384,10 +351,6 @@ SLOW_DOWN = {
     "002_slow": ("create table slow (id int);\ninsert into slow values (1);\n",
                  "drop table slow;\nselect pg_sleep(30);\n"),
 }
-
-
-
-
 
 
 def test_ctrl_c_during_down_rolls_the_step_back_and_exits_130(database, db, write_migrations):
@@ -433,16 +396,13 @@ HOLDER = {
 }
 
 
-
-
 @pytest.mark.parametrize("command", ["up", "down"])
 def test_lock_wait_timeout_json_is_one_object_with_exit_5(command, database, db, write_migrations):
     mdir = write_migrations(HOLDER)
     first = start_process("up", "--dir", mdir, "--database-url", database)
     try:
         holder = wait_running(db, "pg_sleep")
-        result = run_cli(command, "--dir", mdir, "--database-url", database, "--lock-wait", "1",
-                         "--format", "json")
+        result = run(command, mdir, database, "--lock-wait", "1", "--format", "json")
     finally:
         code1, _, err1 = finish(first)
     assert code1 == 0, err1
@@ -452,7 +412,8 @@ def test_lock_wait_timeout_json_is_one_object_with_exit_5(command, database, db,
     assert re.fullmatch(rf"gave up after 1s waiting for the migration lock on schema_migrations "
                         rf"\(held by pid {holder} \(sqlmigrate\), connected since \S+\)", payload["error"]), payload
     # the wait message still goes to stderr, outside the JSON
-    assert one_line(result.stderr).startswith(f"waiting for the migration lock: held by pid {holder} (sqlmigrate)")
+    wait_line = one_line(result.stderr, crash_check=False)
+    assert wait_line.startswith(f"waiting for the migration lock: held by pid {holder} (sqlmigrate)")
     # the waiting side changed nothing: the first run applied each migration once
     assert tracking_ids(db) == ["001", "002"]
     assert db.execute("select count(*) from runs").fetchone() == (1,)

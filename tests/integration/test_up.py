@@ -1,21 +1,17 @@
 """`up` against a real server: order, tracking rows, --to, --dry-run, --table, refusals, sessions."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 
 from tests.conftest import run_cli, tables, tracking_ids, tracking_row
+from tests.integration.helpers import run, sha256, up
 
 THREE = {
     "1_one": ("create table one (id int);\n", "drop table one;\n"),
     "2_two": ("create table two (id int);\n", "drop table two;\n"),
     "10_ten": ("create table ten (id int);\n", "drop table ten;\n"),
 }
-
-
-def up(mdir, database, *args, env=None):
-    return run_cli("up", "--dir", mdir, "--database-url", database, *args, env=env)
 
 
 def test_applies_in_integer_id_order_with_tracking_rows(database, db, write_migrations):
@@ -33,7 +29,7 @@ def test_applies_in_integer_id_order_with_tracking_rows(database, db, write_migr
     ).fetchall()
     assert [r[0] for r in rows] == ["1", "2", "10"]
     assert [r[1] for r in rows] == ["one", "two", "ten"]
-    assert rows[2][2] == hashlib.sha256(b"create table ten (two_id int);\ninsert into two values (1);\n").hexdigest()
+    assert rows[2][2] == sha256(b"create table ten (two_id int);\ninsert into two values (1);\n")
     assert all(r[3] is not None for r in rows)
     assert rows[0][4] == "drop table one;\n"
     out = result.stdout
@@ -65,8 +61,8 @@ def test_checksum_ignores_bom_and_crlf(database, db, write_migrations):
     mdir = write_migrations({"001_t": (b"\xef\xbb\xbf" + body.encode(), "drop table t;\n")})
     assert up(mdir, database).exit_code == 0
     (stored,) = db.execute("select checksum from schema_migrations").fetchone()
-    assert stored == hashlib.sha256(body.replace("\r\n", "\n").encode()).hexdigest()
-    status = run_cli("status", "--dir", mdir, "--database-url", database)
+    assert stored == sha256(body.replace("\r\n", "\n"))
+    status = run("status", mdir, database)
     assert "applied" in status.stdout and "modified" not in status.stdout
 
 
@@ -179,7 +175,7 @@ def test_table_in_existing_schema(database, db, write_migrations):
     assert "schema_migrations" not in tables(db)
     ids = db.execute("select id from myschema.tracking order by id::int").fetchall()
     assert [r[0] for r in ids] == ["1", "2", "10"]
-    status = run_cli("status", "--dir", mdir, "--database-url", database, "--table", "myschema.tracking")
+    status = run("status", mdir, database, table="myschema.tracking")
     assert status.exit_code == 0
     assert status.stdout.count("applied") >= 3 and "pending" not in status.stdout
 
@@ -230,7 +226,7 @@ def test_foreign_tracking_table_is_refused(database, db, write_migrations):
     assert "Traceback" not in result.stderr
     assert tables(db) == {"schema_migrations"}
     assert db.execute("select version from schema_migrations").fetchall() == [(20200101000000,)]
-    status = run_cli("status", "--dir", mdir, "--database-url", database)
+    status = run("status", mdir, database)
     assert status.exit_code == 1
     assert "not a sqlmigrate tracking table" in status.stderr
 
