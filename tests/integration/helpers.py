@@ -3,6 +3,7 @@ database, and read what it printed. Fixtures, processes and the server are in
 tests/conftest.py."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -92,3 +93,36 @@ def folders(directory: Path, *, by_id: bool = False) -> list[str]:
     """Names of the folders in `directory`, sorted by name, or with by_id by their ids as integers."""
     names = [p.name for p in directory.iterdir() if p.is_dir()]
     return sorted(names, key=lambda name: int(name.split("_", 1)[0])) if by_id else sorted(names)
+
+
+# -- driving the executor directly, behind the command line -------------------------
+
+
+class QuietProgress:
+    """A progress reporter for executor.run that prints nothing."""
+
+    def started(self, step) -> None:
+        pass
+
+    def finished(self, result) -> None:
+        pass
+
+
+def one_step_plan(up_sql, down_sql: str = "drop table a;\n"):
+    """A plan of one up step, 001_a, running `up_sql` (text, or a file already parsed)."""
+    from sqlmigrate import sqlfile
+    from sqlmigrate.model import Direction, Plan, Step
+
+    parsed = sqlfile.parse_text(Path("m/001_a/up.sql"), up_sql) if isinstance(up_sql, str) else up_sql
+    return Plan((Step(Direction.UP, "001", "a", parsed, None, down_sql),))
+
+
+@contextlib.contextmanager
+def tracked_connection(database: str):
+    """sqlmigrate's own connection to `database` and its tracking table, made."""
+    from sqlmigrate import db as dbmod
+
+    with dbmod.connect(database) as conn:
+        tracking = dbmod.Tracking(conn, "schema_migrations")
+        tracking.create()
+        yield conn, tracking

@@ -5,7 +5,7 @@ import psycopg
 import pytest
 
 from tests.conftest import run_cli, tables, tracking_ids, tracking_row, with_params
-from tests.integration.helpers import no_crash, run, up
+from tests.integration.helpers import QuietProgress, no_crash, one_step_plan, run, tracked_connection, up
 
 
 def three(second_up: str | bytes) -> dict:
@@ -413,25 +413,13 @@ def test_a_nul_character_refuses_the_run_and_changes_nothing(database, db, write
 def test_a_query_cut_short_by_a_nul_is_rolled_back_not_recorded(rows, database):
     """Behind validation (which refuses a NUL): should a query ever reach the server
     cut short, the executor sees it ran less than was sent and records nothing."""
-    from pathlib import Path
-
-    from sqlmigrate import db as dbmod, executor, sqlfile
+    from sqlmigrate import executor
     from sqlmigrate.errors import DatabaseUnavailable
-    from sqlmigrate.model import Direction, Plan, Step
 
     values = ", ".join(f"({n})" for n in range(rows))
     text = f"create table a (id int);\ninsert into a values {values};\x00\ninsert into a values (-1);\n"
-    step = Step(Direction.UP, "001", "a", sqlfile.parse_text(Path("m/001_a/up.sql"), text), None, "drop table a;")
-
-    class Quiet:
-        def started(self, step): pass
-
-        def finished(self, result): pass
-
-    with dbmod.connect(database) as conn:
-        tracking = dbmod.Tracking(conn, "schema_migrations")
-        tracking.create()
+    with tracked_connection(database) as (conn, tracking):
         with pytest.raises(DatabaseUnavailable, match="did not receive all of m/001_a/up.sql; 001_a was rolled back"):
-            executor.run(conn, tracking, Plan((step,)), Quiet())
+            executor.run(conn, tracking, one_step_plan(text, "drop table a;"), QuietProgress())
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         assert conn.execute("select to_regclass('a'), count(*) from schema_migrations").fetchone() == (None, 0)

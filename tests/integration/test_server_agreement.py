@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.conftest import tables, tracking_ids
-from tests.integration.helpers import no_crash, run, up
+from tests.integration.helpers import QuietProgress, no_crash, one_step_plan, run, tracked_connection, up
 
 
 # Texts where a COMMIT (on line 3) is a statement of its own for the server;
@@ -224,32 +224,12 @@ def test_a_deferred_constraint_failing_at_commit_is_the_migrations_failure(datab
     assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
 
 
-def _one_step_plan(direction_up: bool = True):
-    from pathlib import Path
-
-    from sqlmigrate import sqlfile
-    from sqlmigrate.model import Direction, Plan, Step
-
-    text = "create table a (id int);\n" if direction_up else "drop table a;\n"
-    step = Step(Direction.UP if direction_up else Direction.DOWN, "001", "a",
-                sqlfile.parse_text(Path("m/001_a/up.sql"), text), None, "drop table a;\n")
-    return Plan((step,))
-
-
-class _Quiet:
-    def started(self, step):
-        pass
-
-    def finished(self, result):
-        pass
-
-
 def test_ctrl_c_landing_after_the_commit_says_the_migration_is_applied(database, monkeypatch):
     """Ctrl-C during the session reset that follows COMMIT: the tracking row is
     the truth, and the message says the migration is applied, not rolled back."""
     import pytest
 
-    from sqlmigrate import db as dbmod, executor
+    from sqlmigrate import executor
     from sqlmigrate.errors import Interrupted
 
     real = executor.run_script
@@ -259,11 +239,9 @@ def test_ctrl_c_landing_after_the_commit_says_the_migration_is_applied(database,
         raise KeyboardInterrupt
 
     monkeypatch.setattr(executor, "run_script", then_interrupted)
-    with dbmod.connect(database) as conn:
-        tracking = dbmod.Tracking(conn, "schema_migrations")
-        tracking.create()
+    with tracked_connection(database) as (conn, tracking):
         with pytest.raises(Interrupted, match="^interrupted after 001_a was committed: it is applied$"):
-            executor.run(conn, tracking, _one_step_plan(), _Quiet())
+            executor.run(conn, tracking, one_step_plan("create table a (id int);\n"), QuietProgress())
         assert conn.execute("select id, state from schema_migrations").fetchall() == [("001", "applied")]
         assert conn.execute("select to_regclass('a') is not null").fetchone() == (True,)
 
@@ -271,7 +249,7 @@ def test_ctrl_c_landing_after_the_commit_says_the_migration_is_applied(database,
 def test_ctrl_c_before_the_commit_still_says_rolled_back(database, monkeypatch):
     import pytest
 
-    from sqlmigrate import db as dbmod, executor
+    from sqlmigrate import executor
     from sqlmigrate.errors import Interrupted
 
     def interrupted(conn, script):
@@ -280,11 +258,9 @@ def test_ctrl_c_before_the_commit_still_says_rolled_back(database, monkeypatch):
         raise KeyboardInterrupt  # mid-migration, before its COMMIT
 
     monkeypatch.setattr(executor, "run_script", interrupted)
-    with dbmod.connect(database) as conn:
-        tracking = dbmod.Tracking(conn, "schema_migrations")
-        tracking.create()
+    with tracked_connection(database) as (conn, tracking):
         with pytest.raises(Interrupted, match="^interrupted during 001_a; its transaction was rolled back$"):
-            executor.run(conn, tracking, _one_step_plan(), _Quiet())
+            executor.run(conn, tracking, one_step_plan("create table a (id int);\n"), QuietProgress())
         assert conn.execute("select count(*), to_regclass('a') from schema_migrations").fetchone() == (0, None)
 
 
@@ -333,19 +309,15 @@ def test_a_boundary_the_split_missed_is_refused_by_the_server_before_anything_ru
     import dataclasses
     from pathlib import Path
 
-    from sqlmigrate import db as dbmod, executor, sqlfile
-    from sqlmigrate.model import Direction, Plan, Step
+    from sqlmigrate import executor, sqlfile
 
     text = f"{directive}create table a (id int);\nselect 'ф';\ncommit;\ncreate table late (x int);\n"
     parsed = sqlfile.parse_text(Path("m/001_a/up.sql"), text)
     first, select, commit, last = parsed.statements
     joined = dataclasses.replace(select, end=commit.end, words=select.words + commit.words)
-    step = Step(Direction.UP, "001", "a", dataclasses.replace(parsed, statements=(first, joined, last)), None,
-                "select 1;\n")
-    with dbmod.connect(database) as conn:
-        tracking = dbmod.Tracking(conn, "schema_migrations")
-        tracking.create()
-        [result] = executor.run(conn, tracking, Plan((step,)), _Quiet())
+    plan = one_step_plan(dataclasses.replace(parsed, statements=(first, joined, last)), "select 1;\n")
+    with tracked_connection(database) as (conn, tracking):
+        [result] = executor.run(conn, tracking, plan, QuietProgress())
         assert result.error is not None and result.statements_run == 0
         assert (result.error.line, result.error.col) == (joined.line, 1)
         assert result.error.message.startswith("PostgreSQL reads more than one statement here, where sqlmigrate "
