@@ -11,10 +11,9 @@ import pytest
 
 from sqlmigrate import discovery, rules, sqlfile
 from sqlmigrate.prevalidate import Prevalidation
-from tests.conftest import wait_for, write_files
+from tests.conftest import CORPORA, ROOT, wait_for, write_files
 
-ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = [ROOT / "migrations", *sorted((ROOT / "tests" / "corpora").iterdir())]
+FOLDERS = [ROOT / "migrations", *sorted(CORPORA.iterdir())]
 FOLDERS = [f for f in FOLDERS if f.is_dir()]
 
 
@@ -86,7 +85,7 @@ def test_same_on_a_folder_full_of_problems(tmp_path):
 
 
 def test_only_the_pending_ones_and_the_child_is_stopped_early():
-    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    scan = discovery.scan(CORPORA / "crates_io")
     table = rules.TrackingTable.parse("sqlmigrate_migrations")
     newest = max(m.number for m in scan.migrations)
     findings, parsed = _forked(scan, table, only=lambda m: m.number == newest)
@@ -97,7 +96,7 @@ def test_only_the_pending_ones_and_the_child_is_stopped_early():
 
 @pytest.mark.parametrize("direction", ["up", "down"])
 def test_a_child_that_dies_leaves_the_work_to_the_parent(direction):
-    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    scan = discovery.scan(CORPORA / "crates_io")
     table = rules.TrackingTable.parse("sqlmigrate_migrations")
     forked, serial = (_forked, _serial) if direction == "up" else (_down_forked, _down_serial)
 
@@ -184,7 +183,7 @@ def test_no_fork_for_a_big_folder(tmp_path, monkeypatch):
 
 def test_the_child_holds_none_of_the_callers_streams():
     """A caller reading our stdout to its end must not wait for the child (a killed parent's, say)."""
-    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    scan = discovery.scan(CORPORA / "crates_io")
     early = Prevalidation.start(scan, rules.TrackingTable.parse("sqlmigrate_migrations"))
     assert early is not None and early._pid is not None
     try:
