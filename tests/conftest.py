@@ -66,6 +66,22 @@ def run_process(*args: object, env: dict[str, str] | None = None, timeout: float
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def modules_loaded_after(args: list[str]) -> set[str]:
+    """Which of psycopg and sqlparse the command line `args` imports, run in a fresh
+    interpreter (the command must exit 0)."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from sqlmigrate import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = cli.main({args!r}, {{}})\n"
+        "print(code, ' '.join(m for m in ('psycopg', 'sqlparse') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    exit_code, *loaded = out.stdout.split()
+    assert exit_code == "0", out.stderr
+    return set(loaded)
+
+
 def _interruptible() -> None:
     """In the child: take SIGINT as a terminal's Ctrl-C would deliver it. A shell
     running the tests in the background (nohup, `&`) passes SIGINT on ignored,
