@@ -130,6 +130,32 @@ def test_needs_no_transaction_in_down_sql():
                  kind="down") == []
 
 
+@pytest.mark.parametrize("text", [
+    "reindex (verbose, tablespace x) table concurrently t;",
+    "REINDEX (VERBOSE) INDEX CONCURRENTLY i;",
+    "reindex ( verbose , tablespace pg_default , verbose false ) schema concurrently s;",
+    "reindex (concurrently) table t;",
+    "reindex (verbose, concurrently true) index i;",
+    "reindex table concurrently t;",
+    "create unique index concurrently if not exists i on t (a);",
+    "drop index concurrently if exists i;",
+])
+def test_concurrently_needs_no_transaction(text):
+    assert fired("select 1;\n" + text, "needs-no-transaction") == [(2, 1)]
+    assert fired("-- sqlmigrate: no-transaction\n" + text, "needs-no-transaction") == []
+
+
+@pytest.mark.parametrize("text", [
+    "reindex (verbose) table t;",
+    "reindex (concurrently false) index i;",
+    "reindex (tablespace concurrently) table t;",  # a tablespace named concurrently
+    "create index i on t (concurrently);",
+    "refresh materialized view concurrently v;",  # allowed in a transaction
+])
+def test_not_concurrently(text):
+    assert fired(text, "needs-no-transaction") == []
+
+
 # -- unterminated ------------------------------------------------------------------
 
 
@@ -152,6 +178,17 @@ def test_needs_no_transaction_in_down_sql():
 )
 def test_unterminated(text, where):
     assert fired(text, "unterminated") == where
+
+
+@pytest.mark.parametrize("text,where,message", [
+    ("select 1;\nselect 'abc;\n", (2, 1), "string starting at line 2, column 8 never ends"),
+    ("-- header\n  select 1,\n  $$ never;\n", (2, 3), "dollar-quoted body starting at line 3, column 3 never ends"),
+    ("select 1;\n/* never\nselect 2;\n", (2, 1), "block comment starting at line 2, column 1 never ends"),
+])
+def test_unterminated_finding_is_at_the_statement_and_names_the_opening(text, where, message):
+    sql = parse_text(Path("m/001_x/up.sql"), text)
+    [found] = [f for f in rules.check_file(sql, "up", DEFAULT) if f.rule == "unterminated"]
+    assert ((found.line, found.col), found.message) == (where, message)
 
 
 # -- directives: unknown-directive, misplaced-directive ----------------------------
@@ -236,6 +273,18 @@ def test_empty_files(text, kind, expected):
     assert sorted(findings(text, kind)) == sorted(expected)
 
 
+@pytest.mark.parametrize("kind", ["up", "down"])
+def test_empty_with_statements_is_an_error_at_the_directive(kind):
+    sql = parse_text(Path(f"m/001_x/{kind}.sql"), "-- header\n  -- sqlmigrate: EMPTY\nselect 1;\n")
+    found = [(f.line, f.col, f.rule, f.message) for f in rules.check_file(sql, kind, DEFAULT)]
+    assert found == [(2, 3, "unknown-directive", f"{kind}.sql is marked empty but holds statements")]
+
+
+@pytest.mark.parametrize("text", ["-- sqlmigrate: empty\n", "-- sqlmigrate: empty\n-- nothing\n;\n"])
+def test_empty_without_statements_is_fine(text):
+    assert fired(text, "unknown-directive") == [] and fired(text, "empty-up") == []
+
+
 # -- touches-tracking-table ----------------------------------------------------------
 
 
@@ -278,6 +327,44 @@ def test_touches_tracking_table(text, table, where):
 
 def test_touches_tracking_table_in_down_sql():
     assert fired("drop table schema_migrations;", "touches-tracking-table", kind="down") == [(1, 1)]
+
+
+@pytest.mark.parametrize("text", [
+    "select 1 as x into schema_migrations;",
+    "select * into table public.schema_migrations from t;",
+    "select distinct a into temporary table schema_migrations from t;",
+    "select a into unlogged schema_migrations from t;",
+    "SELECT a INTO TEMP \"schema_migrations\" FROM t;",
+    "with q as (select 1) select * into schema_migrations from q;",
+    "select * into schema_migrations from t union select * from u;",
+    "create table schema_migrations as select 1;",
+    "create unlogged table schema_migrations (id text);",
+    "create temp table if not exists schema_migrations (id text);",
+    "create foreign table schema_migrations (id text) server s;",
+    "drop foreign table if exists schema_migrations;",
+])
+def test_creating_the_tracking_table_is_flagged(text):
+    assert fired("select 1;\n" + text, "touches-tracking-table") == [(2, 1)]
+
+
+@pytest.mark.parametrize("text", [
+    "select * into other from t;",
+    "select * into \"Schema_Migrations\" from t;",
+    "with q as (select 1) insert into schema_migrations select * from q;",  # rows, not a table
+    "insert into schema_migrations select * from t;",
+    "select * from schema_migrations;",
+    "create function f() returns int language plpgsql as $$ declare n int; begin "
+    "select 1 into schema_migrations; return n; end $$;",
+])
+def test_not_creating_the_tracking_table(text):
+    assert fired(text, "touches-tracking-table") == []
+
+
+def test_select_into_a_qualified_tracking_table():
+    other = rules.TrackingTable.parse("audit.schema_migrations")
+    assert fired("select 1 into public.schema_migrations;", "touches-tracking-table", table=other) == []
+    assert fired("select 1 into audit.schema_migrations;", "touches-tracking-table", table=other) == [(1, 1)]
+    assert fired("select 1 into schema_migrations;", "touches-tracking-table", table=other) == [(1, 1)]
 
 
 # -- destructive (warning, up.sql only) ----------------------------------------------
@@ -393,6 +480,10 @@ def test_lock_unsafe(text, where):
 
 def test_lock_unsafe_is_not_checked_in_down_sql():
     assert fired("create index i on t (a);", "lock-unsafe", kind="down") == []
+
+
+def test_a_table_made_by_select_into_is_created_in_the_migration():
+    assert fired("select * into t2 from t;\ncreate index on t2 (a);", "lock-unsafe") == []
 
 
 def test_one_finding_per_statement_and_rule():
