@@ -10,6 +10,16 @@ from pathlib import Path
 
 from tests.conftest import CliResult, run_cli, run_process
 
+ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
+TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
+
+# the keys of the JSON reports (README, "--format json")
+FINDING_KEYS = {"path", "line", "col", "severity", "rule", "message", "hint"}
+STEP_KEYS = {"id", "name", "path", "transactional"}
+NOTICE_KEYS = {"notices", "notices_omitted"}  # of a step that ran
+# a command that stops early: {"error", "exit_code", "details", "findings"}, and "command" where given
+ERROR_KEYS = {"command", "error", "exit_code", "details", "findings"}
+
 
 def run(command: str, mdir: object, database: str, *args: object, table: str | None = None,
         env: dict[str, str] | None = None, process: bool = False, expect_exit: int | None = None) -> CliResult:
@@ -47,6 +57,15 @@ def one_json(stdout: str) -> dict:
     """stdout holds exactly one JSON object (json.loads refuses trailing text)."""
     payload = json.loads(stdout)
     assert isinstance(payload, dict), payload
+    return payload
+
+
+def error_object(stdout: str, command: str, exit_code: int) -> dict:
+    """The one JSON object of a command that stopped early, with its exit code."""
+    payload = one_json(stdout)
+    assert {"error", "exit_code"} <= set(payload) <= ERROR_KEYS, payload
+    assert payload["exit_code"] == exit_code
+    assert payload.get("command", command) == command
     return payload
 
 

@@ -5,6 +5,7 @@ outside migration SQL, 4 a migration's SQL failed, 130 Ctrl-C.
 """
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -13,14 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import (_ThrowawayCluster, free_port, run_process, runner_pids, tables, tracking_ids,
+from tests.conftest import (_ThrowawayCluster, free_port, run_cli, run_process, runner_pids, tables, tracking_ids,
                             tracking_row, start_process as start, wait_for, wait_running, with_params,
                             interrupt_process as interrupt)
-from tests.integration.helpers import one_line, run
-
-ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
-TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
-
+from tests.integration.helpers import ONE, TWO, applied, no_crash, one_line, run
 
 # -- cannot connect ----------------------------------------------------------------
 
@@ -350,3 +347,68 @@ def test_a_server_that_never_answers_gives_up_at_the_urls_connect_timeout(write_
                                        "?connect_timeout=2: connection timeout expired")
     assert held, "the client never reached the silent server"
     assert 1.5 < waited < 30
+
+
+# -- --format json: one object on stdout, for usage errors too -------------------------------------
+
+
+def test_usage_errors_in_json_mode_print_one_json_object(database, write_migrations):
+    mdir = write_migrations(ONE)
+    cases = [
+        (("up", "--format", "json", "--bogus"), "up", "unrecognized arguments: --bogus"),
+        (("down", "--steps", "0", "--format=json"), "down", "argument --steps: '0' is not a positive whole number"),
+        (("status", "--form", "json", "--lock-wait", "1"), "status", "unrecognized arguments: --lock-wait 1"),
+        (("nope", "--format", "json"), None, "invalid choice: 'nope'"),
+    ]
+    for args, command, message in cases:
+        result = run_cli(*args, "--dir", mdir, "--database-url", database)
+        assert result.exit_code == 2, result
+        payload = json.loads(result.stdout)
+        assert payload["command"] == command and payload["exit_code"] == 2
+        assert message in payload["error"]
+        assert result.stderr == ""
+    # text mode is unchanged: usage on stderr, nothing on stdout
+    text = run_cli("up", "--bogus", "--dir", mdir)
+    assert text.exit_code == 2 and text.stdout == ""
+    assert text.stderr.startswith("usage: sqlmigrate ")
+    assert "sqlmigrate: unrecognized arguments: --bogus" in text.stderr
+
+
+def test_json_error_objects_name_their_command(database, db, write_migrations):
+    mdir = write_migrations({**ONE, "002_b": ("begin;\n", "select 1;\n")})
+    refused = run("up", mdir, database, "--format", "json")
+    assert refused.exit_code == 1
+    payload = json.loads(refused.stdout)
+    assert payload["command"] == "up" and payload["exit_code"] == 1
+    assert payload["findings"][0]["path"] == f"{mdir}/002_b/up.sql"
+    usage = run("down", mdir, database, "--format", "json", "--to", "9")
+    assert usage.exit_code == 2
+    assert json.loads(usage.stdout) == {"command": "down", "error": "--to 9: no migration has that id",
+                                        "exit_code": 2}
+
+
+# -- ids are ASCII digits --------------------------------------------------------------------------
+
+
+def test_non_ascii_digits_are_a_usage_error(database, db, write_migrations):
+    mdir = applied(write_migrations, database, ONE)
+    for command, args, message in (
+        ("up", ("--to", "²"), "--to '²' is not an id (digits)"),
+        ("down", ("--to", "٣"), "--to '٣' is not an id (digits)"),
+        ("repair", ("²",), "repair ²: no migration has that id"),
+        ("down", ("--steps", "²"), "argument --steps: '²' is not a positive whole number"),
+    ):
+        result = run(command, mdir, database, *args)
+        assert result.exit_code == 2, (command, args, result)
+        no_crash(result.stderr)
+        assert message in result.stderr
+    assert tracking_ids(db) == ["001"]
+
+
+def test_baseline_with_a_non_ascii_digit_is_a_usage_error(database, db, write_migrations):
+    mdir = write_migrations(ONE)
+    result = run("baseline ²", mdir, database)
+    assert result.exit_code == 2
+    no_crash(result.stderr)
+    assert "baseline '²' is not an id (digits)" in result.stderr
+    assert tables(db) == set()

@@ -144,6 +144,18 @@ def test_fixed_migration_applies_after_failure(database, db, write_migrations):
     assert tracking_ids(db) == ["001", "002", "003"]
 
 
+def test_sql_error_paths_keep_the_folder_as_given(database, db, tmp_path, monkeypatch, write_migrations):
+    write_migrations({"001_a": ("create table a (id int);\ninsert into nope values (1);\n", "drop table a;\n")},
+                     directory=tmp_path / "db")
+    monkeypatch.chdir(tmp_path)
+    result = run("up", "./db/", database)
+    assert result.exit_code == 4
+    assert './db/001_a/up.sql:2:13: ERROR 42P01: relation "nope" does not exist' in result.stderr
+    dry = run("up", "./db/", database, "--dry-run")
+    assert "-- 001_a: ./db/001_a/up.sql" in dry.stdout
+    assert tables(db) == {"schema_migrations"} and tracking_ids(db) == []
+
+
 # -- no-transaction migrations ----------------------------------------------------
 
 

@@ -122,3 +122,18 @@ def test_a_missing_name_and_a_name_read_as_an_option_say_which(tmp_path):
     as_json = json.loads(run_cli("generate", "-x", "--dir", mdir, "--format", "json").stdout)
     assert as_json["exit_code"] == 2 and as_json["error"].endswith("(a migration name cannot start with '-')")
     assert not mdir.exists()
+
+
+def test_generate_collapses_runs_and_trims_the_ends(tmp_path):
+    mdir = tmp_path / "m"
+    result = generate(mdir, "  Add  Users--Table - 2 ")
+    assert result.exit_code == 0, result.stderr
+    assert folders(mdir) == ["001_add_users_table_2"]
+    kept = generate(mdir, "keep__double_underscores")
+    assert kept.exit_code == 0
+    assert (mdir / "002_keep__double_underscores").is_dir()
+    for bad in (" -leading-hyphen", "_x", "  "):
+        refused = generate(mdir, bad)
+        assert refused.exit_code == 2, bad
+        assert f"migration name {bad!r} is not valid" in refused.stderr
+    assert len(list(mdir.iterdir())) == 2

@@ -9,10 +9,11 @@ import re
 import time
 
 import psycopg
+import pytest
 
 from tests.conftest import (runner_pids, running, tables, tracking_ids, start_process as start,
                             finish_process as finish, wait_for, wait_running)
-from tests.integration.helpers import run
+from tests.integration.helpers import applied, error_object, one_line, run
 
 
 COUNTED = {
@@ -170,3 +171,74 @@ def test_statement_timeout_stops_a_slow_migration(database, db, write_migrations
     fast = write_migrations({"002_slow": ("insert into t values (1);\nselect pg_sleep(0.1);\n", "delete from t;\n")})
     assert run("up", fast, database, "--statement-timeout", "5s").exit_code == 0
     assert "t" in tables(db)
+
+
+# -- --lock-wait running out with --format json ----------------------------------------------------
+
+
+HOLDER = {
+    "001_slow": ("create table runs (id text);\ninsert into runs values ('001');\nselect pg_sleep(4);\n",
+                 "drop table runs;\n"),
+    "002_a": ("create table a (id int);\n", "drop table a;\n"),
+}
+
+
+@pytest.mark.parametrize("command", ["up", "down"])
+def test_lock_wait_timeout_json_is_one_object_with_exit_5(command, database, db, write_migrations):
+    mdir = write_migrations(HOLDER)
+    first = start("up", "--dir", mdir, "--database-url", database)
+    try:
+        holder = wait_running(db, "pg_sleep")
+        result = run(command, mdir, database, "--lock-wait", "1", "--format", "json")
+    finally:
+        code1, _, err1 = finish(first)
+    assert code1 == 0, err1
+    assert result.exit_code == 5
+    payload = error_object(result.stdout, command, 5)
+    assert not {"details", "findings"} & set(payload)
+    assert re.fullmatch(rf"gave up after 1s waiting for the migration lock on schema_migrations "
+                        rf"\(held by pid {holder} \(sqlmigrate\), connected since \S+\)", payload["error"]), payload
+    # the wait message still goes to stderr, outside the JSON
+    wait_line = one_line(result.stderr, crash_check=False)
+    assert wait_line.startswith(f"waiting for the migration lock: held by pid {holder} (sqlmigrate)")
+    # the waiting side changed nothing: the first run applied each migration once
+    assert tracking_ids(db) == ["001", "002"]
+    assert db.execute("select count(*) from runs").fetchone() == (1,)
+
+
+# -- the forms a duration takes --------------------------------------------------------------------
+
+
+SEEN = "create table seen as select current_setting('lock_timeout') as lt, current_setting('statement_timeout') as st;\n"
+
+
+@pytest.mark.parametrize("value, shown", [("5 s", "5s"), ("1h", "1h"), ("1d", "1d"), (" 2 min ", "2min")])
+def test_duration_forms_reach_the_server(value, shown, database, db, write_migrations):
+    mdir = write_migrations({"001_seen": (SEEN, "drop table seen;\n")})
+    result = run("up", mdir, database, "--lock-timeout", value, "--statement-timeout", value)
+    assert result.exit_code == 0, result.stderr
+    assert db.execute("select lt, st from seen").fetchone() == (shown, shown)
+
+
+def test_duration_forms_hold_for_down_too(database, db, write_migrations):
+    mdir = applied(write_migrations, database, {
+        "001_a": ("create table a (id int);\n", "drop table a;\n"),
+        "002_b": ("create table b (id int);\n",
+                  "drop table b;\ncreate table seen_down as select current_setting('lock_timeout') as lt, "
+                  "current_setting('statement_timeout') as st;\n"),
+    })
+    result = run("down", mdir, database, "--lock-timeout", "5 s", "--statement-timeout", "1d")
+    assert result.exit_code == 0, result.stderr
+    assert db.execute("select lt, st from seen_down").fetchone() == ("5s", "1d")
+
+
+def test_duration_in_seconds_with_a_space_really_times_out(database, db, write_migrations):
+    # "1 s" is one second, not one millisecond nor ignored: a 3 s sleep is cancelled after about 1 s
+    mdir = write_migrations({"001_slow": ("select pg_sleep(3);\n", "select 1;\n")})
+    started = time.monotonic()
+    result = run("up", mdir, database, "--statement-timeout", "1 s")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 4
+    assert "001_slow/up.sql:1:1: ERROR 57014: canceling statement due to statement timeout" in result.stderr
+    assert 0.9 <= elapsed < 2.9
+    assert tracking_ids(db) == []

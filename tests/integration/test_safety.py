@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from tests.conftest import tables, tracking_ids, tracking_row
-from tests.integration.helpers import run, sha256
+from tests.integration.helpers import ONE, TWO, applied, check, error_object, one_json, run, sha256, status_rows
 
 
 def states(mdir, database) -> dict[str, str]:
@@ -106,6 +106,66 @@ def test_verify_treats_reformatted_and_edited_down_sql_as_information(database, 
     assert result.stderr == ""
     payload = json.loads(run("verify", mdir, database, "--format", "json").stdout)
     assert payload["problems"] == [] and payload["reformatted"] == ["001"]
+
+
+def test_verify_reports_an_edited_down_sql_as_information(database, db, write_migrations):
+    mdir = applied(write_migrations, database, TWO)
+    (mdir / "001_a" / "down.sql").write_text("drop table if exists a;\n")
+    result = run("verify", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "001_a: down.sql edited since it was applied (not a problem; `down` runs the file on disk)" \
+        in result.stdout
+    assert "002_b" not in result.stdout
+    payload = json.loads(run("verify", mdir, database, "--format", "json").stdout)
+    assert payload["exit_code"] == 0 and payload["problems"] == [] and payload["down_edited"] == ["001"]
+
+
+# -- a folder added with the id of an applied migration --------------------------------------------
+
+
+DUPLICATE_OF_APPLIED = {"1_b": ("create table b (id int);\n", "drop table b;\n"),
+                        "002_c": ("create table c (id int);\n", "drop table c;\n")}
+
+
+def test_verify_names_the_duplicate_folder_not_a_modified_migration(database, db, write_migrations):
+    mdir = applied(write_migrations, database, DUPLICATE_OF_APPLIED)
+    write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
+    finding = (f"{mdir}/001_a:1:1: error: id 001 is the same as 1_b, which is applied (ids compare as integers) "
+               "[duplicate-id]")
+    status = run("status", mdir, database)
+    assert status.exit_code == 0
+    assert status.stderr.splitlines()[0] == finding
+    assert [cells[:3] for cells in status_rows(status.stdout).values()] == [["1", "b", "applied"],
+                                                                         ["002", "c", "applied"]]
+    verify = run("verify", mdir, database)
+    assert verify.exit_code == 1
+    assert finding in verify.stderr.splitlines()
+    assert "verify failed: a folder has the same id as an applied migration" in verify.stderr
+    assert "modified" not in verify.stdout + verify.stderr
+    payload = json.loads(run("verify", mdir, database, "--format", "json").stdout)
+    assert payload["exit_code"] == 1 and payload["command"] == "verify"
+    assert [(f["path"], f["rule"]) for f in payload["findings"]] == [(f"{mdir}/001_a", "duplicate-id")]
+    # up still refuses on the duplicate, and changes nothing
+    write_migrations({"003_d": ("create table d (id int);\n", "drop table d;\n")})
+    refused = run("up", mdir, database)
+    assert refused.exit_code == 1
+    assert finding in refused.stderr.splitlines()
+    assert "validation failed; nothing was applied" in refused.stderr
+    assert "changed on disk" not in refused.stderr
+    assert tracking_ids(db) == ["1", "002"]
+    # down of the applied migration runs its own down.sql, not the newcomer's
+    assert run("down", mdir, database, "--all", "--yes").exit_code == 0
+    assert tables(db) == {"schema_migrations"}
+    assert tracking_ids(db) == []
+
+
+def test_verify_leaves_a_duplicate_among_pending_folders_to_check(database, db, write_migrations):
+    mdir = applied(write_migrations, database, ONE)
+    write_migrations({"002_b": ("create table b (id int);\n", "drop table b;\n"),
+                      "2_c": ("create table c (id int);\n", "drop table c;\n")})
+    result = run("verify", mdir, database)
+    assert result.exit_code == 0, result.stderr  # pending ones are fine (SPEC 3); check and up refuse them
+    assert check(mdir).exit_code == 1
 
 
 # -- repair ------------------------------------------------------------------------
@@ -307,6 +367,22 @@ def test_baseline_of_an_unknown_id_is_a_usage_error(database, db, write_migratio
     assert tables(db) == set()
 
 
+def test_baseline_json_shape_and_refusal_object(database, db, write_migrations):
+    mdir = write_migrations({k: FOUR[k] for k in ("001_a", "002_b", "003_c")})
+    result = run("baseline 2", mdir, database, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert one_json(result.stdout) == {"command": "baseline", "exit_code": 0,
+                                       "recorded": [{"id": "001", "name": "a"}, {"id": "002", "name": "b"}],
+                                       "notes": []}
+    assert tracking_ids(db) == ["001", "002"]
+    assert tables(db) == {"schema_migrations"}  # recorded, not run
+    again = run("baseline 3", mdir, database, "--format", "json")
+    assert again.exit_code == 1
+    refusal = error_object(again.stdout, "baseline", 1)
+    assert "tracking table already has 2 row(s)" in refusal["error"]
+    assert tracking_ids(db) == ["001", "002"]
+
+
 # -- out of order ------------------------------------------------------------------
 
 
@@ -410,3 +486,20 @@ def test_reformatted_directive_spelling_is_not_a_change_but_a_new_directive_is(d
     assert states(mdir, database) == {"001": "reformatted"}
     (mdir / "001_t" / "up.sql").write_text("create table t (id int);\n")  # the directive removed
     assert states(mdir, database) == {"001": "modified"}
+
+
+def test_reordering_ignore_rules_after_apply_is_reformatted(database, db, write_migrations):
+    up_sql = "-- sqlmigrate: ignore destructive, lock-unsafe\ncreate table a (id int);\ncreate index on a (id);\n"
+    mdir = applied(write_migrations, database, {"001_a": (up_sql, "drop table a;\n")})
+    (mdir / "001_a" / "up.sql").write_text(up_sql.replace("destructive, lock-unsafe", "lock-unsafe, destructive"))
+    write_migrations({"002_b": ("create table b (id int);\n", "drop table b;\n")})
+    status = json.loads(run("status", mdir, database, "--format", "json").stdout)
+    assert [(m["id"], m["state"]) for m in status["migrations"]] == [("001", "reformatted"), ("002", "pending")]
+    assert run("verify", mdir, database).exit_code == 0
+    result = run("up", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == ["001", "002"]
+    # dropping a rule from the list is a change of content
+    (mdir / "001_a" / "up.sql").write_text(up_sql.replace("destructive, lock-unsafe", "lock-unsafe"))
+    status = json.loads(run("status", mdir, database, "--format", "json").stdout)
+    assert status["migrations"][0]["state"] == "modified"

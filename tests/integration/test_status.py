@@ -6,7 +6,7 @@ import shutil
 from datetime import datetime
 
 from tests.conftest import tables
-from tests.integration.helpers import run, sha256, status_rows
+from tests.integration.helpers import one_json, run, sha256, status_rows
 
 
 def test_status_before_anything_lists_pending_and_creates_nothing(database, db, write_migrations):
@@ -142,3 +142,46 @@ def test_repair_after_a_rename_names_the_folder_and_updates_the_row(database, db
     assert payload["repaired"] == []  # the first repair took: nothing left
     checksum = sha256((mdir / "1_renamed" / "up.sql").read_bytes())
     assert db.execute("select id, checksum from schema_migrations").fetchall() == [("001", checksum)]
+
+
+# -- a duplicate id --------------------------------------------------------------------------------
+
+
+DUPLICATE = {
+    "001_a": ("create table a (id int);\n", "drop table a;\n"),
+    "1_b": ("create table b (id int);\n", "drop table b;\n"),
+    "002_c": ("create table c (id int);\n", "drop table c;\n"),
+}
+
+
+def test_status_with_a_duplicate_id_reports_it_and_exits_0(database, db, write_migrations):
+    mdir = write_migrations(DUPLICATE)
+    result = run("status", mdir, database)
+    assert result.exit_code == 0  # status always exits 0; verify, check and up are the gates
+    assert result.stderr.splitlines()[0] == (
+        f"{mdir}/1_b:1:1: error: id 1 is the same as 001_a (ids compare as integers) [duplicate-id]")
+    rows = status_rows(result.stdout).values()
+    assert [r[:3] for r in rows] == [["001", "a", "pending"], ["002", "c", "pending"]]
+    payload = one_json(run("status", mdir, database, "--format", "json").stdout)
+    assert [(m["id"], m["name"], m["state"]) for m in payload["migrations"]] == [
+        ("001", "a", "pending"), ("002", "c", "pending")]
+    [finding] = payload["findings"]
+    assert (finding["path"], finding["line"], finding["col"], finding["severity"], finding["rule"]) == (
+        f"{mdir}/1_b", 1, 1, "error", "duplicate-id")
+    # status creates nothing, and up refuses the folder
+    assert tables(db) == set()
+    refused = run("up", mdir, database)
+    assert refused.exit_code == 1 and "[duplicate-id]" in refused.stderr
+    assert tables(db) == set()
+
+
+def test_status_with_a_duplicate_of_an_applied_id_keeps_the_applied_folder(database, db, write_migrations):
+    mdir = write_migrations({k: v for k, v in DUPLICATE.items() if k != "001_a"})
+    assert run("up", mdir, database).exit_code == 0
+    write_migrations({"001_a": DUPLICATE["001_a"]})
+    payload = one_json(run("status", mdir, database, "--format", "json").stdout)
+    assert [f["rule"] for f in payload["findings"]] == ["duplicate-id"]
+    states = {(m["id"], m["name"]): m["state"] for m in payload["migrations"]}
+    # the applied migration is 1_b, whose up.sql did not change
+    assert "modified" not in states.values(), payload["migrations"]
+    assert states.get(("1", "b")) == "applied", payload["migrations"]
