@@ -49,7 +49,7 @@ def run_cli(*args: object, env: dict[str, str] | None = None) -> CliResult:
 
 
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment for a `python -m sqlmigrate` child, without the variables
+    """The current environment for a `python -m sqlmigrate` child, without the variables
     that would choose its database, folder or table, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
     env.update(extra or {})

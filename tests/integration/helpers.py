@@ -1,6 +1,6 @@
-"""Shorthand for the integration tests: run a command against a folder and a
-database, and read what it printed. Fixtures, processes and the server are in
-tests/conftest.py."""
+"""Shorthand shared by the integration tests: run a command on a folder and a
+database, read what it printed, drive the executor directly. Fixtures,
+processes and the server are in tests/conftest.py."""
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import CliResult, run_cli, run_process
 
+# the smallest migration sets: table a; tables a and b
 ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
 TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
 
