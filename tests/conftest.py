@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import pty
 import pwd
 import shutil
 import signal
@@ -27,6 +28,7 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT / "tests" / "corpora"
+SCRATCH = "sqlmigrate_scratch_"  # how `test` and `drift` name their scratch databases
 
 
 @dataclass
@@ -46,16 +48,38 @@ def run_cli(*args: object, env: dict[str, str] | None = None) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The current environment for a `python -m sqlmigrate` child, without the variables
+    that would choose its database, folder or table, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
+    env.update(extra or {})
+    return env
+
+
 def run_process(*args: object, env: dict[str, str] | None = None, timeout: float = 120,
                 input: str | None = None) -> CliResult:
     """Run `python -m sqlmigrate` as a real process."""
-    full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
-    full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "sqlmigrate", *map(str, args)],
-        capture_output=True, text=True, env=full_env, timeout=timeout, input=input, cwd=ROOT,
+        capture_output=True, text=True, env=_child_env(env), timeout=timeout, input=input, cwd=ROOT,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def modules_loaded_after(args: list[str]) -> set[str]:
+    """Which of psycopg and sqlparse the command line `args` imports, run in a fresh
+    interpreter (the command must exit 0)."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from sqlmigrate import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = cli.main({args!r}, {{}})\n"
+        "print(code, ' '.join(m for m in ('psycopg', 'sqlparse') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    exit_code, *loaded = out.stdout.split()
+    assert exit_code == "0", out.stderr
+    return set(loaded)
 
 
 def _interruptible() -> None:
@@ -69,10 +93,20 @@ def _interruptible() -> None:
 
 def start_process(*args: object) -> subprocess.Popen:
     """`python -m sqlmigrate ARGS` in the background, output captured, Ctrl-C deliverable."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIGRATE_DIR", "SQLMIGRATE_TABLE")}
-    return subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=_child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_interruptible)
+
+
+def start_on_a_terminal(*args: object) -> tuple[subprocess.Popen, int]:
+    """`python -m sqlmigrate ARGS` with a real terminal (pty) as stdin; stdout and stderr piped.
+    Returns the process and the terminal's master end, for typing an answer."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=_child_env(),
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
+    os.close(slave)
+    return proc, master
 
 
 def finish_process(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str, str]:
@@ -109,6 +143,13 @@ def wait_for(probe, what: str, timeout: float = 15):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def runner_pids(db: psycopg.Connection) -> list[int]:
+    """Backends of sqlmigrate processes connected to this database, oldest first."""
+    rows = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
+                      "and datname = current_database() order by backend_start").fetchall()
+    return [r[0] for r in rows]
+
+
 def running(db: psycopg.Connection, fragment: str) -> int | None:
     """The pid of a sqlmigrate backend of this database now running a query containing `fragment`."""
     row = db.execute("select pid from pg_stat_activity where application_name = 'sqlmigrate' "
@@ -135,7 +176,7 @@ def interrupt_in_scratch(server: str, marker: str, *args) -> tuple[int, str, str
     proc = start_process(*args)
     try:
         ours = wait_for(lambda: database_running(server, marker), "the scratch run to reach the marked query", 30)
-        assert ours.startswith("sqlmigrate_scratch_")
+        assert ours.startswith(SCRATCH)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -150,6 +191,18 @@ def database_running(server: str, fragment: str) -> str | None:
         row = conn.execute("select datname from pg_stat_activity where state = 'active' "
                            "and pid <> pg_backend_pid() and query like %s", (f"%{fragment}%",)).fetchone()
     return row[0] if row else None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (just now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_params(conninfo: str, **params: object) -> str:
+    """`conninfo` with some parameters (dbname, user, ...) replaced."""
+    return psycopg.conninfo.make_conninfo(conninfo, **params)
 
 
 # -- the server -------------------------------------------------------------------
@@ -197,9 +250,7 @@ class _ThrowawayCluster:
             if self.user is None:
                 raise RuntimeError("running as root and no 'postgres' or 'nobody' user for initdb")
             os.chown(self.base, self.user.pw_uid, self.user.pw_gid)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         data = self.base / "data"
         self._run([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
         options = f"-k {self.base} -p {self.port} -c listen_addresses='' -c fsync=off"
@@ -241,12 +292,6 @@ def server():
         cluster.stop()
 
 
-def _with_db(conninfo: str, dbname: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(conninfo)
-    params["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**params)
-
-
 @pytest.fixture
 def new_database(server):
     """Factory of fresh databases, each dropped at the end of the test."""
@@ -257,7 +302,7 @@ def new_database(server):
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         created.append(name)
-        return _with_db(server, name)
+        return with_params(server, dbname=name)
 
     yield make
     with psycopg.connect(server, autocommit=True) as conn:
@@ -278,25 +323,36 @@ def db(database):
         yield conn
 
 
+def write_files(directory: Path, files: dict[str, str | bytes | None]) -> Path:
+    """Write `files` (a path under `directory` -> its text or bytes; None makes a
+    folder) and return `directory`, which is made if need be."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = directory / name
+        if content is None:
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return directory
+
+
 @pytest.fixture
 def write_migrations(tmp_path):
     """Write {"001_name": (up_sql, down_sql)} into a migrations folder; returns its path.
 
     A value of None for up or down leaves that file out; bytes are written as is.
+    The folder is tmp_path/migrations unless `directory` names another.
     """
-    directory = tmp_path / "migrations"
-
-    def write(migrations: dict[str, tuple[str | bytes | None, str | bytes | None]]) -> Path:
-        directory.mkdir(exist_ok=True)
+    def write(migrations: dict[str, tuple[str | bytes | None, str | bytes | None]],
+              directory: Path | None = None) -> Path:
+        files: dict[str, str | bytes | None] = {}
         for folder, (up, down) in migrations.items():
-            path = directory / folder
-            path.mkdir(exist_ok=True)
+            files[folder] = None
             for name, content in (("up.sql", up), ("down.sql", down)):
-                if content is None:
-                    continue
-                data = content if isinstance(content, bytes) else content.encode()
-                (path / name).write_bytes(data)
-        return directory
+                if content is not None:
+                    files[f"{folder}/{name}"] = content
+        return write_files(directory or tmp_path / "migrations", files)
 
     return write
 
@@ -311,3 +367,10 @@ def tables(conn: psycopg.Connection, schema: str = "public") -> set[str]:
 def tracking_ids(conn: psycopg.Connection, table: str = "schema_migrations") -> list[str]:
     rows = conn.execute(sql.SQL("select id from {} order by id::numeric").format(sql.Identifier(table))).fetchall()
     return [r[0] for r in rows]
+
+
+def tracking_row(conn: psycopg.Connection, id_: str, columns: str = "state",
+                 table: str = "schema_migrations") -> tuple | None:
+    """`columns` (an SQL list, "state, statements_run") of the tracking row `id_`; None if there is none."""
+    query = sql.SQL("select {} from {} where id = %s").format(sql.SQL(columns), sql.Identifier(table))
+    return conn.execute(query, (id_,)).fetchone()

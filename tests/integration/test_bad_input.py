@@ -5,6 +5,7 @@ outside migration SQL, 4 a migration's SQL failed, 130 Ctrl-C.
 """
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -13,27 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import _ThrowawayCluster, run_cli, run_process, tables, tracking_ids, start_process as start, wait_running, interrupt_process as interrupt
-
-ONE = {"001_a": ("create table a (id int);\n", "drop table a;\n")}
-TWO = {**ONE, "002_b": ("create table b (id int);\n", "drop table b;\n")}
-
-
-def run(command, mdir, database, *args):
-    return run_cli(*command.split(), "--dir", mdir, "--database-url", database, *args)
-
-
-def one_line(stderr: str) -> str:
-    """The single line of stderr, asserting there is exactly one and no traceback."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr and "internal error" not in stderr
-    return lines[0]
-
-
-def with_params(conninfo: str, **params: object) -> str:
-    return psycopg.conninfo.make_conninfo(conninfo, **params)
-
+from tests.conftest import (_ThrowawayCluster, free_port, run_cli, run_process, runner_pids, tables, tracking_ids,
+                            tracking_row, start_process as start, wait_for, wait_running, with_params,
+                            interrupt_process as interrupt)
+from tests.integration.helpers import ONE, TWO, applied, no_crash, one_line, run
 
 # -- cannot connect ----------------------------------------------------------------
 
@@ -190,9 +174,7 @@ def test_standby_server(password_cluster, write_migrations):
     assert run("up", mdir, on_primary).exit_code == 0
     write_migrations(TWO)
     standby = primary.base / "standby"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     # a copy of the cleanly stopped primary plus standby.signal is a hot standby that
     # stays in recovery: no pg_basebackup needed, which the server builds that
     # scripts/pg-matrix.sh puts first on PATH do not have (initdb, pg_ctl, postgres only)
@@ -288,10 +270,6 @@ def test_good_timeout_values_reach_the_server(value, shown, database, db, write_
 # -- Ctrl-C --------------------------------------------------------------------------
 
 
-
-
-
-
 def test_ctrl_c_during_a_migration_rolls_it_back_and_exits_130(database, db, write_migrations):
     mdir = write_migrations({**ONE, "002_slow": ("create table slow (id int);\nselect pg_sleep(30);\n",
                                                   "drop table slow;\n")})
@@ -323,8 +301,7 @@ def test_ctrl_c_during_a_no_transaction_migration_says_it_is_recorded_as_failed(
     assert one_line(err) == (
         "sqlmigrate: interrupted during 002_idx; it ran outside a transaction and is recorded as failed "
         "after 1 statement(s): check the database by hand, then run `sqlmigrate repair`")
-    assert db.execute("select state, statements_run from schema_migrations where id = '002'").fetchone() \
-        == ("failed", 1)
+    assert tracking_row(db, "002", "state, statements_run") == ("failed", 1)
 
 
 def test_ctrl_c_while_waiting_for_the_lock_exits_130(database, db, write_migrations):
@@ -332,11 +309,7 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130(database, db, write_migrati
     holder = start("up", "--dir", mdir, "--database-url", database)
     wait_running(db, "pg_sleep")
     waiter = start("up", "--dir", mdir, "--database-url", database)
-    deadline = time.monotonic() + 10
-    while db.execute("select count(*) from pg_stat_activity where application_name = 'sqlmigrate' "
-                     "and datname = current_database()").fetchone()[0] < 2:
-        assert time.monotonic() < deadline, "the second run never connected"
-        time.sleep(0.02)
+    wait_for(lambda: len(runner_pids(db)) >= 2, "the second run to connect", timeout=10)
     time.sleep(0.3)  # past its first poll of the lock
     code, out, err = interrupt(waiter)
     assert code == 130
@@ -374,3 +347,68 @@ def test_a_server_that_never_answers_gives_up_at_the_urls_connect_timeout(write_
                                        "?connect_timeout=2: connection timeout expired")
     assert held, "the client never reached the silent server"
     assert 1.5 < waited < 30
+
+
+# -- --format json: one object on stdout, for usage errors too -------------------------------------
+
+
+def test_usage_errors_in_json_mode_print_one_json_object(database, write_migrations):
+    mdir = write_migrations(ONE)
+    cases = [
+        (("up", "--format", "json", "--bogus"), "up", "unrecognized arguments: --bogus"),
+        (("down", "--steps", "0", "--format=json"), "down", "argument --steps: '0' is not a positive whole number"),
+        (("status", "--form", "json", "--lock-wait", "1"), "status", "unrecognized arguments: --lock-wait 1"),
+        (("nope", "--format", "json"), None, "invalid choice: 'nope'"),
+    ]
+    for args, command, message in cases:
+        result = run_cli(*args, "--dir", mdir, "--database-url", database)
+        assert result.exit_code == 2, result
+        payload = json.loads(result.stdout)
+        assert payload["command"] == command and payload["exit_code"] == 2
+        assert message in payload["error"]
+        assert result.stderr == ""
+    # text mode is unchanged: usage on stderr, nothing on stdout
+    text = run_cli("up", "--bogus", "--dir", mdir)
+    assert text.exit_code == 2 and text.stdout == ""
+    assert text.stderr.startswith("usage: sqlmigrate ")
+    assert "sqlmigrate: unrecognized arguments: --bogus" in text.stderr
+
+
+def test_json_error_objects_name_their_command(database, db, write_migrations):
+    mdir = write_migrations({**ONE, "002_b": ("begin;\n", "select 1;\n")})
+    refused = run("up", mdir, database, "--format", "json")
+    assert refused.exit_code == 1
+    payload = json.loads(refused.stdout)
+    assert payload["command"] == "up" and payload["exit_code"] == 1
+    assert payload["findings"][0]["path"] == f"{mdir}/002_b/up.sql"
+    usage = run("down", mdir, database, "--format", "json", "--to", "9")
+    assert usage.exit_code == 2
+    assert json.loads(usage.stdout) == {"command": "down", "error": "--to 9: no migration has that id",
+                                        "exit_code": 2}
+
+
+# -- ids are ASCII digits --------------------------------------------------------------------------
+
+
+def test_non_ascii_digits_are_a_usage_error(database, db, write_migrations):
+    mdir = applied(write_migrations, database, ONE)
+    for command, args, message in (
+        ("up", ("--to", "²"), "--to '²' is not an id (digits)"),
+        ("down", ("--to", "٣"), "--to '٣' is not an id (digits)"),
+        ("repair", ("²",), "repair ²: no migration has that id"),
+        ("down", ("--steps", "²"), "argument --steps: '²' is not a positive whole number"),
+    ):
+        result = run(command, mdir, database, *args)
+        assert result.exit_code == 2, (command, args, result)
+        no_crash(result.stderr)
+        assert message in result.stderr
+    assert tracking_ids(db) == ["001"]
+
+
+def test_baseline_with_a_non_ascii_digit_is_a_usage_error(database, db, write_migrations):
+    mdir = write_migrations(ONE)
+    result = run("baseline ²", mdir, database)
+    assert result.exit_code == 2
+    no_crash(result.stderr)
+    assert "baseline '²' is not an id (digits)" in result.stderr
+    assert tables(db) == set()

@@ -9,20 +9,15 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import time
 
 import psycopg
 
-from tests.conftest import _ThrowawayCluster, run_cli, tables, tracking_ids, start_process as start, finish_process as finish, wait_for, running
-
-
-def no_runner_left(conn) -> bool:
-    """True once no sqlmigrate backend is connected: a killed client's backend may outlive it briefly."""
-    row = conn.execute("select count(*) from pg_stat_activity where application_name = 'sqlmigrate' "
-                       "and datname = current_database()").fetchone()
-    return row == (0,)
+from tests.conftest import (_ThrowawayCluster, free_port, runner_pids, tables, tracking_ids,
+                            tracking_row, start_process as start, finish_process as finish, wait_for,
+                            wait_running)
+from tests.integration.helpers import run
 
 
 def _has_begun(conninfo: str, proc: subprocess.Popen) -> bool:
@@ -30,7 +25,7 @@ def _has_begun(conninfo: str, proc: subprocess.Popen) -> bool:
     if proc.poll() is not None:
         return True
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        return not no_runner_left(conn)
+        return bool(runner_pids(conn))
 
 
 def counted_migrations(count: int, sleeps: list[float] | None = None) -> dict:
@@ -115,7 +110,7 @@ def test_eight_concurrent_ups_apply_each_migration_exactly_once(database, db, wr
     assert waited == 7
 
 
-def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_path):
+def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_path, write_migrations):
     """20 runs, each SIGKILLed at a random moment; 5 databases at a time to keep it short."""
     seed = int(os.environ.get("SQLMIGRATE_TEST_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
@@ -126,12 +121,8 @@ def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_p
         for index in range(5):
             conninfo = new_database()
             make_runs_table(conninfo)
-            mdir = tmp_path / f"b{batch}_{index}"
-            for folder, (up, down) in counted_migrations(
-                    count, [round(rng.uniform(0.01, 0.15), 3) for _ in range(count)]).items():
-                (mdir / folder).mkdir(parents=True)
-                (mdir / folder / "up.sql").write_text(up)
-                (mdir / folder / "down.sql").write_text(down)
+            sleeps = [round(rng.uniform(0.01, 0.15), 3) for _ in range(count)]
+            mdir = write_migrations(counted_migrations(count, sleeps), directory=tmp_path / f"b{batch}_{index}")
             # the kill lands this long after the run's first migration started, so
             # that a loaded machine's slow start-up does not push every kill before it
             delay = rng.uniform(0.0, 0.8)
@@ -139,23 +130,24 @@ def test_sigkill_at_random_moments_leaves_a_consistent_state(new_database, tmp_p
         pending = list(runs)
         started_at: dict[int, float] = {}
         while pending:
-            for run in list(pending):
-                conninfo, _mdir, delay, proc = run
+            for entry in list(pending):
+                conninfo, _mdir, delay, proc = entry
                 if id(proc) not in started_at and _has_begun(conninfo, proc):
                     started_at[id(proc)] = time.monotonic()
                 if id(proc) in started_at and time.monotonic() >= started_at[id(proc)] + delay:
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
-                    pending.remove(run)
+                    pending.remove(entry)
             time.sleep(0.005)
         for conninfo, mdir, delay, proc in runs:
             context = f"seed={seed} batch={batch} delay={delay:.3f}"
             with psycopg.connect(conninfo, autocommit=True) as conn:
-                wait_for(lambda: no_runner_left(conn), f"the killed run's backend to end ({context})")
+                # a killed client's backend may outlive it briefly
+                wait_for(lambda: not runner_pids(conn), f"the killed run's backend to end ({context})")
                 ids = assert_consistent(conn, context)
                 stages["before any migration" if not ids else "all applied" if len(ids) == count
                        else "part-way"] += 1
-                later = run_cli("up", "--dir", mdir, "--database-url", conninfo)
+                later = run("up", mdir, conninfo)
                 assert later.exit_code == 0, (context, later.stderr)
                 assert assert_consistent(conn, context) == [f"{n:03d}" for n in range(1, count + 1)]
     # the random delays did hit the middle of runs, not only before or after them
@@ -168,7 +160,7 @@ def test_terminated_backend_mid_migration_exits_3_in_one_line(database, db, writ
     migrations["002_m2"] = (migrations["002_m2"][0] + "select pg_sleep(30);\n", migrations["002_m2"][1])
     mdir = write_migrations(migrations)
     proc = start("up", "--dir", mdir, "--database-url", database)
-    pid = wait_for(lambda: running(db, "pg_sleep"), "the run to reach pg_sleep")
+    pid = wait_running(db, "pg_sleep")
     assert db.execute("select pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
     code, out, err = finish(proc, timeout=15)
     assert code == 3, err
@@ -179,9 +171,9 @@ def test_terminated_backend_mid_migration_exits_3_in_one_line(database, db, writ
     assert line.endswith("); its transaction was rolled back by the server")
     assert out.splitlines()[-1] == "applying 002_m2 ... stopped"
     assert "Traceback" not in err
-    wait_for(lambda: no_runner_left(db), "the terminated backend to end")
+    wait_for(lambda: not runner_pids(db), "the terminated backend to end")
     assert assert_consistent(db) == ["001"]
-    later = run_cli("up", "--dir", write_migrations(counted_migrations(3)), "--database-url", database)
+    later = run("up", write_migrations(counted_migrations(3)), database)
     assert later.exit_code == 0, later.stderr
     assert assert_consistent(db) == ["001", "002", "003"]
 
@@ -195,7 +187,7 @@ def test_terminated_backend_during_no_transaction_up_is_recorded_as_failed(datab
                     "drop index concurrently if exists t_id;\n"),
     })
     proc = start("up", "--dir", mdir, "--database-url", database)
-    pid = wait_for(lambda: running(db, "pg_sleep"), "the run to reach pg_sleep")
+    pid = wait_running(db, "pg_sleep")
     db.execute("select pg_terminate_backend(%s)", (pid,))
     code, out, err = finish(proc, timeout=15)
     assert code == 3, err
@@ -205,9 +197,8 @@ def test_terminated_backend_during_no_transaction_up_is_recorded_as_failed(datab
     assert "rolled back" not in lines[0]
     assert "recorded as failed after 1 statement(s)" in lines[0]
     assert "sqlmigrate repair" in lines[0]
-    assert db.execute("select state, statements_run, failed_during from schema_migrations where id = '002'"
-                      ).fetchone() == ("failed", 1, "up")
-    verify = run_cli("verify", "--dir", mdir, "--database-url", database)
+    assert tracking_row(db, "002", "state, statements_run, failed_during") == ("failed", 1, "up")
+    verify = run("verify", mdir, database)
     assert verify.exit_code == 1 and "002_idx: failed" in verify.stderr
 
 
@@ -220,36 +211,31 @@ def test_terminated_backend_during_no_transaction_down_is_recorded_as_failed(dat
                     "-- sqlmigrate: no-transaction\ndrop index concurrently t_id2;\n"
                     "select pg_sleep(30);\ndrop index concurrently t_id;\n"),
     })
-    assert run_cli("up", "--dir", mdir, "--database-url", database).exit_code == 0
+    assert run("up", mdir, database).exit_code == 0
     proc = start("down", "--dir", mdir, "--database-url", database)
-    pid = wait_for(lambda: running(db, "pg_sleep"), "the rollback to reach pg_sleep")
+    pid = wait_running(db, "pg_sleep")
     db.execute("select pg_terminate_backend(%s)", (pid,))
     code, _out, err = finish(proc, timeout=15)
     assert code == 3, err
     assert "recorded as failed after 1 statement(s)" in err
-    assert db.execute("select state, statements_run, failed_during from schema_migrations where id = '002'"
-                      ).fetchone() == ("failed", 1, "down")
-    assert run_cli("down", "--dir", mdir, "--database-url", database).exit_code == 1  # refused until repaired
-    repair = run_cli("repair", "--dir", mdir, "--database-url", database)
+    assert tracking_row(db, "002", "state, statements_run, failed_during") == ("failed", 1, "down")
+    assert run("down", mdir, database).exit_code == 1  # refused until repaired
+    repair = run("repair", mdir, database)
     assert repair.exit_code == 0, repair.stderr
     assert "002_idx: cleared the failed rollback; the migration is applied again" in repair.stdout
 
 
-def test_server_restart_mid_run_exits_3_and_leaves_a_consistent_state(tmp_path):
+def test_server_restart_mid_run_exits_3_and_leaves_a_consistent_state(write_migrations):
     cluster = _ThrowawayCluster()
     try:
         with psycopg.connect(cluster.conninfo, autocommit=True) as admin:
             admin.execute("create database restart_test")
         conninfo = cluster.conninfo.replace("dbname=postgres", "dbname=restart_test")
         make_runs_table(conninfo)
-        mdir = tmp_path / "migrations"
-        for folder, (up, down) in counted_migrations(3, [0, 2, 0]).items():
-            (mdir / folder).mkdir(parents=True)
-            (mdir / folder / "up.sql").write_text(up)
-            (mdir / folder / "down.sql").write_text(down)
+        mdir = write_migrations(counted_migrations(3, [0, 2, 0]))
         proc = start("up", "--dir", mdir, "--database-url", conninfo)
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            wait_for(lambda: running(conn, "pg_sleep(2"), "the run to reach 002's pg_sleep")
+            wait_running(conn, "pg_sleep(2")
         # -l: without it the restarted server would keep this process's output pipes open
         cluster._run([cluster.pg_ctl, "-D", str(cluster.data), "-l", str(cluster.base / "log"),
                       "-m", "fast", "-w", "restart"])
@@ -260,7 +246,7 @@ def test_server_restart_mid_run_exits_3_and_leaves_a_consistent_state(tmp_path):
         assert "Traceback" not in err
         with psycopg.connect(conninfo, autocommit=True) as conn:
             assert assert_consistent(conn) == ["001"]
-            later = run_cli("up", "--dir", mdir, "--database-url", conninfo)
+            later = run("up", mdir, conninfo)
             assert later.exit_code == 0, later.stderr
             assert assert_consistent(conn) == ["001", "002", "003"]
     finally:
@@ -279,7 +265,7 @@ def test_a_connection_lost_during_a_migration_is_settled_by_its_tracking_row(dat
 
     mdir = write_migrations(counted_migrations(2))
     make_runs_table(database)
-    assert run_cli("up", "--to", "1", "--dir", mdir, "--database-url", database).exit_code == 0
+    assert run("up", mdir, database, "--to", "1").exit_code == 0
 
     def settled(step_id: str, is_up: bool, url: str = database) -> str:
         lost = ConnectionLost(f"connection lost during {step_id}_x (server closed the connection)",
@@ -295,9 +281,7 @@ def test_a_connection_lost_during_a_migration_is_settled_by_its_tracking_row(dat
     assert settled("002", is_up=False) == \
         "connection lost during 002_x (server closed the connection) just after its COMMIT: it is rolled back"
     assert settled("001", is_up=False).endswith("; its transaction was rolled back by the server")
-    with socket.socket() as s:  # a port nothing listens on: the row cannot be read
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()  # nothing listens there: the row cannot be read
     assert settled("001", is_up=True, url=f"postgresql://127.0.0.1:{closed}/x").endswith(
         "; its transaction was rolled back by the server unless its COMMIT had gone through: "
         "`sqlmigrate status` tells which, once the server answers again")

@@ -4,14 +4,11 @@ from __future__ import annotations
 import json
 
 from tests.conftest import run_cli
+from tests.integration.helpers import check, folders
 
 
 def generate(mdir, name, *args):
     return run_cli("generate", name, "--dir", mdir, *args)
-
-
-def folders(mdir) -> list[str]:
-    return sorted(p.name for p in mdir.iterdir() if p.is_dir())
 
 
 def test_first_migration_creates_the_folder(tmp_path):
@@ -73,7 +70,7 @@ def test_invalid_name_is_a_usage_error(tmp_path):
 def test_generated_migration_is_refused_by_check(tmp_path):
     mdir = tmp_path / "migrations"
     assert generate(mdir, "todo").exit_code == 0
-    result = run_cli("check", "--dir", mdir)
+    result = check(mdir)
     assert result.exit_code == 1
     assert "001_todo/up.sql:1:1: error: up.sql holds no statement [empty-up]" in result.stdout
 
@@ -125,3 +122,18 @@ def test_a_missing_name_and_a_name_read_as_an_option_say_which(tmp_path):
     as_json = json.loads(run_cli("generate", "-x", "--dir", mdir, "--format", "json").stdout)
     assert as_json["exit_code"] == 2 and as_json["error"].endswith("(a migration name cannot start with '-')")
     assert not mdir.exists()
+
+
+def test_generate_collapses_runs_and_trims_the_ends(tmp_path):
+    mdir = tmp_path / "m"
+    result = generate(mdir, "  Add  Users--Table - 2 ")
+    assert result.exit_code == 0, result.stderr
+    assert folders(mdir) == ["001_add_users_table_2"]
+    kept = generate(mdir, "keep__double_underscores")
+    assert kept.exit_code == 0
+    assert (mdir / "002_keep__double_underscores").is_dir()
+    for bad in (" -leading-hyphen", "_x", "  "):
+        refused = generate(mdir, bad)
+        assert refused.exit_code == 2, bad
+        assert f"migration name {bad!r} is not valid" in refused.stderr
+    assert len(list(mdir.iterdir())) == 2

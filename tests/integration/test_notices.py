@@ -4,11 +4,8 @@ from __future__ import annotations
 import json
 import re
 
-from tests.conftest import run_cli, tables, tracking_ids
-
-
-def run(command, mdir, database, *args):
-    return run_cli(command, "--dir", mdir, "--database-url", database, *args)
+from tests.conftest import tables, tracking_ids
+from tests.integration.helpers import run
 
 
 def timeless(text: str) -> str:

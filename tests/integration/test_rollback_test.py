@@ -1,27 +1,14 @@
 """`test` (SPEC 3): every down.sql proved in a scratch database that is always dropped."""
 from __future__ import annotations
 
-import json
 import uuid
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import CORPORA, ROOT, databases, interrupt_in_scratch, run_cli, tables
-
-SCRATCH = "sqlmigrate_scratch_"
-
-
-def run_test(mdir, database, *args):
-    return run_cli("test", "--dir", mdir, "--database-url", database, *args)
-
-
-def run_json(mdir, database, *args) -> dict:
-    result = run_test(mdir, database, "--format", "json", *args)
-    data = json.loads(result.stdout)
-    assert data["exit_code"] == result.exit_code
-    return data
+from tests.conftest import CORPORA, ROOT, SCRATCH, databases, interrupt_in_scratch, tables, with_params
+from tests.integration.helpers import folders, run, run_json
 
 
 def verdicts(data: dict) -> dict[str, str]:
@@ -61,14 +48,14 @@ def assert_dropped(server: str, data: dict) -> None:
 
 
 def test_seed_migrations_round_trip_and_target_is_untouched(server, database, db):
-    result = run_test(ROOT / "migrations", database)
+    result = run("test", ROOT / "migrations", database)
     assert result.exit_code == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[:3] == [
         "001_initial_schema ... ok", "002_usage_tracking ... ok", "003_webhooks ... ok"]
     assert result.stdout.rstrip().endswith("test: 3 migration(s): 3 ok, 0 failed")
     # the scratch databases by name (the JSON report lists them): other runs on
     # the same server may hold scratch databases of their own meanwhile
-    assert_dropped(server, run_json(ROOT / "migrations", database))
+    assert_dropped(server, run_json("test", ROOT / "migrations", database))
     # SPEC 3: never writes to the target database, not even its tracking table
     assert tables(db) == set()
 
@@ -99,7 +86,7 @@ FORGETFUL = {
 
 def test_every_forgotten_object_is_reported_in_one_run(server, database, write_migrations):
     mdir = write_migrations(FORGETFUL)
-    data = run_json(mdir, database)
+    data = run_json("test", mdir, database)
     assert data["exit_code"] == 1
     assert verdicts(data) == {
         "001_base": "ok", "002_forgets_index": "failed", "003_forgets_column": "failed",
@@ -120,7 +107,7 @@ def test_every_forgotten_object_is_reported_in_one_run(server, database, write_m
 
 def test_text_output_names_the_migration_and_each_difference(database, write_migrations):
     mdir = write_migrations({k: FORGETFUL[k] for k in ("001_base", "003_forgets_column", "008_fine")})
-    result = run_test(mdir, database)
+    result = run("test", mdir, database)
     assert result.exit_code == 1
     assert result.stdout == (
         "001_base ... ok\n"
@@ -141,7 +128,7 @@ def test_changed_column_type_default_and_nullability(database, write_migrations)
         "002_loosen": ("alter table t alter column name type text, alter column name drop not null, "
                        "alter column name drop default;\n", "alter table t alter column name type varchar(30);\n"),
     })
-    data = run_json(mdir, database)
+    data = run_json("test", mdir, database)
     assert failure_texts(data, "002_loosen") == [
         "column t.name: type character varying(20) -> character varying(30)",
         "column t.name: not null -> nullable",
@@ -157,7 +144,7 @@ def test_column_order_alone_is_a_note(database, write_migrations):
         "001_t": ("create table t (a int, b int, c int);\n", "drop table t;\n"),
         "002_drop_b": ("alter table t drop column b;\n", "alter table t add column b int;\n"),
     })
-    result = run_test(mdir, database)
+    result = run("test", mdir, database)
     assert result.exit_code == 0, result.stdout
     assert "002_drop_b ... ok, with notes" in result.stdout
     assert "  note: table t: column order: b now after c\n" in result.stdout
@@ -173,7 +160,7 @@ def test_function_body_whitespace_and_comments_alone_are_a_note(database, write_
         "002_f2": (FUNCTION.format("2"), "create or replace function f() returns int language plpgsql as $$ "
                                          "begin   return 1;  -- as before\nend $$;\n"),
     })
-    data = run_json(mdir, database)
+    data = run_json("test", mdir, database)
     assert data["exit_code"] == 0
     assert verdicts(data)["002_f2"] == "notes"
     assert note_texts(data, "002_f2") == ["function f(): body differs only in whitespace or comments"]
@@ -184,7 +171,7 @@ def test_function_body_change_is_a_failure(database, write_migrations):
         "001_f": (FUNCTION.format("1"), "drop function f();\n"),
         "002_f2": (FUNCTION.format("2"), FUNCTION.format("3")),
     })
-    result = run_test(mdir, database)
+    result = run("test", mdir, database)
     assert result.exit_code == 1
     # a multi-line value is shown as the lines that changed
     assert (
@@ -205,7 +192,7 @@ def test_failing_down_is_placed_in_its_file_and_the_run_goes_on(server, database
         "002_bad_down": ("alter table t add column x int;\n", "-- undo\nalter table t drop column nope;\n"),
         "003_forgets": ("create table u (id int);\n", "select 1;\n"),
     })
-    result = run_test(mdir, database)
+    result = run("test", mdir, database)
     assert result.exit_code == 1
     assert "002_bad_down ... FAILED\n003_forgets ... FAILED\n" in result.stdout
     assert (f"  down.sql failed:\n    {mdir}/002_bad_down/down.sql:2:1: ERROR 42703: column \"nope\" of "
@@ -219,14 +206,14 @@ def test_failing_up_stops_the_run_and_lists_what_was_not_tested(server, database
         "002_bad_up": ("select 1;\ninsert into t values ('x');\n", "select 1;\n"),
         "003_later": ("create table u (id int);\n", "drop table u;\n"),
     })
-    result = run_test(mdir, database)
+    result = run("test", mdir, database)
     assert result.exit_code == 1
     assert (f"  up.sql failed:\n    {mdir}/002_bad_up/up.sql:2:23: ERROR 22P02: invalid input syntax for "
             "type integer: \"x\"\n") in result.stdout
     assert "003_later ... not tested\n" in result.stdout
     assert "test: 3 migration(s): 1 ok, 1 failed, 1 not tested" in result.stdout
     assert "not tested: 002_bad_up/up.sql failed before them" in result.stdout
-    data = run_json(mdir, database)
+    data = run_json("test", mdir, database)
     assert_dropped(server, data)
 
 
@@ -240,7 +227,7 @@ def test_up_that_fails_after_its_own_down_is_reported_and_the_run_goes_on(server
                         "drop table t;\ndrop function f();\n"),
         "003_later": ("create table u (id int);\n", "drop table u;\n"),
     })
-    data = run_json(mdir, database)
+    data = run_json("test", mdir, database)
     assert verdicts(data) == {"001_fn": "ok", "002_uses_fn": "failed", "003_later": "ok"}
     second = data["migrations"][1]
     assert [(e["phase"], e["line"], e["col"], e["sqlstate"]) for e in second["errors"]] == [
@@ -259,7 +246,7 @@ def test_failed_no_transaction_down_rebuilds_the_scratch_database(server, databa
                     "-- sqlmigrate: no-transaction\ndrop index concurrently t_id;\nselect nope;\n"),
         "003_needs_idx": ("comment on index t_id is 'needed';\n", "comment on index t_id is null;\n"),
     })
-    data = run_json(mdir, database)
+    data = run_json("test", mdir, database)
     assert verdicts(data) == {"001_t": "ok", "002_idx": "failed", "003_needs_idx": "ok"}
     assert data["migrations"][1]["errors"][0]["phase"] == "down"
     assert len(data["scratch_databases"]) == 2
@@ -271,12 +258,12 @@ def test_irreversible_migrations_are_skipped_and_listed(database, write_migratio
         "001_t": ("create table t (id int);\n", "drop table t;\n"),
         "002_purge": ("delete from t;\n", "-- sqlmigrate: irreversible\n"),
     })
-    result = run_test(mdir, database)
+    result = run("test", mdir, database)
     assert result.exit_code == 0
     assert "002_purge ... irreversible, skipped\n" in result.stdout
     assert "test: 2 migration(s): 1 ok, 0 failed, 1 irreversible (skipped)\n" in result.stdout
     assert "irreversible, not rolled back: 002_purge\n" in result.stdout
-    assert run_json(mdir, database)["irreversible"] == ["002"]
+    assert run_json("test", mdir, database)["irreversible"] == ["002"]
 
 
 # -- validation first --------------------------------------------------------------------------
@@ -284,7 +271,7 @@ def test_irreversible_migrations_are_skipped_and_listed(database, write_migratio
 
 def test_validation_error_in_up_refuses_before_anything(database, write_migrations):
     mdir = write_migrations({"001_t": ("create table t (id int);\ncommit;\n", "drop table t;\n")})
-    result = run_test(mdir, database)
+    result = run("test", mdir, database)
     assert result.exit_code == 1
     assert f"{mdir}/001_t/up.sql:2:1: error:" in result.stderr
     assert "validation failed; nothing was tested" in result.stderr
@@ -297,7 +284,7 @@ def test_down_with_validation_errors_is_reported_not_run(database, write_migrati
         "002_idx": ("create index t_id on t (id);\n", "drop index t_id;\ncreate index concurrently t_id2 on t (id);\n"),
         "003_u": ("create table u (id int);\n", "drop table u;\n"),
     })
-    data = run_json(mdir, database)
+    data = run_json("test", mdir, database)
     assert verdicts(data) == {"001_t": "ok", "002_idx": "failed", "003_u": "ok"}
     second = data["migrations"][1]
     assert [(f["line"], f["col"], f["rule"]) for f in second["findings"]] == [(2, 1, "needs-no-transaction")]
@@ -310,7 +297,7 @@ def test_down_with_validation_errors_is_reported_not_run(database, write_migrati
 def test_tracking_table_in_its_own_schema(database, db, write_migrations):
     db.execute("create schema ops")
     mdir = write_migrations({"001_t": ("create table t (id int);\n", "drop table t;\n")})
-    result = run_test(mdir, database, "--table", "ops.migrations")
+    result = run("test", mdir, database, "--table", "ops.migrations")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert tables(db, "ops") == set()
 
@@ -363,9 +350,7 @@ def test_without_createdb_right_exit_3_with_a_clear_message(server, database, wr
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("create role {} login nocreatedb").format(sql.Identifier(role)))
     try:
-        params = psycopg.conninfo.conninfo_to_dict(database)
-        params["user"] = role
-        result = run_test(mdir, psycopg.conninfo.make_conninfo(**params))
+        result = run("test", mdir, with_params(database, user=role))
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
@@ -378,13 +363,8 @@ def test_without_createdb_right_exit_3_with_a_clear_message(server, database, wr
 # -- real-world corpora (tests/corpora/*/SOURCE.md, "Per-migration round trip") -----------------------
 
 
-def corpus_folders(corpus: str) -> list[str]:
-    return sorted((p.name for p in (CORPORA / corpus).iterdir() if p.is_dir()),
-                  key=lambda name: int(name.split("_", 1)[0]))
-
-
 def expected_verdicts(corpus: str, **special: list[str]) -> dict[str, str]:
-    out = {name: "ok" for name in corpus_folders(corpus)}
+    out = {name: "ok" for name in folders(CORPORA / corpus, by_id=True)}
     for verdict, names in special.items():
         for name in names:
             assert name in out, name
@@ -393,7 +373,7 @@ def expected_verdicts(corpus: str, **special: list[str]) -> dict[str, str]:
 
 
 def test_docs_rs(server, database):
-    data = run_json(CORPORA / "docs_rs", database)
+    data = run_json("test", CORPORA / "docs_rs", database)
     assert data["exit_code"] == 1
     assert verdicts(data) == expected_verdicts(
         "docs_rs",
@@ -420,7 +400,7 @@ def test_docs_rs(server, database):
 
 
 def test_quickwit(server, database):
-    data = run_json(CORPORA / "quickwit", database)
+    data = run_json("test", CORPORA / "quickwit", database)
     assert data["exit_code"] == 1
     assert verdicts(data) == expected_verdicts(
         "quickwit",
@@ -490,7 +470,7 @@ CRATES_IRREVERSIBLE = [
 
 
 def test_crates_io(server, database):
-    data = run_json(CORPORA / "crates_io", database, "--table", "sqlmigrate_migrations")
+    data = run_json("test", CORPORA / "crates_io", database, "--table", "sqlmigrate_migrations")
     assert data["exit_code"] == 1
     assert verdicts(data) == expected_verdicts(
         "crates_io", failed=CRATES_FAILED, notes=CRATES_NOTES, irreversible=CRATES_IRREVERSIBLE)

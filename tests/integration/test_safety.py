@@ -4,31 +4,19 @@ SPEC 2 (checksums, content checksum) and SPEC 3 (verify, repair, baseline, up re
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 
 import pytest
 
-from tests.conftest import run_cli, tables, tracking_ids
-
-
-def run(command, mdir, database, *args):
-    return run_cli(command, "--dir", mdir, "--database-url", database, *args)
+from tests.conftest import tables, tracking_ids, tracking_row
+from tests.integration.helpers import ONE, TWO, applied, check, error_object, one_json, run, sha256, status_rows
 
 
 def states(mdir, database) -> dict[str, str]:
     result = run("status", mdir, database, "--format", "json")
     assert result.exit_code == 0, result.stderr
     return {m["id"]: m["state"] for m in json.loads(result.stdout)["migrations"]}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def recorded_checksum(db, id_: str) -> str:
-    return db.execute("select checksum from schema_migrations where id = %s", (id_,)).fetchone()[0]
 
 
 FOUR = {
@@ -120,6 +108,66 @@ def test_verify_treats_reformatted_and_edited_down_sql_as_information(database, 
     assert payload["problems"] == [] and payload["reformatted"] == ["001"]
 
 
+def test_verify_reports_an_edited_down_sql_as_information(database, db, write_migrations):
+    mdir = applied(write_migrations, database, TWO)
+    (mdir / "001_a" / "down.sql").write_text("drop table if exists a;\n")
+    result = run("verify", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert "001_a: down.sql edited since it was applied (not a problem; `down` runs the file on disk)" \
+        in result.stdout
+    assert "002_b" not in result.stdout
+    payload = json.loads(run("verify", mdir, database, "--format", "json").stdout)
+    assert payload["exit_code"] == 0 and payload["problems"] == [] and payload["down_edited"] == ["001"]
+
+
+# -- a folder added with the id of an applied migration --------------------------------------------
+
+
+DUPLICATE_OF_APPLIED = {"1_b": ("create table b (id int);\n", "drop table b;\n"),
+                        "002_c": ("create table c (id int);\n", "drop table c;\n")}
+
+
+def test_verify_names_the_duplicate_folder_not_a_modified_migration(database, db, write_migrations):
+    mdir = applied(write_migrations, database, DUPLICATE_OF_APPLIED)
+    write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
+    finding = (f"{mdir}/001_a:1:1: error: id 001 is the same as 1_b, which is applied (ids compare as integers) "
+               "[duplicate-id]")
+    status = run("status", mdir, database)
+    assert status.exit_code == 0
+    assert status.stderr.splitlines()[0] == finding
+    assert [cells[:3] for cells in status_rows(status.stdout).values()] == [["1", "b", "applied"],
+                                                                         ["002", "c", "applied"]]
+    verify = run("verify", mdir, database)
+    assert verify.exit_code == 1
+    assert finding in verify.stderr.splitlines()
+    assert "verify failed: a folder has the same id as an applied migration" in verify.stderr
+    assert "modified" not in verify.stdout + verify.stderr
+    payload = json.loads(run("verify", mdir, database, "--format", "json").stdout)
+    assert payload["exit_code"] == 1 and payload["command"] == "verify"
+    assert [(f["path"], f["rule"]) for f in payload["findings"]] == [(f"{mdir}/001_a", "duplicate-id")]
+    # up still refuses on the duplicate, and changes nothing
+    write_migrations({"003_d": ("create table d (id int);\n", "drop table d;\n")})
+    refused = run("up", mdir, database)
+    assert refused.exit_code == 1
+    assert finding in refused.stderr.splitlines()
+    assert "validation failed; nothing was applied" in refused.stderr
+    assert "changed on disk" not in refused.stderr
+    assert tracking_ids(db) == ["1", "002"]
+    # down of the applied migration runs its own down.sql, not the newcomer's
+    assert run("down", mdir, database, "--all", "--yes").exit_code == 0
+    assert tables(db) == {"schema_migrations"}
+    assert tracking_ids(db) == []
+
+
+def test_verify_leaves_a_duplicate_among_pending_folders_to_check(database, db, write_migrations):
+    mdir = applied(write_migrations, database, ONE)
+    write_migrations({"002_b": ("create table b (id int);\n", "drop table b;\n"),
+                      "2_c": ("create table c (id int);\n", "drop table c;\n")})
+    result = run("verify", mdir, database)
+    assert result.exit_code == 0, result.stderr  # pending ones are fine (SPEC 3); check and up refuse them
+    assert check(mdir).exit_code == 1
+
+
 # -- repair ------------------------------------------------------------------------
 
 
@@ -140,8 +188,8 @@ def test_repair_records_new_checksums_then_verify_and_up_pass(database, db, writ
         "001_a: recorded the current checksums of up.sql (and its down.sql)",
         "002_b: recorded the current checksums of up.sql (and its down.sql)",
     ]
-    assert recorded_checksum(db, "001") == sha256(modified)
-    assert recorded_checksum(db, "002") == sha256(reformatted)
+    assert tracking_row(db, "001", "checksum") == (sha256(modified),)
+    assert tracking_row(db, "002", "checksum") == (sha256(reformatted),)
     assert states(mdir, database) == {"001": "applied", "002": "applied", "003": "pending"}
     assert run("verify", mdir, database).exit_code == 0
     # repair changed only the tracking table, never ran SQL
@@ -158,11 +206,11 @@ def test_repair_one_id_touches_only_that_one(database, db, write_migrations):
     assert run("up", mdir, database).exit_code == 0
     (mdir / "001_a" / "up.sql").write_text("create table a (id bigint);\n")
     (mdir / "002_b" / "up.sql").write_text("create table b (id bigint);\n")
-    before = recorded_checksum(db, "002")
+    before = tracking_row(db, "002", "checksum")
     result = run("repair", mdir, database, "1")  # ids compare as integers: 1 is 001
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "001_a: recorded the current checksums of up.sql (and its down.sql)\n"
-    assert recorded_checksum(db, "002") == before
+    assert tracking_row(db, "002", "checksum") == before
     assert states(mdir, database) == {"001": "applied", "002": "modified"}
     # the same migration named twice (2 and 002) is repaired, and reported, once
     result = run("repair", mdir, database, "2", "002")
@@ -175,14 +223,14 @@ def test_repair_of_an_unknown_id_is_a_usage_error(database, db, write_migrations
     mdir = write_migrations({"001_a": FOUR["001_a"]})
     assert run("up", mdir, database).exit_code == 0
     (mdir / "001_a" / "up.sql").write_text("create table a (id bigint);\n")
-    before = recorded_checksum(db, "001")
+    before = tracking_row(db, "001", "checksum")
     for wanted in ("9", "x1"):
         result = run("repair", mdir, database, "1", wanted)
         assert result.exit_code == 2, result
         assert f"repair {wanted}: no migration has that id" in result.stderr
         assert "Traceback" not in result.stderr
     # nothing changed: the known id given alongside was not repaired either
-    assert recorded_checksum(db, "001") == before
+    assert tracking_row(db, "001", "checksum") == before
 
 
 def test_repair_clears_a_failed_no_transaction_up(database, db, write_migrations):
@@ -203,8 +251,7 @@ def test_repair_clears_a_failed_no_transaction_up(database, db, write_migrations
     assert states(mdir, database) == {"001": "applied", "002": "pending"}
     again = run("up", mdir, database)
     assert again.exit_code == 0, again.stderr
-    assert db.execute("select state, statements_run from schema_migrations where id = '002'").fetchone() \
-        == ("applied", 2)
+    assert tracking_row(db, "002", "state, statements_run") == ("applied", 2)
     indexes = {r[0] for r in db.execute("select indexname from pg_indexes where tablename = 't'")}
     assert indexes == {"t_id", "t_id_2"}
 
@@ -218,8 +265,7 @@ def test_repair_clears_a_failed_no_transaction_down(database, db, write_migratio
     assert run("up", mdir, database).exit_code == 0
     down = run("down", mdir, database)
     assert down.exit_code == 4
-    assert db.execute("select state, failed_during from schema_migrations where id = '002'").fetchone() \
-        == ("failed", "down")
+    assert tracking_row(db, "002", "state, failed_during") == ("failed", "down")
     assert states(mdir, database)["002"] == "failed"
     verify = run("verify", mdir, database)
     assert verify.exit_code == 1
@@ -231,8 +277,7 @@ def test_repair_clears_a_failed_no_transaction_down(database, db, write_migratio
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "002_idx: cleared the failed rollback; the migration is applied again\n"
     assert states(mdir, database) == {"001": "applied", "002": "applied"}
-    assert db.execute("select state, failed_during, statements_run from schema_migrations where id = '002'"
-                      ).fetchone() == ("applied", None, None)
+    assert tracking_row(db, "002", "state, failed_during, statements_run") == ("applied", None, None)
     assert run("verify", mdir, database).exit_code == 0
     # after fixing down.sql the rollback works
     (mdir / "002_idx" / "down.sql").write_text(
@@ -273,8 +318,8 @@ def test_baseline_records_without_running_then_up_applies_the_rest(database, db,
     assert tables(db) == {"schema_migrations"}  # nothing ran
     assert tracking_ids(db) == ["001", "002"]
     for id_, folder in (("001", "001_a"), ("002", "002_b")):
-        assert recorded_checksum(db, id_) == sha256((mdir / folder / "up.sql").read_bytes())
-    assert db.execute("select down_sql from schema_migrations where id = '002'").fetchone() == ("drop table b;\n",)
+        assert tracking_row(db, id_, "checksum") == (sha256((mdir / folder / "up.sql").read_bytes()),)
+    assert tracking_row(db, "002", "down_sql") == ("drop table b;\n",)
     assert states(mdir, database) == {"001": "applied", "002": "applied", "003": "pending", "004": "pending"}
     assert run("verify", mdir, database).exit_code == 0
     # the content checksum was recorded too: a reformat is told apart from an edit
@@ -320,6 +365,22 @@ def test_baseline_of_an_unknown_id_is_a_usage_error(database, db, write_migratio
     assert result.exit_code == 2
     assert "sqlmigrate: baseline 7: no migration has that id" in result.stderr  # not "--to": never typed
     assert tables(db) == set()
+
+
+def test_baseline_json_shape_and_refusal_object(database, db, write_migrations):
+    mdir = write_migrations({k: FOUR[k] for k in ("001_a", "002_b", "003_c")})
+    result = run("baseline 2", mdir, database, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert one_json(result.stdout) == {"command": "baseline", "exit_code": 0,
+                                       "recorded": [{"id": "001", "name": "a"}, {"id": "002", "name": "b"}],
+                                       "notes": []}
+    assert tracking_ids(db) == ["001", "002"]
+    assert tables(db) == {"schema_migrations"}  # recorded, not run
+    again = run("baseline 3", mdir, database, "--format", "json")
+    assert again.exit_code == 1
+    refusal = error_object(again.stdout, "baseline", 1)
+    assert "tracking table already has 2 row(s)" in refusal["error"]
+    assert tracking_ids(db) == ["001", "002"]
 
 
 # -- out of order ------------------------------------------------------------------
@@ -425,3 +486,20 @@ def test_reformatted_directive_spelling_is_not_a_change_but_a_new_directive_is(d
     assert states(mdir, database) == {"001": "reformatted"}
     (mdir / "001_t" / "up.sql").write_text("create table t (id int);\n")  # the directive removed
     assert states(mdir, database) == {"001": "modified"}
+
+
+def test_reordering_ignore_rules_after_apply_is_reformatted(database, db, write_migrations):
+    up_sql = "-- sqlmigrate: ignore destructive, lock-unsafe\ncreate table a (id int);\ncreate index on a (id);\n"
+    mdir = applied(write_migrations, database, {"001_a": (up_sql, "drop table a;\n")})
+    (mdir / "001_a" / "up.sql").write_text(up_sql.replace("destructive, lock-unsafe", "lock-unsafe, destructive"))
+    write_migrations({"002_b": ("create table b (id int);\n", "drop table b;\n")})
+    status = json.loads(run("status", mdir, database, "--format", "json").stdout)
+    assert [(m["id"], m["state"]) for m in status["migrations"]] == [("001", "reformatted"), ("002", "pending")]
+    assert run("verify", mdir, database).exit_code == 0
+    result = run("up", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == ["001", "002"]
+    # dropping a rule from the list is a change of content
+    (mdir / "001_a" / "up.sql").write_text(up_sql.replace("destructive, lock-unsafe", "lock-unsafe"))
+    status = json.loads(run("status", mdir, database, "--format", "json").stdout)
+    assert status["migrations"][0]["state"] == "modified"

@@ -9,6 +9,7 @@ import pytest
 from sqlmigrate import schema
 from sqlmigrate.schema import Key
 from tests.conftest import run_cli
+from tests.integration.helpers import run
 
 EVERY_KIND = """
 create extension if not exists pg_trgm;
@@ -272,8 +273,8 @@ def test_schema_command_prints_stable_text_without_tracking_table(database, db, 
     mdir = write_migrations({"001_users": (
         "create table users (id bigint primary key, email text not null);\n"
         "create index users_email on users (email);\n", "drop table users;\n")})
-    assert run_cli("up", "--dir", mdir, "--database-url", database).exit_code == 0
-    result = run_cli("schema", "--dir", mdir, "--database-url", database)
+    assert run("up", mdir, database).exit_code == 0
+    result = run("schema", mdir, database)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.endswith(
         "table users\n"
@@ -282,7 +283,7 @@ def test_schema_command_prints_stable_text_without_tracking_table(database, db, 
         "  constraint users_pkey: PRIMARY KEY (id)\n"
         "  index users_email: CREATE INDEX users_email ON public.users USING btree (email)\n")
     assert "schema_migrations" not in result.stdout
-    again = run_cli("schema", "--dir", mdir, "--database-url", database)
+    again = run("schema", mdir, database)
     assert again.stdout == result.stdout
 
 

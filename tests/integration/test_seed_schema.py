@@ -1,5 +1,6 @@
 """The project's own migrations: apply, roll back, apply again."""
-from tests.conftest import ROOT, run_cli, tables, tracking_ids
+from tests.conftest import ROOT, tables, tracking_ids
+from tests.integration.helpers import check, run
 
 SEED = ROOT / "migrations"
 SEED_TABLES = {"users", "api_keys", "user_preferences", "billing_info", "usage_tracking",
@@ -7,22 +8,22 @@ SEED_TABLES = {"users", "api_keys", "user_preferences", "billing_info", "usage_t
 
 
 def test_seed_up_down_up(database, db):
-    first = run_cli("up", "--dir", SEED, "--database-url", database)
+    first = run("up", SEED, database)
     assert first.exit_code == 0, first.stderr
     assert tables(db) == SEED_TABLES | {"schema_migrations"}
     assert tracking_ids(db) == ["001", "002", "003"]
 
-    down = run_cli("down", "--all", "--yes", "--dir", SEED, "--database-url", database)
+    down = run("down", SEED, database, "--all", "--yes")
     assert down.exit_code == 0, down.stderr
     assert tables(db) == {"schema_migrations"}
     assert tracking_ids(db) == []
 
-    again = run_cli("up", "--dir", SEED, "--database-url", database)
+    again = run("up", SEED, database)
     assert again.exit_code == 0, again.stderr
     assert tables(db) == SEED_TABLES | {"schema_migrations"}
 
 
 def test_seed_passes_check():
-    result = run_cli("check", "--strict", "--dir", SEED)
+    result = check(SEED, "--strict")
     assert result.exit_code == 0, result.stdout
     assert "0 error(s), 0 warning(s)" in result.stdout

@@ -1,27 +1,12 @@
 """`status`: text table and JSON, every state, always exit 0."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import datetime
 
-from tests.conftest import run_cli, tables
-
-
-def run(command, mdir, database, *args):
-    return run_cli(command, "--dir", mdir, "--database-url", database, *args)
-
-
-def rows_of(stdout: str) -> dict[str, list[str]]:
-    """Table rows by id: [id, name, state, ...]."""
-    out = {}
-    for line in stdout.splitlines():
-        cells = line.split()
-        # not the summary line ("2 applied, 1 pending")
-        if len(cells) >= 4 and cells[0].isdigit() and not cells[1].endswith(","):
-            out[cells[0]] = cells
-    return out
+from tests.conftest import tables
+from tests.integration.helpers import one_json, run, sha256, status_rows
 
 
 def test_status_before_anything_lists_pending_and_creates_nothing(database, db, write_migrations):
@@ -35,9 +20,9 @@ def test_status_before_anything_lists_pending_and_creates_nothing(database, db, 
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("ID"))
     assert header.split() == ["ID", "NAME", "STATE", "APPLIED", "AT"]
-    ids = [cells[0] for cells in rows_of(result.stdout).values()]
+    ids = [cells[0] for cells in status_rows(result.stdout).values()]
     assert ids == ["1", "2", "10"]
-    assert all(cells[2] == "pending" and cells[3] == "-" for cells in rows_of(result.stdout).values())
+    assert all(cells[2] == "pending" and cells[3] == "-" for cells in status_rows(result.stdout).values())
     assert "3 pending" in result.stdout
     assert tables(db) == set()
 
@@ -57,7 +42,7 @@ def test_every_state_and_exit_0(database, db, write_migrations):
 
     result = run("status", mdir, database)
     assert result.exit_code == 0, result.stderr
-    rows = rows_of(result.stdout)
+    rows = status_rows(result.stdout)
     assert {k: v[2] for k, v in rows.items()} == {
         "001": "applied", "002": "modified", "003": "missing", "004": "reformatted", "005": "pending",
     }
@@ -100,7 +85,7 @@ def test_renamed_folder_still_matches(database, db, write_migrations):
     (mdir / "1_x").rename(mdir / "001_x")
     result = run("status", mdir, database)
     assert result.exit_code == 0
-    rows = rows_of(result.stdout)
+    rows = status_rows(result.stdout)
     assert list(rows) == ["001"]
     assert rows["001"][1:3] == ["x", "applied"]
     assert "note: applied as 1_x" in result.stdout
@@ -117,7 +102,7 @@ def test_renamed_to_a_new_name_still_matches(database, db, write_migrations):
     assert run("up", mdir, database).exit_code == 0
     (mdir / "001_x").rename(mdir / "001_better_name")
     result = run("status", mdir, database)
-    rows = rows_of(result.stdout)
+    rows = status_rows(result.stdout)
     assert rows["001"][1:3] == ["better_name", "applied"]
     assert "note: applied as 001_x" in result.stdout
 
@@ -129,7 +114,7 @@ def test_failed_state(database, db, write_migrations):
     assert run("up", mdir, database).exit_code == 4
     result = run("status", mdir, database)
     assert result.exit_code == 0
-    assert rows_of(result.stdout)["001"][2] == "failed"
+    assert status_rows(result.stdout)["001"][2] == "failed"
     assert "stopped after 1 statement(s)" in result.stdout
     payload = json.loads(run("status", mdir, database, "--format", "json").stdout)
     assert payload["migrations"][0]["state"] == "failed"
@@ -142,7 +127,7 @@ def test_status_with_bad_folder_still_lists_and_exits_0(database, db, write_migr
     result = run("status", mdir, database)
     assert result.exit_code == 0
     assert "Not-A-Migration:1:1: error:" in result.stderr and "[bad-name]" in result.stderr
-    assert list(rows_of(result.stdout)) == ["001"]
+    assert list(status_rows(result.stdout)) == ["001"]
 
 
 def test_repair_after_a_rename_names_the_folder_and_updates_the_row(database, db, write_migrations):
@@ -155,5 +140,48 @@ def test_repair_after_a_rename_names_the_folder_and_updates_the_row(database, db
     assert "1_renamed: " in result.stdout and "001_renamed" not in result.stdout  # as status shows it
     payload = json.loads(run("repair", mdir, database, "--format", "json").stdout)
     assert payload["repaired"] == []  # the first repair took: nothing left
-    checksum = hashlib.sha256((mdir / "1_renamed" / "up.sql").read_bytes()).hexdigest()
+    checksum = sha256((mdir / "1_renamed" / "up.sql").read_bytes())
     assert db.execute("select id, checksum from schema_migrations").fetchall() == [("001", checksum)]
+
+
+# -- a duplicate id --------------------------------------------------------------------------------
+
+
+DUPLICATE = {
+    "001_a": ("create table a (id int);\n", "drop table a;\n"),
+    "1_b": ("create table b (id int);\n", "drop table b;\n"),
+    "002_c": ("create table c (id int);\n", "drop table c;\n"),
+}
+
+
+def test_status_with_a_duplicate_id_reports_it_and_exits_0(database, db, write_migrations):
+    mdir = write_migrations(DUPLICATE)
+    result = run("status", mdir, database)
+    assert result.exit_code == 0  # status always exits 0; verify, check and up are the gates
+    assert result.stderr.splitlines()[0] == (
+        f"{mdir}/1_b:1:1: error: id 1 is the same as 001_a (ids compare as integers) [duplicate-id]")
+    rows = status_rows(result.stdout).values()
+    assert [r[:3] for r in rows] == [["001", "a", "pending"], ["002", "c", "pending"]]
+    payload = one_json(run("status", mdir, database, "--format", "json").stdout)
+    assert [(m["id"], m["name"], m["state"]) for m in payload["migrations"]] == [
+        ("001", "a", "pending"), ("002", "c", "pending")]
+    [finding] = payload["findings"]
+    assert (finding["path"], finding["line"], finding["col"], finding["severity"], finding["rule"]) == (
+        f"{mdir}/1_b", 1, 1, "error", "duplicate-id")
+    # status creates nothing, and up refuses the folder
+    assert tables(db) == set()
+    refused = run("up", mdir, database)
+    assert refused.exit_code == 1 and "[duplicate-id]" in refused.stderr
+    assert tables(db) == set()
+
+
+def test_status_with_a_duplicate_of_an_applied_id_keeps_the_applied_folder(database, db, write_migrations):
+    mdir = write_migrations({k: v for k, v in DUPLICATE.items() if k != "001_a"})
+    assert run("up", mdir, database).exit_code == 0
+    write_migrations({"001_a": DUPLICATE["001_a"]})
+    payload = one_json(run("status", mdir, database, "--format", "json").stdout)
+    assert [f["rule"] for f in payload["findings"]] == ["duplicate-id"]
+    states = {(m["id"], m["name"]): m["state"] for m in payload["migrations"]}
+    # the applied migration is 1_b, whose up.sql did not change
+    assert "modified" not in states.values(), payload["migrations"]
+    assert states.get(("1", "b")) == "applied", payload["migrations"]

@@ -1,21 +1,18 @@
-"""`up` against a real server: order, tracking rows, --to, --dry-run, --table, refusals, sessions."""
+"""`up` against a real server: order, tracking rows, --to, --dry-run, --table, refusals, sessions, JSON."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 
-from tests.conftest import run_cli, tables, tracking_ids
+from tests.conftest import run_cli, tables, tracking_ids, tracking_row
+from tests.integration.helpers import (FINDING_KEYS, NOTICE_KEYS, ONE, STEP_KEYS, applied, check, one_json, run,
+                                       sha256, up)
 
 THREE = {
     "1_one": ("create table one (id int);\n", "drop table one;\n"),
     "2_two": ("create table two (id int);\n", "drop table two;\n"),
     "10_ten": ("create table ten (id int);\n", "drop table ten;\n"),
 }
-
-
-def up(mdir, database, *args, env=None):
-    return run_cli("up", "--dir", mdir, "--database-url", database, *args, env=env)
 
 
 def test_applies_in_integer_id_order_with_tracking_rows(database, db, write_migrations):
@@ -33,7 +30,7 @@ def test_applies_in_integer_id_order_with_tracking_rows(database, db, write_migr
     ).fetchall()
     assert [r[0] for r in rows] == ["1", "2", "10"]
     assert [r[1] for r in rows] == ["one", "two", "ten"]
-    assert rows[2][2] == hashlib.sha256(b"create table ten (two_id int);\ninsert into two values (1);\n").hexdigest()
+    assert rows[2][2] == sha256(b"create table ten (two_id int);\ninsert into two values (1);\n")
     assert all(r[3] is not None for r in rows)
     assert rows[0][4] == "drop table one;\n"
     out = result.stdout
@@ -65,8 +62,8 @@ def test_checksum_ignores_bom_and_crlf(database, db, write_migrations):
     mdir = write_migrations({"001_t": (b"\xef\xbb\xbf" + body.encode(), "drop table t;\n")})
     assert up(mdir, database).exit_code == 0
     (stored,) = db.execute("select checksum from schema_migrations").fetchone()
-    assert stored == hashlib.sha256(body.replace("\r\n", "\n").encode()).hexdigest()
-    status = run_cli("status", "--dir", mdir, "--database-url", database)
+    assert stored == sha256(body.replace("\r\n", "\n"))
+    status = run("status", mdir, database)
     assert "applied" in status.stdout and "modified" not in status.stdout
 
 
@@ -179,7 +176,7 @@ def test_table_in_existing_schema(database, db, write_migrations):
     assert "schema_migrations" not in tables(db)
     ids = db.execute("select id from myschema.tracking order by id::int").fetchall()
     assert [r[0] for r in ids] == ["1", "2", "10"]
-    status = run_cli("status", "--dir", mdir, "--database-url", database, "--table", "myschema.tracking")
+    status = run("status", mdir, database, table="myschema.tracking")
     assert status.exit_code == 0
     assert status.stdout.count("applied") >= 3 and "pending" not in status.stdout
 
@@ -230,7 +227,7 @@ def test_foreign_tracking_table_is_refused(database, db, write_migrations):
     assert "Traceback" not in result.stderr
     assert tables(db) == {"schema_migrations"}
     assert db.execute("select version from schema_migrations").fetchall() == [(20200101000000,)]
-    status = run_cli("status", "--dir", mdir, "--database-url", database)
+    status = run("status", mdir, database)
     assert status.exit_code == 1
     assert "not a sqlmigrate tracking table" in status.stderr
 
@@ -336,7 +333,7 @@ def test_set_in_no_transaction_migration_does_not_leak(database, db, write_migra
     assert result.exit_code == 0, result.stderr
     (tz,) = db.execute("select tz from seen").fetchone()
     assert tz != "Pacific/Chatham"
-    assert db.execute("select state from schema_migrations where id = '001'").fetchone() == ("applied",)
+    assert tracking_row(db, "001") == ("applied",)
 
 
 def test_set_role_does_not_leak(database, db, write_migrations):
@@ -357,8 +354,7 @@ def test_set_role_does_not_leak(database, db, write_migrations):
         result = up(mdir, database)
         assert result.exit_code == 0, result.stderr
         assert [r[0] for r in db.execute("select who from seen")] == [db.info.user, db.info.user]
-        assert db.execute("select state, statements_run from schema_migrations where id = '003'").fetchone() \
-            == ("applied", 2)
+        assert tracking_row(db, "003", "state, statements_run") == ("applied", 2)
     finally:
         db.execute(f"drop owned by {role}")
         db.execute(f"drop role {role}")
@@ -421,3 +417,95 @@ def test_layout_errors_block_up(database, db, write_migrations):
     assert duplicate.exit_code == 1
     assert "[duplicate-id]" in duplicate.stderr
     assert tables(db) == set()
+
+
+# -- what up validates: every pending migration, above --to too; not the applied ones --------------
+
+
+def test_up_to_refuses_on_an_error_in_a_pending_migration_above_it(database, db, write_migrations):
+    mdir = write_migrations({**ONE, "002_b": ("create table b (id int);\nbegin;\n", "drop table b;\n")})
+    for args in (("--to", "1"), ("--to", "1", "--dry-run")):
+        result = run("up", mdir, database, *args)
+        assert result.exit_code == 1, result
+        assert f"{mdir}/002_b/up.sql:2:1: error: BEGIN at top level" in result.stderr
+        assert "[transaction-control]" in result.stderr
+        assert "validation failed; nothing was applied" in result.stderr
+        assert "applying" not in result.stdout
+    assert tables(db) == set()  # not even the tracking table
+
+
+def test_up_to_shows_down_sql_errors_above_it_as_warnings(database, db, write_migrations):
+    mdir = write_migrations({**ONE, "002_b": ("create table b (id int);\n", "commit;\n")})
+    result = run("up", mdir, database, "--to", "1")
+    assert result.exit_code == 0, result.stderr
+    assert f"{mdir}/002_b/down.sql:1:1: warning: COMMIT at top level" in result.stderr
+    assert "(blocks down, not up)" in result.stderr
+    assert tracking_ids(db) == ["001"]
+
+
+def test_check_errors_in_an_applied_up_sql_do_not_block_up_unless_it_is_modified(database, db, write_migrations):
+    """Decided (README, `up`): applied migrations are not validated again; their up.sql already ran.
+    A content edit makes them modified, which does block."""
+    mdir = applied(write_migrations, database, ONE)
+    up_sql = mdir / "001_a" / "up.sql"
+    up_sql.write_text("create table a (id int);\n-- sqlmigrate: no-transaction\n")  # a comment only
+    write_migrations({"002_b": ("create table b (id int);\n", "drop table b;\n")})
+    checked = check(mdir)
+    assert checked.exit_code == 1 and f"{mdir}/001_a/up.sql:2:1: error:" in checked.stdout
+    status = run("status", mdir, database, "--format", "json")
+    assert json.loads(status.stdout)["migrations"][0]["state"] == "reformatted"
+    result = run("up", mdir, database)
+    assert result.exit_code == 0, result.stderr
+    assert tracking_ids(db) == ["001", "002"]
+    up_sql.write_text("create table a (id bigint);\n")
+    write_migrations({"003_c": ("create table c (id int);\n", "drop table c;\n")})
+    refused = run("up", mdir, database)
+    assert refused.exit_code == 1
+    assert "applied migration(s) changed on disk: 001_a" in refused.stderr
+    assert "c" not in tables(db)
+
+
+# -- the JSON report -------------------------------------------------------------------------------
+
+
+PLANNED = {
+    "001_a": ("-- a comment\ncreate table a (id int);\ninsert into a values (1);\n", "drop table a;\n"),
+    "002_idx": ("-- sqlmigrate: no-transaction\ncreate index concurrently a_id on a (id);\n",
+                "-- sqlmigrate: no-transaction\ndrop index concurrently a_id;\n"),
+    "003_clean": ("delete from a;\n", "select 1;\n"),
+}
+
+
+def test_up_dry_run_json_shape(database, db, write_migrations):
+    mdir = write_migrations(PLANNED)
+    result = run("up", mdir, database, "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # warnings go into the object, not to stderr
+    payload = one_json(result.stdout)
+    assert set(payload) == {"command", "exit_code", "dry_run", "warnings", "notes", "planned"}
+    assert (payload["command"], payload["exit_code"], payload["dry_run"], payload["notes"]) == ("up", 0, True, [])
+    [warning] = payload["warnings"]
+    assert set(warning) == FINDING_KEYS
+    assert (warning["path"], warning["line"], warning["col"], warning["severity"], warning["rule"]) == (
+        f"{mdir}/003_clean/up.sql", 1, 1, "warning", "destructive")
+    assert payload["planned"] == [
+        {"id": "001", "name": "a", "path": f"{mdir}/001_a/up.sql", "transactional": True,
+         "statements": ["create table a (id int);", "insert into a values (1);"]},
+        {"id": "002", "name": "idx", "path": f"{mdir}/002_idx/up.sql", "transactional": False,
+         "statements": ["create index concurrently a_id on a (id);"]},
+        {"id": "003", "name": "clean", "path": f"{mdir}/003_clean/up.sql", "transactional": True,
+         "statements": ["delete from a;"]},
+    ]
+    assert tables(db) == set()  # changes nothing, not even the tracking table
+
+
+def test_up_json_shape_without_dry_run(database, db, write_migrations):
+    mdir = write_migrations(PLANNED)
+    payload = one_json(run("up", mdir, database, "--format", "json").stdout)
+    assert set(payload) == {"command", "exit_code", "dry_run", "warnings", "notes", "done", "failed", "not_run"}
+    assert (payload["dry_run"], payload["failed"], payload["not_run"]) == (False, None, [])
+    assert [set(d) for d in payload["done"]] == [STEP_KEYS | NOTICE_KEYS | {"duration_s"}] * 3
+    assert [(d["id"], d["transactional"]) for d in payload["done"]] == [("001", True), ("002", False),
+                                                                        ("003", True)]
+    assert all(isinstance(d["duration_s"], float) and d["duration_s"] >= 0 for d in payload["done"])
+    assert tracking_ids(db) == ["001", "002", "003"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from sqlmigrate import versions
-from tests.conftest import run_cli
+from tests.integration.helpers import run
 
 # (first major, sample up.sql whose last statement needs it, the hint's opening words)
 SAMPLES = [
@@ -44,7 +44,7 @@ SAMPLES = [
 @pytest.mark.parametrize("major, up, hint", SAMPLES, ids=[s[2].split(" needs")[0][:40] for s in SAMPLES])
 def test_sql_of_a_later_major_fails_with_a_hint_naming_it(database, db, write_migrations, major, up, hint):
     mdir = write_migrations({"001_new_sql": (up, "select 1;\n")})
-    result = run_cli("up", "--dir", mdir, "--database-url", database)
+    result = run("up", mdir, database)
     if db.info.server_version >= major * 10000:
         assert result.exit_code == 0, result.stderr
         assert "needs PostgreSQL" not in result.stderr
@@ -59,7 +59,7 @@ def test_sql_of_a_later_major_fails_with_a_hint_naming_it(database, db, write_mi
 def test_no_hint_for_an_ordinary_mistake(database, db, write_migrations):
     mdir = write_migrations({"001_typo": ("create table t (id int);\nmerge into t using nope s on true "
                                           "when not matched then insert values (1);\n", "select 1;\n")})
-    result = run_cli("up", "--dir", mdir, "--database-url", database)
+    result = run("up", mdir, database)
     assert result.exit_code == 4
     if db.info.server_version >= 150000:  # MERGE is known: the server's own error, nothing added
         assert "001_typo/up.sql:2:20: ERROR 42P01: relation \"nope\" does not exist" in result.stderr

@@ -65,12 +65,8 @@ def test_content_checksum_of_a_big_file_sees_an_edit_at_its_end():
     assert sqlfile.content_checksum(PATH, a) == sqlfile.content_checksum(PATH, a.replace(",", ",\n  "))
 
 
-def test_binary_file_is_not_utf8(tmp_path):
-    folder = tmp_path / "migrations" / "001_blob"
-    folder.mkdir(parents=True)
-    (folder / "up.sql").write_bytes(bytes(range(256)) * 4096)
-    (folder / "down.sql").write_text("select 1;\n")
-    scan = discovery.scan(tmp_path / "migrations")
+def test_binary_file_is_not_utf8(write_migrations):
+    scan = discovery.scan(write_migrations({"001_blob": (bytes(range(256)) * 4096, "select 1;\n")}))
     found = rules.check(scan, TABLE)
     assert [(Path(f.path).name, f.line, f.col, f.rule) for f in found] == [("up.sql", 1, 1, "not-utf8")]
     assert found[0].is_error

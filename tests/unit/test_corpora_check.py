@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sqlmigrate import discovery, rules
+from tests.conftest import CORPORA
 
-CORPORA = Path(__file__).resolve().parents[1] / "corpora"
 DEFAULT = rules.TrackingTable.parse("schema_migrations")
 
 

@@ -11,10 +11,9 @@ import pytest
 
 from sqlmigrate import discovery, rules, sqlfile
 from sqlmigrate.prevalidate import Prevalidation
-from tests.conftest import wait_for
+from tests.conftest import CORPORA, ROOT, wait_for, write_files
 
-ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = [ROOT / "migrations", *sorted((ROOT / "tests" / "corpora").iterdir())]
+FOLDERS = [ROOT / "migrations", *sorted(CORPORA.iterdir())]
 FOLDERS = [f for f in FOLDERS if f.is_dir()]
 
 
@@ -60,13 +59,9 @@ def _messy(tmp_path: Path) -> Path:
         "006_lint/down.sql": b"-- sqlmigrate: empty\n",
         "004_lint/down.sql": b"",
         "005_nodown/up.sql": b"vacuum;\n",
+        "Bad Name": None,
     }
-    for name, data in files.items():
-        path = tmp_path / "m" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    (tmp_path / "m" / "Bad Name").mkdir()
-    return tmp_path / "m"
+    return write_files(tmp_path / "m", files)
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
@@ -90,7 +85,7 @@ def test_same_on_a_folder_full_of_problems(tmp_path):
 
 
 def test_only_the_pending_ones_and_the_child_is_stopped_early():
-    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    scan = discovery.scan(CORPORA / "crates_io")
     table = rules.TrackingTable.parse("sqlmigrate_migrations")
     newest = max(m.number for m in scan.migrations)
     findings, parsed = _forked(scan, table, only=lambda m: m.number == newest)
@@ -101,7 +96,7 @@ def test_only_the_pending_ones_and_the_child_is_stopped_early():
 
 @pytest.mark.parametrize("direction", ["up", "down"])
 def test_a_child_that_dies_leaves_the_work_to_the_parent(direction):
-    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    scan = discovery.scan(CORPORA / "crates_io")
     table = rules.TrackingTable.parse("sqlmigrate_migrations")
     forked, serial = (_forked, _serial) if direction == "up" else (_down_forked, _down_serial)
 
@@ -149,21 +144,20 @@ def test_no_fork_while_other_threads_run(tmp_path):
         thread.join()
 
 
-def test_a_file_with_two_byte_order_marks_runs_the_same_bytes(tmp_path):
+def test_a_file_with_two_byte_order_marks_runs_the_same_bytes(write_migrations):
     """read_file drops one BOM and sqlfile.parse another: the parent must not put the second back."""
-    folder = tmp_path / "m" / "001_bom"
-    folder.mkdir(parents=True)
     bom = b"\xef\xbb\xbf"
-    (folder / "up.sql").write_bytes(bom + bom + b"-- sqlmigrate: no-transaction\ncreate table t (id int);\n")
-    (folder / "down.sql").write_bytes(b"drop table t;\n")
-    scan = discovery.scan(tmp_path / "m")
+    mdir = write_migrations({"001_bom": (bom + bom + b"-- sqlmigrate: no-transaction\ncreate table t (id int);\n",
+                                         b"drop table t;\n")})
+    folder = mdir / "001_bom"
+    scan = discovery.scan(mdir)
     table = rules.TrackingTable.parse("schema_migrations")
     forked = _forked(scan, table)
     assert forked == _serial(scan, table)
     (sql,) = forked[1].values()
     assert sql.statements[0].text_in(sql.text) == "create table t (id int);"
     (folder / "down.sql").write_bytes(bom + bom + b"drop table t;\n")
-    scan = discovery.scan(tmp_path / "m")
+    scan = discovery.scan(mdir)
     down_forked = _down_forked(scan, table)
     assert down_forked == _down_serial(scan, table)
     down, _ = down_forked[folder]
@@ -189,7 +183,7 @@ def test_no_fork_for_a_big_folder(tmp_path, monkeypatch):
 
 def test_the_child_holds_none_of_the_callers_streams():
     """A caller reading our stdout to its end must not wait for the child (a killed parent's, say)."""
-    scan = discovery.scan(ROOT / "tests" / "corpora" / "crates_io")
+    scan = discovery.scan(CORPORA / "crates_io")
     early = Prevalidation.start(scan, rules.TrackingTable.parse("sqlmigrate_migrations"))
     assert early is not None and early._pid is not None
     try:
@@ -269,15 +263,11 @@ def test_a_down_child_answers_no_up_question(tmp_path):
     assert parsed == expected
 
 
-def test_down_lexes_in_the_parent_rather_than_wait_behind_many_pending_folders(tmp_path):
+def test_down_lexes_in_the_parent_rather_than_wait_behind_many_pending_folders(write_migrations):
     """One step down of the oldest migration under 30 pending ones: the child would
     lex 30 folders nobody needs first, so the parent stops it and lexes its one."""
-    for n in range(1, 32):
-        folder = tmp_path / "m" / f"{n:03d}_t{n}"
-        folder.mkdir(parents=True)
-        (folder / "up.sql").write_text(f"create table t{n} (id int);\n")
-        (folder / "down.sql").write_text(f"drop table t{n};\n")
-    scan = discovery.scan(tmp_path / "m")
+    scan = discovery.scan(write_migrations(
+        {f"{n:03d}_t{n}": (f"create table t{n} (id int);\n", f"drop table t{n};\n") for n in range(1, 32)}))
     table = rules.TrackingTable.parse("schema_migrations")
     oldest = [m for m in scan.migrations if m.number == 1]
     early = Prevalidation.start(scan, table, "down")

@@ -8,6 +8,7 @@ import pytest
 from sqlmigrate import discovery, rules
 from sqlmigrate.model import Severity
 from sqlmigrate.sqlfile import parse_text
+from tests.conftest import write_files
 
 DEFAULT = rules.TrackingTable.parse("schema_migrations")
 
@@ -129,6 +130,32 @@ def test_needs_no_transaction_in_down_sql():
                  kind="down") == []
 
 
+@pytest.mark.parametrize("text", [
+    "reindex (verbose, tablespace x) table concurrently t;",
+    "REINDEX (VERBOSE) INDEX CONCURRENTLY i;",
+    "reindex ( verbose , tablespace pg_default , verbose false ) schema concurrently s;",
+    "reindex (concurrently) table t;",
+    "reindex (verbose, concurrently true) index i;",
+    "reindex table concurrently t;",
+    "create unique index concurrently if not exists i on t (a);",
+    "drop index concurrently if exists i;",
+])
+def test_concurrently_needs_no_transaction(text):
+    assert fired("select 1;\n" + text, "needs-no-transaction") == [(2, 1)]
+    assert fired("-- sqlmigrate: no-transaction\n" + text, "needs-no-transaction") == []
+
+
+@pytest.mark.parametrize("text", [
+    "reindex (verbose) table t;",
+    "reindex (concurrently false) index i;",
+    "reindex (tablespace concurrently) table t;",  # a tablespace named concurrently
+    "create index i on t (concurrently);",
+    "refresh materialized view concurrently v;",  # allowed in a transaction
+])
+def test_not_concurrently(text):
+    assert fired(text, "needs-no-transaction") == []
+
+
 # -- unterminated ------------------------------------------------------------------
 
 
@@ -151,6 +178,17 @@ def test_needs_no_transaction_in_down_sql():
 )
 def test_unterminated(text, where):
     assert fired(text, "unterminated") == where
+
+
+@pytest.mark.parametrize("text,where,message", [
+    ("select 1;\nselect 'abc;\n", (2, 1), "string starting at line 2, column 8 never ends"),
+    ("-- header\n  select 1,\n  $$ never;\n", (2, 3), "dollar-quoted body starting at line 3, column 3 never ends"),
+    ("select 1;\n/* never\nselect 2;\n", (2, 1), "block comment starting at line 2, column 1 never ends"),
+])
+def test_unterminated_finding_is_at_the_statement_and_names_the_opening(text, where, message):
+    sql = parse_text(Path("m/001_x/up.sql"), text)
+    [found] = [f for f in rules.check_file(sql, "up", DEFAULT) if f.rule == "unterminated"]
+    assert ((found.line, found.col), found.message) == (where, message)
 
 
 # -- directives: unknown-directive, misplaced-directive ----------------------------
@@ -235,6 +273,18 @@ def test_empty_files(text, kind, expected):
     assert sorted(findings(text, kind)) == sorted(expected)
 
 
+@pytest.mark.parametrize("kind", ["up", "down"])
+def test_empty_with_statements_is_an_error_at_the_directive(kind):
+    sql = parse_text(Path(f"m/001_x/{kind}.sql"), "-- header\n  -- sqlmigrate: EMPTY\nselect 1;\n")
+    found = [(f.line, f.col, f.rule, f.message) for f in rules.check_file(sql, kind, DEFAULT)]
+    assert found == [(2, 3, "unknown-directive", f"{kind}.sql is marked empty but holds statements")]
+
+
+@pytest.mark.parametrize("text", ["-- sqlmigrate: empty\n", "-- sqlmigrate: empty\n-- nothing\n;\n"])
+def test_empty_without_statements_is_fine(text):
+    assert fired(text, "unknown-directive") == [] and fired(text, "empty-up") == []
+
+
 # -- touches-tracking-table ----------------------------------------------------------
 
 
@@ -277,6 +327,44 @@ def test_touches_tracking_table(text, table, where):
 
 def test_touches_tracking_table_in_down_sql():
     assert fired("drop table schema_migrations;", "touches-tracking-table", kind="down") == [(1, 1)]
+
+
+@pytest.mark.parametrize("text", [
+    "select 1 as x into schema_migrations;",
+    "select * into table public.schema_migrations from t;",
+    "select distinct a into temporary table schema_migrations from t;",
+    "select a into unlogged schema_migrations from t;",
+    "SELECT a INTO TEMP \"schema_migrations\" FROM t;",
+    "with q as (select 1) select * into schema_migrations from q;",
+    "select * into schema_migrations from t union select * from u;",
+    "create table schema_migrations as select 1;",
+    "create unlogged table schema_migrations (id text);",
+    "create temp table if not exists schema_migrations (id text);",
+    "create foreign table schema_migrations (id text) server s;",
+    "drop foreign table if exists schema_migrations;",
+])
+def test_creating_the_tracking_table_is_flagged(text):
+    assert fired("select 1;\n" + text, "touches-tracking-table") == [(2, 1)]
+
+
+@pytest.mark.parametrize("text", [
+    "select * into other from t;",
+    "select * into \"Schema_Migrations\" from t;",
+    "with q as (select 1) insert into schema_migrations select * from q;",  # rows, not a table
+    "insert into schema_migrations select * from t;",
+    "select * from schema_migrations;",
+    "create function f() returns int language plpgsql as $$ declare n int; begin "
+    "select 1 into schema_migrations; return n; end $$;",
+])
+def test_not_creating_the_tracking_table(text):
+    assert fired(text, "touches-tracking-table") == []
+
+
+def test_select_into_a_qualified_tracking_table():
+    other = rules.TrackingTable.parse("audit.schema_migrations")
+    assert fired("select 1 into public.schema_migrations;", "touches-tracking-table", table=other) == []
+    assert fired("select 1 into audit.schema_migrations;", "touches-tracking-table", table=other) == [(1, 1)]
+    assert fired("select 1 into schema_migrations;", "touches-tracking-table", table=other) == [(1, 1)]
 
 
 # -- destructive (warning, up.sql only) ----------------------------------------------
@@ -394,6 +482,10 @@ def test_lock_unsafe_is_not_checked_in_down_sql():
     assert fired("create index i on t (a);", "lock-unsafe", kind="down") == []
 
 
+def test_a_table_made_by_select_into_is_created_in_the_migration():
+    assert fired("select * into t2 from t;\ncreate index on t2 (a);", "lock-unsafe") == []
+
+
 def test_one_finding_per_statement_and_rule():
     text = "alter table t alter column a type text, add constraint fk foreign key (b) references u;"
     assert findings(text) == [(1, 1, "lock-unsafe")]
@@ -425,22 +517,6 @@ def test_ignore_naming_an_error_rule_is_refused_and_silences_nothing():
 # -- layout rules: discovery.scan + rules.check on folders ---------------------------
 
 
-def write(root: Path, files: dict[str, bytes | str | None]) -> Path:
-    """Create `files` (relative path -> content; None makes a folder) under root/migrations."""
-    mdir = root / "migrations"
-    mdir.mkdir()
-    for rel, content in files.items():
-        path = mdir / rel
-        if content is None:
-            path.mkdir(parents=True, exist_ok=True)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            content = content.encode()
-        path.write_bytes(content)
-    return mdir
-
-
 def layout_findings(mdir: Path) -> list[tuple[str, int, int, str]]:
     found = rules.check(discovery.scan(mdir), DEFAULT)
     return [(Path(f.path).relative_to(mdir).as_posix(), f.line, f.col, f.rule) for f in found]
@@ -468,19 +544,19 @@ def ok(name: str) -> dict[str, str]:
     ],
 )
 def test_bad_name(tmp_path, folder, is_bad):
-    mdir = write(tmp_path, ok(folder))
+    mdir = write_files(tmp_path / "migrations", ok(folder))
     expected = [(folder, 1, 1, "bad-name")] if is_bad else []
     assert layout_findings(mdir) == expected
 
 
 def test_duplicate_id_compares_ids_as_integers(tmp_path):
-    mdir = write(tmp_path, {**ok("1_a"), **ok("001_b"), **ok("2_c"), **ok("20_d")})
+    mdir = write_files(tmp_path / "migrations", {**ok("1_a"), **ok("001_b"), **ok("2_c"), **ok("20_d")})
     assert layout_findings(mdir) == [("1_a", 1, 1, "duplicate-id")]
     assert [m.id for m in discovery.scan(mdir).migrations] == ["001", "2", "20"]
 
 
 def test_missing_up_and_down(tmp_path):
-    mdir = write(tmp_path, {
+    mdir = write_files(tmp_path / "migrations", {
         "001_no_up/down.sql": "select 1;",
         "002_no_down/up.sql": "select 1;",
         "003_nothing": None,
@@ -495,7 +571,7 @@ def test_missing_up_and_down(tmp_path):
 
 
 def test_not_utf8(tmp_path):
-    mdir = write(tmp_path, {
+    mdir = write_files(tmp_path / "migrations", {
         "001_latin1/up.sql": "select 'caf\xe9';".encode("latin-1"),
         "001_latin1/down.sql": "select 1;",
         **ok("002_fine"),
@@ -504,7 +580,7 @@ def test_not_utf8(tmp_path):
 
 
 def test_plain_files_at_top_level_are_ignored(tmp_path):
-    mdir = write(tmp_path, {
+    mdir = write_files(tmp_path / "migrations", {
         "README.md": "# migrations\n",
         "notes.sql": "this is not sql at all '",
         "LICENSE": b"\xff\xfe binary",
@@ -514,7 +590,7 @@ def test_plain_files_at_top_level_are_ignored(tmp_path):
 
 
 def test_findings_of_files_are_checked_too(tmp_path):
-    mdir = write(tmp_path, {
+    mdir = write_files(tmp_path / "migrations", {
         "001_x/up.sql": "-- sqlmigrate: no-transaction\ncreate index concurrently i on t (a);\n",
         "001_x/down.sql": "drop index concurrently i;\n",
         "002_y/up.sql": "-- nothing yet\n",
@@ -540,10 +616,6 @@ def test_only_ascii_letters_of_an_unquoted_name_are_folded_as_postgresql_does():
 
 
 def test_a_folder_name_ending_in_a_newline_is_a_bad_name(tmp_path):
-    for name in ("001_ok", "002_x\n"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "up.sql").write_text("select 1;\n")
-        (tmp_path / name / "down.sql").write_text("select 1;\n")
-    scan = discovery.scan(tmp_path)
+    scan = discovery.scan(write_files(tmp_path, {**ok("001_ok"), **ok("002_x\n")}))
     assert [m.id for m in scan.migrations] == ["001"]
     assert [f.rule for f in scan.findings] == ["bad-name"]

@@ -574,6 +574,25 @@ def test_content_checksum_includes_copy_data():
     assert sqlfile.content_checksum(PATH, a) != sqlfile.content_checksum(PATH, b)
 
 
+IGNORED = "-- sqlmigrate: ignore destructive, lock-unsafe\ndrop table t;\ncreate index on u (x);\n"
+
+
+@pytest.mark.parametrize("directive", [
+    "-- sqlmigrate: ignore lock-unsafe, destructive",
+    "-- sqlmigrate: ignore destructive, lock-unsafe, destructive",
+    "--SQLMIGRATE: Ignore Lock-Unsafe,Destructive,lock-unsafe",
+])
+def test_ignore_rules_are_a_set_in_the_content_checksum(directive):
+    text = IGNORED.replace("-- sqlmigrate: ignore destructive, lock-unsafe", directive)
+    assert sqltext.checksum(text.encode()) != sqltext.checksum(IGNORED.encode())
+    assert sqlfile.content_checksum(PATH, text) == sqlfile.content_checksum(PATH, IGNORED)
+
+
+def test_ignoring_other_rules_changes_the_content_checksum():
+    one_rule = IGNORED.replace("destructive, lock-unsafe", "destructive")
+    assert sqlfile.content_checksum(PATH, one_rule) != sqlfile.content_checksum(PATH, IGNORED)
+
+
 def test_a_nul_character_is_a_syntax_problem_at_its_place():
     # libpq would cut the query at the NUL and send the rest nowhere: refuse it
     assert problems("create table a (id int);\ninsert into a values (1);\x00\nselect 1;\n") == [("syntax", 2, 26)]

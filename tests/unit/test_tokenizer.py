@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sqlmigrate import sqlfile
+from tests.conftest import CORPORA, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-SQL_FILES = sorted((ROOT / "tests" / "corpora").rglob("*.sql")) + sorted((ROOT / "migrations").rglob("*.sql"))
+SQL_FILES = sorted(CORPORA.rglob("*.sql")) + sorted((ROOT / "migrations").rglob("*.sql"))
 
 AWKWARD = [
     "select $$a;b$$, $tag$ $$ ; $tag$, $1 from t;",
