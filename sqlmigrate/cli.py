@@ -241,10 +241,12 @@ class _Commands:
                        help="PostgreSQL statement_timeout for the migration SQL in the scratch database")
 
     def schema(self) -> None:
-        p = self.sub.add_parser("schema", parents=[self.common, self.database],
+        p = self.sub.add_parser("schema", parents=[_common(self.env, ("text", "json", "mermaid")), self.database],
                                 help="print the database's schema, sorted and stable",
                                 description="Print a snapshot of the schema read from pg_catalog (tracking table "
-                                            "left out), as stable sorted text to commit next to the migrations.")
+                                            "left out), as stable sorted text to commit next to the migrations; "
+                                            "or (--format mermaid) its tables and foreign keys as a Mermaid ER "
+                                            "diagram.")
         p.add_argument("--output", metavar="FILE", type=Path, help="write the text to FILE instead of printing it")
 
     def config(self) -> None:
@@ -375,7 +377,8 @@ _TABLE: dict[str, tuple[Callable[[_Commands], None], _Run]] = {
         settings, " ".join(args.name) if args.name else None)),
     "test": (_Commands.test, lambda c, settings, args, listener: c.test(settings, listener)),
     "drift": (_Commands.drift, lambda c, settings, args, listener: c.drift(settings)),
-    "schema": (_Commands.schema, lambda c, settings, args, listener: c.schema(settings, args.output)),
+    "schema": (_Commands.schema, lambda c, settings, args, listener: c.schema(
+        settings, args.output, form="mermaid" if args.format == "mermaid" else "text")),
     "check": (_Commands.check, lambda c, settings, args, listener: c.check(settings, strict=args.strict)),
     "config": (_Commands.config, lambda c, settings, args, listener: c.config(settings)),
 }

@@ -398,8 +398,9 @@ def drift(settings: Settings) -> DriftReport:
                                exit_code=1 if any(not d.is_note for d in differences) else 0)
 
 
-def schema(settings: Settings, output: Path | None = None) -> SchemaReport:
-    """The snapshot of the database's schema (tracking table left out); written to `output` as text if given."""
+def schema(settings: Settings, output: Path | None = None, *, form: str = "text") -> SchemaReport:
+    """The snapshot of the database's schema (tracking table left out); written to `output` if given,
+    as text or (`form` "mermaid") as an ER diagram."""
     from sqlmigrate.schema import catalog
 
     with _session(Target.from_settings(settings)) as session:
@@ -407,7 +408,15 @@ def schema(settings: Settings, output: Path | None = None) -> SchemaReport:
         snap = catalog.snapshot(session.conn, exclude=session.excluded)
     if output is not None:
         try:
-            output.write_text(snap.to_text(), encoding="utf-8")
+            output.write_text(_schema_text(snap, form), encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-    return SchemaReport(snapshot=snap, database=where, output=output)
+    return SchemaReport(snapshot=snap, database=where, output=output, form=form)
+
+
+def _schema_text(snap, form: str) -> str:
+    if form == "mermaid":
+        from sqlmigrate.schema.mermaid import er_diagram
+
+        return er_diagram(snap)
+    return snap.to_text()

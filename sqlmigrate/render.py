@@ -450,8 +450,13 @@ class Renderer:
     def _text_schema(self, report: SchemaReport) -> None:
         snapshot = report.snapshot
         if report.output is not None:
-            self._print(f"wrote the schema of {report.database} to {report.output}: "
-                        f"{len(snapshot)} object(s)")
+            what = "an ER diagram of the schema" if report.form == "mermaid" else "the schema"
+            self._print(f"wrote {what} of {report.database} to {report.output}: {len(snapshot)} object(s)")
+            return
+        if report.form == "mermaid":
+            from sqlmigrate.schema.mermaid import er_diagram
+
+            self._print(er_diagram(snapshot), end="")
             return
         self._print(snapshot.to_text(), end="")
 

@@ -113,6 +113,7 @@ class SchemaReport(Report):
     snapshot: Snapshot
     database: str
     output: Path | None = None
+    form: str = "text"  # or "mermaid": an ER diagram
 
 
 @dataclass(frozen=True, kw_only=True)
