@@ -32,7 +32,7 @@ class Settings:
     validate_in_parallel: bool = False
 
     def server_options(self) -> dict[str, str]:
-        """Settings for the migration SQL, given at connection start (SPEC 5)."""
+        """Settings for the migration SQL, which hold for every migration (SPEC 5)."""
         options = {}
         if self.lock_timeout:
             options["lock_timeout"] = self.lock_timeout
