@@ -156,6 +156,10 @@ def _locking() -> _Parser:
     return parent
 
 
+# SPEC 7: what up, down, repair and baseline check before they take the lock
+_WRITES = " Exits 3 before changing anything on a read-only standby (run it against the primary)."
+
+
 class _Commands:
     """Adds each command's parser to the subparsers; the shared option groups are built once."""
 
@@ -171,7 +175,7 @@ class _Commands:
         p = self.sub.add_parser("up", parents=[self.common, self.database, self.locking],
                                 help="apply pending migrations",
                                 description="Validate, then apply pending migrations in id order, each in its own "
-                                            "transaction together with its tracking row.")
+                                            "transaction together with its tracking row." + _WRITES)
         p.add_argument("--to", metavar="ID", help="stop after this migration")
         p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
         p.add_argument("--allow-out-of-order", action="store_true",
@@ -180,7 +184,8 @@ class _Commands:
     def down(self) -> None:
         p = self.sub.add_parser("down", parents=[self.common, self.database, self.locking],
                                 help="roll back applied migrations",
-                                description="Roll back applied migrations from the highest id down (one by default).")
+                                description="Roll back applied migrations from the highest id down (one by "
+                                            "default)." + _WRITES)
         which = p.add_mutually_exclusive_group()
         which.add_argument("--steps", type=_positive, metavar="N", help="roll back N migrations")
         which.add_argument("--to", metavar="ID", help="roll back every migration above ID")
@@ -199,14 +204,14 @@ class _Commands:
                                 help="accept deliberate edits, clear failed runs",
                                 description="Record the current checksums of modified or reformatted migrations, "
                                             "and clear failed runs so they can run again (default: every such "
-                                            "migration).")
+                                            "migration)." + _WRITES)
         p.add_argument("ids", nargs="*", metavar="ID", help="migrations to repair (default: all that need it)")
 
     def baseline(self) -> None:
         p = self.sub.add_parser("baseline", parents=[self.common, self.database, self.locking],
                                 help="adopt an existing database",
                                 description="On a database whose tracking table is empty, record every migration "
-                                            "up to ID as applied without running it.")
+                                            "up to ID as applied without running it." + _WRITES)
         p.add_argument("id", metavar="ID", help="the last migration the database already has")
 
     def generate(self) -> None:

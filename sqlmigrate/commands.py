@@ -62,10 +62,10 @@ def _table(settings: Settings) -> rules.TrackingTable:
 
 
 @contextlib.contextmanager
-def _session(settings: Settings) -> Iterator[tuple]:
+def _session(settings: Settings, check: Callable | None = None) -> Iterator[tuple]:
     from sqlmigrate import db
 
-    conn = db.connect(settings.database_url, options=settings.server_options())
+    conn = db.connect(settings.database_url, options=settings.server_options(), check=check)
     try:
         yield conn, db.Tracking(conn, settings.table)
     finally:
@@ -158,9 +158,10 @@ def _migrate_validated(command: str, settings: Settings, hooks: Hooks, dry_run: 
 
 
 def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run: bool) -> Report:
-    from sqlmigrate import db, executor
+    from sqlmigrate import db, executor, preflight
 
-    with _session(settings) as (conn, tracking):
+    check = preflight.for_command(settings.database_url, command, dry_run=dry_run)  # SPEC 7: not on a standby
+    with _session(settings, check) as (conn, tracking):
         if dry_run:
             plan = make_plan(tracking.rows())
             return Report(command, 0, {"plan": plan, "dry_run": True, "table": settings.table})
@@ -282,10 +283,10 @@ def verify(settings: Settings) -> Report:
 
 def repair(settings: Settings, hooks: Hooks, ids: list[str]) -> Report:
     """Record current checksums / clear failed runs, in one transaction under the lock."""
-    from sqlmigrate import db
+    from sqlmigrate import db, preflight
 
     scan = _scan(settings)
-    with _session(settings) as (conn, tracking):
+    with _session(settings, preflight.for_command(settings.database_url, "repair")) as (conn, tracking):
         with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
             repairs = planning.plan_repair(scan, tracking.rows(), ids)
             queries = [_repair_query(tracking, r) for r in repairs]
@@ -305,10 +306,10 @@ def _repair_query(tracking, repair: Repair):
 
 def baseline(settings: Settings, hooks: Hooks, to: str) -> Report:
     """Record every migration up to `to` as applied without running it."""
-    from sqlmigrate import db
+    from sqlmigrate import db, preflight
 
     scan = _scan(settings)
-    with _session(settings) as (conn, tracking):
+    with _session(settings, preflight.for_command(settings.database_url, "baseline")) as (conn, tracking):
         with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
             chosen = planning.plan_baseline(scan, tracking.rows(), to)
             tracking.create()
