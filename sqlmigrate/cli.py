@@ -157,7 +157,8 @@ def _locking() -> _Parser:
 
 
 # SPEC 7: what up, down, repair and baseline check before they take the lock
-_WRITES = " Exits 3 before changing anything on a read-only standby (run it against the primary)."
+_WRITES = (" Exits 3 before changing anything on a read-only standby (run it against the primary) and through a "
+           "connection pooler in transaction or statement mode (use session pooling or a direct connection).")
 
 
 class _Commands:

@@ -160,7 +160,7 @@ def _migrate_validated(command: str, settings: Settings, hooks: Hooks, dry_run: 
 def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run: bool) -> Report:
     from sqlmigrate import db, executor, preflight
 
-    check = preflight.for_command(settings.database_url, command, dry_run=dry_run)  # SPEC 7: not on a standby
+    check = preflight.for_command(settings.database_url, command, dry_run=dry_run)  # SPEC 7: standby, pooler
     with _session(settings, check) as (conn, tracking):
         if dry_run:
             plan = make_plan(tracking.rows())

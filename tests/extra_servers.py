@@ -1,8 +1,8 @@
 """Servers the deploy tests run against besides the test server: a primary with
-a streaming standby (initdb, pg_basebackup -R).
+a streaming standby (initdb, pg_basebackup -R), and PgBouncer in each pool mode.
 
 Each is started in a temporary folder, as the current user, or as `postgres`
-(else `nobody`) when that is root, which initdb and postgres refuse.
+(else `nobody`) when that is root, which initdb, postgres and pgbouncer refuse.
 A server that cannot be started raises RuntimeError with one line saying why.
 """
 from __future__ import annotations
@@ -156,4 +156,82 @@ class StandbyPair:
             with contextlib.suppress(Exception):
                 self.folder.run([self.pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], "stopping")
         self.started = []
+        self.folder.remove()
+
+
+class PgBouncer:
+    """PgBouncer as a child process with stock settings but for these: it
+    listens on 127.0.0.1 at a free port, trusts the test server's user, and
+    sends every database to the test server in `pool_mode`."""
+
+    def __init__(self, server: str, pool_mode: str, *, settings: str = "") -> None:
+        binary = shutil.which("pgbouncer") or next(
+            (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(p, os.X_OK)), None)
+        if binary is None:
+            raise RuntimeError("no pgbouncer on PATH or in /usr/sbin (apt-get install pgbouncer)")
+        with psycopg.connect(server, autocommit=True) as conn:
+            host, port, self.user = conn.info.host, conn.info.port, conn.info.user
+        self.pool_mode = pool_mode
+        self.port = free_port()
+        self.folder = _Folder(f"sqlmigrate-pgbouncer-{pool_mode}-")
+        base = self.folder.base
+        users = self.folder.write("users.txt", f'"{self.user}" ""\n')
+        self.log = base / "pgbouncer.log"
+        ini = self.folder.write("pgbouncer.ini", "\n".join([
+            "[databases]",
+            f"* = host={host} port={port}",
+            "[pgbouncer]",
+            "listen_addr = 127.0.0.1",
+            f"listen_port = {self.port}",
+            "unix_socket_dir =",
+            "auth_type = trust",
+            f"auth_file = {users}",
+            f"pool_mode = {pool_mode}",
+            f"logfile = {self.log}",
+            settings,
+            "",
+        ]))
+        # its output to a file: a pipe nobody reads would stop it once full
+        self.output = base / "output"
+        with self.output.open("wb") as output:
+            self.process = subprocess.Popen([binary, str(ini)], cwd=base, stdin=subprocess.DEVNULL, stdout=output,
+                                            stderr=subprocess.STDOUT, **self.folder.popen_user())
+        try:
+            self._wait_until_it_answers(server)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_it_answers(self, server: str, timeout: float = 15) -> None:
+        admin_db = psycopg.conninfo.conninfo_to_dict(server).get("dbname") or "postgres"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                said = _log_tail(self.output)
+                raise RuntimeError(f"pgbouncer ({self.pool_mode}) exited with {self.process.returncode}: "
+                                   f"{_log_tail(self.log) if said == 'no log' else said}")
+            try:
+                with psycopg.connect(self.url(str(admin_db)), autocommit=True, connect_timeout=2) as conn:
+                    conn.execute("select 1")
+                return
+            except psycopg.Error as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"pgbouncer ({self.pool_mode}) did not answer on port {self.port} in "
+                                       f"{timeout}s: {str(exc).strip().splitlines()[-1]}") from None
+                time.sleep(0.1)
+
+    def url(self, database: str) -> str:
+        """The conninfo of `database` on the test server, through this pooler."""
+        dbname = psycopg.conninfo.conninfo_to_dict(database).get("dbname", database) if "=" in database \
+            else database
+        return psycopg.conninfo.make_conninfo(host="127.0.0.1", port=self.port, user=self.user, dbname=dbname)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.folder.remove()
