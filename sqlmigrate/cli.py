@@ -110,6 +110,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _folder(text: str) -> Path:
+    if not text:
+        # an unset variable in `--backup "$DIR"`: no backup at all is not what was meant
+        raise argparse.ArgumentTypeError("is empty (give the folder for the backup)")
+    return Path(text)
+
+
 def _positive(text: str) -> int:
     if re.fullmatch(r"[0-9]+", text) is None or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -181,6 +188,16 @@ class _Commands:
         p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
         p.add_argument("--allow-out-of-order", action="store_true",
                        help="apply pending migrations older than the newest applied one")
+        deploy = p.add_argument_group("backup")
+        deploy.add_argument("--backup", type=_folder, default=self.env.get("SQLMIGRATE_BACKUP_DIR") or None,
+                            metavar="DIR",
+                            help="before the first pending migration runs, pg_dump --format=custom the target into "
+                                 "DIR/<database>-<UTC time>-before-<id>.dump; no dump when nothing is pending or "
+                                 "with --dry-run; exit 3, nothing applied, when pg_dump fails "
+                                 "(env SQLMIGRATE_BACKUP_DIR)")
+        deploy.add_argument("--pg-dump", default=self.env.get("SQLMIGRATE_PG_DUMP") or None, metavar="PATH",
+                            help="the pg_dump to run for --backup (env SQLMIGRATE_PG_DUMP; default: the newest of "
+                                 "PATH's and /usr/lib/postgresql/*/bin's that is at least the server's major)")
 
     def down(self) -> None:
         p = self.sub.add_parser("down", parents=[self.common, self.database, self.locking],
@@ -282,6 +299,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         lock_timeout=getattr(args, "lock_timeout", None),
         statement_timeout=getattr(args, "statement_timeout", None),
         validate_in_parallel=True,
+        backup_dir=getattr(args, "backup", None),
+        pg_dump=getattr(args, "pg_dump", None),
     )
 
 

@@ -42,6 +42,11 @@ class Hooks(Protocol):
     def tested(self, result) -> None:
         """`test` finished one migration (a schema.RoundTrip)."""
 
+    # SPEC 7: under the lock, before anything runs; by default nothing is said
+    def backed_up(self, backup) -> None:
+        """`up --backup` dumped the target (a backup.Backup)."""
+        return None
+
 
 def _scan(settings: Settings) -> discovery.Scan:
     try:
@@ -158,7 +163,7 @@ def _migrate_validated(command: str, settings: Settings, hooks: Hooks, dry_run: 
 
 
 def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run: bool) -> Report:
-    from sqlmigrate import db, executor, preflight
+    from sqlmigrate import backup as dumps, db, executor, preflight
 
     check = preflight.for_command(settings.database_url, command, dry_run=dry_run)  # SPEC 7: standby, pooler
     with _session(settings, check) as (conn, tracking):
@@ -168,6 +173,9 @@ def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run:
         with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
             # the state is read under the lock: a concurrent run may just have finished
             plan = make_plan(tracking.rows())
+            backup = dumps.before_up(conn, settings, plan) if command == "up" else None
+            if backup is not None:
+                hooks.backed_up(backup)
             if command == "up" and plan.steps:
                 # only now: a refused up changes nothing, the table included (SPEC 3)
                 tracking.create()
@@ -180,7 +188,7 @@ def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run:
     return Report(
         command,
         4 if failed else 0,
-        {"plan": plan, "results": results, "failed": failed, "not_run": left, "dry_run": False},
+        {"plan": plan, "results": results, "failed": failed, "not_run": left, "dry_run": False, "backup": backup},
     )
 
 

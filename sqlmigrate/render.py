@@ -90,6 +90,12 @@ class Renderer:
             self.notices(result)  # raised before the failure, so above the error
             self.sql_error(result.error)
 
+    # -- deploy (SPEC 7) --------------------------------------------------------------
+
+    def backed_up(self, backup: Any) -> None:
+        if self.is_text:
+            self._print(f"backup: {backup.path} ({human_size(backup.bytes)})")
+
     def notices(self, result: StepResult) -> None:
         """The server's notices under the migration's line, as they arrived: information, so stdout."""
         for notice in result.notices:
@@ -389,6 +395,18 @@ class Renderer:
             self._print(f"  {detail}", err=True)
 
 
+def human_size(size: int) -> str:
+    """1536 -> `1.5 kB`, in pg_size_pretty's units (powers of 1024)."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
@@ -515,6 +533,9 @@ def _json_report(report: Report, shown: _Shown = str) -> dict[str, Any]:
                 _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown),
                 statements_run=failed.statements_run, **_notices_json(failed))
             out["not_run"] = [_step_json(s, shown) for s in data["not_run"]]
+        if report.command == "up":
+            backup = data.get("backup")
+            out["backup"] = None if backup is None else {"path": str(backup.path), "bytes": backup.bytes}
     elif report.command == "verify":
         out["problems"] = [{"id": s.id, "name": s.name, "state": s.state.value, "notes": list(s.notes)}
                            for s in data["problems"]]

@@ -122,6 +122,14 @@ def test_session_mode_status_in_json_as_direct(database, new_database, session_p
             == [("001", "applied"), ("002", "applied"), ("003", "pending"), ("004", "pending")])
 
 
+def test_session_mode_backup_through_the_pooler(database, session_pooler, write_migrations, tmp_path):
+    mdir = write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
+    result = run_cli("up", "--dir", mdir, "--database-url", session_pooler.url(database), "--backup",
+                     tmp_path / "backups")
+    assert result.exit_code == 0, result.stderr
+    assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
+
+
 def test_options_in_the_url_are_refused_by_the_pooler_with_a_hint(database, session_pooler, write_migrations):
     mdir = write_migrations({"001_a": ("create table a (id int);\n", "drop table a;\n")})
     url = f"{session_pooler.url(database)} options='-c search_path=public'"
