@@ -43,6 +43,10 @@ class Hooks(Protocol):
         """`test` finished one migration (a schema.RoundTrip)."""
 
     # SPEC 7: under the lock, before anything runs; by default nothing is said
+    def planned(self, plan: Plan) -> None:
+        """`up` or `down` knows what it will run (its warnings are shown now)."""
+        return None
+
     def backed_up(self, backup) -> None:
         """`up --backup` dumped the target (a backup.Backup)."""
         return None
@@ -173,6 +177,7 @@ def _migrate(command: str, settings: Settings, hooks: Hooks, make_plan, dry_run:
         with db.advisory_lock(conn, tracking, settings.lock_wait, hooks.waiting_for_lock):
             # the state is read under the lock: a concurrent run may just have finished
             plan = make_plan(tracking.rows())
+            hooks.planned(plan)
             backup = dumps.before_up(conn, settings, plan) if command == "up" else None
             if backup is not None:
                 hooks.backed_up(backup)

@@ -30,6 +30,7 @@ from sqlmigrate.model import (
 )
 from sqlmigrate.plan import DOWN_EDITED
 
+DEPLOY_WARNINGS_SHOWN = 20
 _COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
 
 
@@ -44,6 +45,7 @@ class Renderer:
         self._colour = _wants_colour(self.out)
         self._colour_err = _wants_colour(self.err)
         self._is_line_open = False  # "applying X ..." printed, its outcome not yet
+        self._are_warnings_shown = False  # by planned(), before anything ran
 
     # -- helpers -----------------------------------------------------------------
 
@@ -91,6 +93,19 @@ class Renderer:
             self.sql_error(result.error)
 
     # -- deploy (SPEC 7) --------------------------------------------------------------
+
+    def planned(self, plan: Plan) -> None:
+        """The warnings of what is about to run, before it runs."""
+        if self.is_text and plan.warnings:
+            self._deploy_warnings(plan.warnings)
+            self._are_warnings_shown = True
+
+    def _deploy_warnings(self, warnings: tuple[Finding, ...]) -> None:
+        """At most DEPLOY_WARNINGS_SHOWN: a long list would bury the run's own lines; JSON keeps them all."""
+        self.findings(list(warnings[:DEPLOY_WARNINGS_SHOWN]), err=True)
+        more = len(warnings) - DEPLOY_WARNINGS_SHOWN
+        if more > 0:
+            self._print(f"... and {more} more warning(s) (sqlmigrate check lists them all)", err=True)
 
     def backed_up(self, backup: Any) -> None:
         if self.is_text:
@@ -195,8 +210,8 @@ class Renderer:
 
     def _text_migrate(self, report: Report, verb: str, nothing: str) -> None:
         plan: Plan = report.data["plan"]
-        if plan.warnings:
-            self.findings(list(plan.warnings), err=True)
+        if plan.warnings and not self._are_warnings_shown:
+            self._deploy_warnings(plan.warnings)
         for note in plan.notes:
             self._print(f"note: {note}", err=True)
         if report.data["dry_run"]:
