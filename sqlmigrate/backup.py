@@ -136,11 +136,12 @@ def _run(pg_dump: PgDump, target: str, env: dict[str, str], conninfo: str, passw
 
 
 def _reason(stderr: str) -> str:
-    """pg_dump's own words, on one line: its last error, else its last line."""
+    """pg_dump's own words, on one line: its first error (it stops there; what
+    follows is detail, such as the query that failed), else its last line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("pg_dump: error:")]
     if errors:
-        return errors[-1][len("pg_dump: error:"):].strip()
+        return errors[0][len("pg_dump: error:"):].strip()
     return lines[-1] if lines else "no message"
 
 
