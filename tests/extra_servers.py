@@ -22,6 +22,15 @@ import psycopg
 from tests.conftest import _find_binary
 
 
+def _newest(name: str) -> str | None:
+    """The program of the newest major under /usr/lib/postgresql, else PATH's:
+    a client reads servers of its own major and older ones."""
+    installed = [p for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}") if p.parts[-3].isdigit()]
+    if installed:
+        return str(max(installed, key=lambda p: int(p.parts[-3])))
+    return shutil.which(name)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,7 +67,10 @@ class _Folder:
                               **self.popen_user())
         if done.returncode != 0:
             said = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-            raise RuntimeError(f"{what} failed (exit {done.returncode}): {said[-1] if said else 'no message'}")
+            # the first error says why; what follows is cleaning up ("removing data directory ...")
+            errors = [line for line in said if "error:" in line or "FATAL:" in line]
+            reason = (errors or said[-1:] or ["no message"])[0]
+            raise RuntimeError(f"{what} failed (exit {done.returncode}): {reason}")
 
     def write(self, name: str, text: str) -> Path:
         path = self.base / name
@@ -94,7 +106,7 @@ class StandbyPair:
         bindir = Path(initdb).resolve().parent
         self.pg_ctl = str(bindir / "pg_ctl")
         basebackup = bindir / "pg_basebackup"
-        pg_basebackup = str(basebackup) if basebackup.exists() else _find_binary("pg_basebackup")
+        pg_basebackup = str(basebackup) if basebackup.exists() else _newest("pg_basebackup")
         if not pg_basebackup:
             raise RuntimeError(f"no pg_basebackup next to {initdb}, on PATH or under /usr/lib/postgresql/*/bin")
         self.folder = _Folder("sqlmigrate-standby-")

@@ -209,7 +209,9 @@ def test_a_folder_that_cannot_be_written_applies_nothing(database, db, write_mig
     mdir = write_migrations(FIRST)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = run_cli("up", "--dir", mdir, "--database-url", database, "--backup", blocker / "backups")
+    fake = _fake(tmp_path, "pg_dump", "sys.exit(0)")  # the folder is the problem here, whatever pg_dump is at hand
+    result = run_cli("up", "--dir", mdir, "--database-url", database, "--backup", blocker / "backups",
+                     "--pg-dump", fake)
     assert result.exit_code == 3
     assert result.stderr.startswith(f"sqlmigrate: backup: cannot write in {blocker / 'backups'}: ")
     assert result.stderr.endswith("; nothing was applied\n") and len(result.stderr.splitlines()) == 1
