@@ -117,8 +117,12 @@ def _run(pg_dump: PgDump, target: str, env: dict[str, str], conninfo: str, passw
     command = [pg_dump.path, "--format=custom", "--no-password", "--file", target]
     if conninfo:
         command += ["--dbname", conninfo]
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    try:
+        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise DatabaseUnavailable(f"backup: {pg_dump} could not be started: {exc.strerror or exc}; "
+                                  "nothing was applied") from None
     try:
         _, err = process.communicate()
     except KeyboardInterrupt:

@@ -285,6 +285,29 @@ os.execv({real!r}, [{real!r}, *argv[1:]])
     assert [len(_leftovers(tmp_path / fmt)) for fmt in ("text", "json")] == [1, 1]
 
 
+def test_parameters_without_a_variable_go_in_a_conninfo_without_secrets(database, db, write_migrations, tmp_path):
+    real = backup.find_pg_dump(_server_major(database), None, dict(os.environ)).path
+    record = tmp_path / "argv.json"
+    fake = _fake(tmp_path, "pg_dump", f"""
+with open({str(record)!r}, "w") as f:
+    json.dump(argv, f)
+os.execv({real!r}, [{real!r}, *argv[1:]])
+""")
+    mdir = write_migrations(FIRST)
+    result = run_cli("up", "--dir", mdir, "--database-url", f"{database} keepalives_idle=33 sslmode=disable",
+                     "--backup", tmp_path / "b", "--pg-dump", fake, "--to", "1")
+    assert result.exit_code == 0, result.stderr
+    argv = json.loads(record.read_text())
+    assert argv[argv.index("--dbname") + 1] == "keepalives_idle=33"
+    refused = run_cli("up", "--dir", mdir, "--database-url", f"{database} sslpassword=key-secret",
+                      "--backup", tmp_path / "c", "--pg-dump", fake)
+    assert refused.exit_code == 2
+    assert "key-secret" not in refused.stdout + refused.stderr
+    assert "pg_dump could only be given the URL's sslpassword on its command line" in refused.stderr
+    assert not (tmp_path / "c").exists()
+    assert tracking_ids(db) == ["001"]
+
+
 def test_pg_dump_s_own_words_never_show_the_password(database, db, write_migrations, tmp_path):
     params = psycopg.conninfo.conninfo_to_dict(database)
     secret = params.get("password") or "S3cret-pw-4-backup"
