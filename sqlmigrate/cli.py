@@ -113,6 +113,13 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _folder(text: str) -> Path:
+    if not text:
+        # an unset variable in `--backup "$DIR"`: no backup at all is not what was meant
+        raise argparse.ArgumentTypeError("is empty (give the folder for the backup)")
+    return Path(text)
+
+
 def _positive(text: str) -> int:
     if re.fullmatch(r"[0-9]+", text) is None or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -162,6 +169,11 @@ def _locking() -> _Parser:
     return parent
 
 
+# SPEC 7: what up, down, repair and baseline check before they take the lock
+_WRITES = (" Exits 3 before changing anything on a read-only standby (run it against the primary) and through a "
+           "connection pooler in transaction or statement mode (use session pooling or a direct connection).")
+
+
 class _Commands:
     """Adds each command's parser to the subparsers; the shared option groups are built once."""
 
@@ -177,16 +189,27 @@ class _Commands:
         p = self.sub.add_parser("up", parents=[self.common, self.database, self.locking],
                                 help="apply pending migrations",
                                 description="Validate, then apply pending migrations in id order, each in its own "
-                                            "transaction together with its tracking row.")
+                                            "transaction together with its tracking row." + _WRITES)
         p.add_argument("--to", metavar="ID", help="stop after this migration")
         p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
         p.add_argument("--allow-out-of-order", action="store_true",
                        help="apply pending migrations older than the newest applied one")
+        deploy = p.add_argument_group("backup")
+        deploy.add_argument("--backup", type=_folder,
+                            metavar="DIR",
+                            help="before the first pending migration runs, pg_dump --format=custom the target into "
+                                 "DIR/<database>-<UTC time>-before-<id>.dump; no dump when nothing is pending or "
+                                 "with --dry-run; exit 3, nothing applied, when pg_dump fails "
+                                 "(env SQLMIGRATE_BACKUP_DIR)")
+        deploy.add_argument("--pg-dump", metavar="PATH",
+                            help="the pg_dump to run for --backup (env SQLMIGRATE_PG_DUMP; default: the newest of "
+                                 "PATH's and /usr/lib/postgresql/*/bin's that is at least the server's major)")
 
     def down(self) -> None:
         p = self.sub.add_parser("down", parents=[self.common, self.database, self.locking],
                                 help="roll back applied migrations",
-                                description="Roll back applied migrations from the highest id down (one by default).")
+                                description="Roll back applied migrations from the highest id down (one by "
+                                            "default)." + _WRITES)
         which = p.add_mutually_exclusive_group()
         which.add_argument("--steps", type=_positive, metavar="N", help="roll back N migrations")
         which.add_argument("--to", metavar="ID", help="roll back every migration above ID")
@@ -205,14 +228,14 @@ class _Commands:
                                 help="accept deliberate edits, clear failed runs",
                                 description="Record the current checksums of modified or reformatted migrations, "
                                             "and clear failed runs so they can run again (default: every such "
-                                            "migration).")
+                                            "migration)." + _WRITES)
         p.add_argument("ids", nargs="*", metavar="ID", help="migrations to repair (default: all that need it)")
 
     def baseline(self) -> None:
         p = self.sub.add_parser("baseline", parents=[self.common, self.database, self.locking],
                                 help="adopt an existing database",
                                 description="On a database whose tracking table is empty, record every migration "
-                                            "up to ID as applied without running it.")
+                                            "up to ID as applied without running it." + _WRITES)
         p.add_argument("id", metavar="ID", help="the last migration the database already has")
 
     def generate(self) -> None:
@@ -284,7 +307,7 @@ def build_parser(env: dict[str, str], only: str | None = None) -> argparse.Argum
     return parser
 
 
-# setting -> its option, its environment variable, its default (SPEC 3, 11)
+# setting -> its option, its environment variable, its default (SPEC 3, 7, 11)
 _SOURCES: dict[str, tuple[str, str | None, object]] = {
     "database_url": ("--database-url", "DATABASE_URL", ""),
     "dir": ("--dir", "SQLMIGRATE_DIR", DEFAULT_DIR),
@@ -293,15 +316,26 @@ _SOURCES: dict[str, tuple[str, str | None, object]] = {
     "lock_timeout": ("--lock-timeout", None, None),
     "lock_retries": ("--lock-retries", None, 0),
     "statement_timeout": ("--statement-timeout", None, None),
+    "backup_dir": ("--backup", "SQLMIGRATE_BACKUP_DIR", None),
+    "pg_dump": ("--pg-dump", "SQLMIGRATE_PG_DUMP", None),
 }
+
+
+# an empty SQLMIGRATE_BACKUP_DIR or SQLMIGRATE_PG_DUMP (a CI variable left blank) means none
+_EMPTY_IS_UNSET = frozenset({"backup_dir", "pg_dump"})
 
 
 def resolved_settings(args: argparse.Namespace, env: dict[str, str]) -> dict[str, configfile.Resolved]:
     """Each setting's value and where it came from: the command line, the
     environment, the settings file (its --env environment first), the default."""
     file = configfile.load(configfile.current_folder(), env, getattr(args, "env", None))
-    return {key: configfile.resolve(key, getattr(args, key, None), option, env, variable, file, default)
-            for key, (option, variable, default) in _SOURCES.items()}
+    values = {}
+    for key, (option, variable, default) in _SOURCES.items():
+        given = getattr(args, option.lstrip("-").replace("-", "_"), None)
+        if key in _EMPTY_IS_UNSET and env.get(variable or "") == "":
+            env = {k: v for k, v in env.items() if k != variable}
+        values[key] = configfile.resolve(key, given, option, env, variable, file, default)
+    return values
 
 
 def _settings(args: argparse.Namespace, values: dict[str, configfile.Resolved]) -> Settings:
@@ -320,6 +354,8 @@ def _settings(args: argparse.Namespace, values: dict[str, configfile.Resolved]) 
         show_progress=args.format == "text",
         validate_in_parallel=True,
         sources=tuple((key, resolved.source) for key, resolved in values.items()),
+        backup_dir=value("backup_dir"),
+        pg_dump=value("pg_dump"),
     )
 
 

@@ -50,10 +50,10 @@ def _scan(settings: Settings) -> discovery.Scan:
         raise UsageError(f"cannot read migrations folder {settings.directory}: {exc.strerror}") from None
 
 
-def _session(target: Target) -> contextlib.AbstractContextManager[Session]:
+def _session(target: Target, check: Callable | None = None) -> contextlib.AbstractContextManager[Session]:
     from sqlmigrate import db
 
-    return db.session(target)
+    return db.session(target, check=check)
 
 
 # -- check -------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_
     """
     target = Target.from_settings(settings)
     with Validator.start(scan, target.table, kind.command, in_parallel=settings.validate_in_parallel) as validator:
-        from sqlmigrate import executor
+        from sqlmigrate import backup as dumps, executor, preflight
         from sqlmigrate.watch import Watcher
 
         def plan_then_stop_the_child(rows: list) -> Plan:
@@ -157,7 +157,8 @@ def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_
             finally:
                 validator.close()
 
-        with _session(target) as session:
+        check = preflight.for_command(settings.database_url, kind.command, dry_run=dry_run)  # standby, pooler
+        with _session(target, check) as session:
             if dry_run:
                 plan = plan_then_stop_the_child(session.tracking.rows())
                 listener(events.Planned(plan, target.display))
@@ -166,6 +167,9 @@ def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_
                 # the state is read under the lock: a concurrent run may just have finished
                 plan = plan_then_stop_the_child(session.tracking.rows())
                 listener(events.Planned(plan, target.display))
+                backup = dumps.before_up(session.conn, settings, plan) if kind is UpReport else None
+                if backup is not None:
+                    listener(events.BackedUp(backup, target.display))
                 if kind is UpReport and plan.steps:
                     # only now: a refused up changes nothing, the table included (SPEC 3)
                     session.tracking.create()
@@ -180,7 +184,7 @@ def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_
                     watcher.close()
     failed = next((r for r in results if r.error is not None), None)
     return kind(exit_code=4 if failed else 0, plan=plan, table=settings.table, results=tuple(results),
-                failed=failed, not_run=plan.steps[len(results):])
+                failed=failed, not_run=plan.steps[len(results):], backup=backup)
 
 
 def _settled(target: Target, lost: ConnectionLost) -> DatabaseUnavailable:
@@ -278,10 +282,10 @@ def verify(settings: Settings) -> VerifyReport:
 
 def repair(settings: Settings, listener: Listener, ids: list[str]) -> RepairReport:
     """Record current checksums / clear failed runs, in one transaction under the lock."""
-    from sqlmigrate import db
+    from sqlmigrate import db, preflight
 
     scan = _scan(settings)
-    with _session(Target.from_settings(settings)) as session:
+    with _session(Target.from_settings(settings), preflight.for_command(settings.database_url, "repair")) as session:
         with session.lock(settings.lock_wait, listener):
             repairs = planning.plan_repair(scan, session.tracking.rows(), ids)
             queries = [_repair_query(session.tracking, r) for r in repairs]
@@ -301,10 +305,11 @@ def _repair_query(tracking, repair: Repair):
 
 def baseline(settings: Settings, listener: Listener, to: str) -> BaselineReport:
     """Record every migration up to `to` as applied without running it."""
-    from sqlmigrate import db
+    from sqlmigrate import db, preflight
 
     scan = _scan(settings)
-    with _session(Target.from_settings(settings)) as session:
+    check = preflight.for_command(settings.database_url, "baseline")
+    with _session(Target.from_settings(settings), check) as session:
         tracking = session.tracking
         with session.lock(settings.lock_wait, listener):
             chosen = planning.plan_baseline(scan, tracking.rows(), to)

@@ -34,9 +34,12 @@ class Settings:
     # `up` and `down` validate in a forked child while they import psycopg (prevalidate):
     # the command line's choice; a library caller's process is not forked
     validate_in_parallel: bool = False
+    # SPEC 7: `up` dumps the target into this folder before it applies anything
+    backup_dir: Path | None = None
+    pg_dump: str | None = None  # the pg_dump to use; None: backup.find_pg_dump chooses
 
     def server_options(self) -> dict[str, str]:
-        """Settings for the migration SQL, given at connection start (SPEC 5)."""
+        """Settings for the migration SQL, which hold for every migration (SPEC 5)."""
         options = {}
         if self.lock_timeout:
             options["lock_timeout"] = self.lock_timeout

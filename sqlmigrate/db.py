@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import weakref
 from datetime import datetime
 from typing import Callable, Iterator
 
@@ -29,14 +30,20 @@ TRACKING_COLUMNS = {"id", "name", "checksum", "executed_at"}
 
 
 def connect(url: str, *, options: dict[str, str] | None = None,
-            timeout: int | None = None) -> psycopg.Connection:
+            timeout: int | None = None,
+            check: Callable[[psycopg.Connection], None] | None = None) -> psycopg.Connection:
     """An autocommit connection: the runner sends BEGIN/COMMIT itself.
 
-    `options` are server settings (lock_timeout, ...) given at connection
-    start, so that resetting the session between migrations keeps them
-    (SPEC 5); `timeout` (seconds) overrides any connect_timeout. Raises
-    UsageError for a URL libpq cannot parse and
-    DatabaseUnavailable when the server cannot be reached, the password masked.
+    `options` are server settings (lock_timeout, ...) for the migration SQL.
+    They are SET once connected, never sent as the `options` startup
+    parameter, which a connection pooler such as PgBouncer refuses (SPEC 7);
+    settings_statements(conn) sets them again after a session reset (SPEC 5).
+    The URL's own `options`, and PGOPTIONS, are the user's: libpq sends them.
+    `check`, if given, runs on the new connection before anything is set on
+    it (preflight: a pooler in transaction mode would pass a SET on to
+    other clients). `timeout` (seconds) overrides any connect_timeout. Raises
+    UsageError for a URL libpq cannot parse and DatabaseUnavailable when the
+    server cannot be reached, the password masked.
     """
     masked = config.mask_url(url)
     try:
@@ -57,15 +64,28 @@ def connect(url: str, *, options: dict[str, str] | None = None,
         kwargs["connect_timeout"] = timeout
     if "application_name" not in params:
         kwargs["application_name"] = APPLICATION_NAME
-    options = {**SESSION_SETTINGS, **(options or {})}
-    extra = " ".join(f"-c {name}={value}" for name, value in options.items())
-    kwargs["options"] = f"{params.get('options') or _libpq_default('options')} {extra}".strip()
     try:
-        return psycopg.connect(url, autocommit=True, **kwargs)  # type: ignore[arg-type]
+        conn = psycopg.connect(url, autocommit=True, **kwargs)  # type: ignore[arg-type]
     except psycopg.Error as exc:
-        raise DatabaseUnavailable(
-            f"cannot connect to {masked}: {_scrub(_connect_failure(exc), url, masked)}"
-        ) from exc
+        reason = _scrub(_connect_failure(exc), url, masked)
+        if "unsupported startup parameter: options" in reason:
+            reason += (" (a connection pooler such as PgBouncer refuses the options that the URL or PGOPTIONS "
+                       "give: leave them out, or connect to the server directly)")
+        raise DatabaseUnavailable(f"cannot connect to {masked}: {reason}") from exc
+    try:
+        if check is not None:
+            check(conn)
+        statements = _setting_statements(conn, options or {})
+        if statements:
+            conn.execute("; ".join(statements))
+    except BaseException as exc:
+        conn.close()
+        if isinstance(exc, psycopg.Error):
+            doing = "setting " + ", ".join(sorted({**SESSION_SETTINGS, **(options or {})}))
+            raise database_error(exc, doing) from exc
+        raise
+    _SETTINGS[conn] = statements
+    return conn
 
 
 class Session:
@@ -94,24 +114,40 @@ class Session:
 
 
 @contextlib.contextmanager
-def session(target: Target, *, timeout: int | None = None) -> Iterator[Session]:
+def session(target: Target, *, timeout: int | None = None,
+            check: Callable[[psycopg.Connection], None] | None = None) -> Iterator[Session]:
     """Connect to `target` (see connect) for the length of a `with` block."""
-    conn = connect(target.url, options=dict(target.server_options), timeout=timeout)
+    conn = connect(target.url, options=dict(target.server_options), timeout=timeout, check=check)
     try:
         yield Session(target, conn)
     finally:
         conn.close()
 
 
-def _libpq_default(keyword: str) -> str:
-    """What libpq would use for `keyword` when the URL does not say (PGOPTIONS, ...).
+# What connect() SET on each connection, to be set again after a session reset
+_SETTINGS: weakref.WeakKeyDictionary[psycopg.Connection, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
-    Giving `options` explicitly replaces PGOPTIONS, so it is read here and kept.
+
+
+
+def _setting_statements(conn: psycopg.Connection, options: dict[str, str]) -> tuple[str, ...]:
+    """`set NAME to VALUE` for each setting the session must have: those of
+    SESSION_SETTINGS it does not have already (the server reports them at
+    connection start, so checking costs no round trip), then `options`."""
+    wanted = {name: value for name, value in SESSION_SETTINGS.items()
+              if conn.info.parameter_status(name) != value}
+    wanted.update(options)
+    return tuple(sql.SQL("set {} to {}").format(sql.Identifier(name), sql.Literal(value)).as_string(conn)
+                 for name, value in wanted.items())
+
+
+def settings_statements(conn: psycopg.Connection) -> tuple[str, ...]:
+    """The SET statements that give `conn` back the settings connect() gave it.
+
+    RESET ALL returns a setting to its value at connection start, which a SET
+    after connecting is not: the executor's session reset ends with these.
     """
-    for option in psycopg.pq.Conninfo.get_defaults():
-        if option.keyword.decode() == keyword and option.val is not None:
-            return option.val.decode()
-    return ""
+    return _SETTINGS.get(conn, ())
 
 
 def _scrub(text: str, url: str, masked: str) -> str:

@@ -31,6 +31,14 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class BackedUp:
+    """`up --backup` dumped the target before its first migration (a backup.Backup)."""
+
+    backup: Any
+    target: str = ""
+
+
+@dataclass(frozen=True)
 class MigrationStarted:
     step: Step
     pid: int | None = None  # the server process running it, to find it in pg_stat_activity
@@ -75,7 +83,7 @@ class RoundTripTested:
     target: str = ""
 
 
-Event = Union[LockWaiting, Planned, MigrationStarted, StatementRunning, LockRetry, MigrationFinished, RoundTripTested]
+Event = Union[LockWaiting, Planned, BackedUp, MigrationStarted, StatementRunning, LockRetry, MigrationFinished, RoundTripTested]
 
 
 class Listener(Protocol):

@@ -23,7 +23,8 @@ from typing import Iterator
 import psycopg
 from psycopg import sql
 
-from sqlmigrate.db import DURATION_MS, Session, Tracking, reads_as_several_statements, run_script
+from sqlmigrate.db import (DURATION_MS, Session, Tracking, reads_as_several_statements, run_script,
+                            settings_statements)
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Interrupted
 from sqlmigrate.events import Listener, LockRetry, MigrationFinished, MigrationStarted
 from sqlmigrate.model import (
@@ -46,14 +47,19 @@ from sqlmigrate.watch import Watcher
 # connection. This is DISCARD ALL without pg_advisory_unlock_all() (which would
 # drop the migration lock) and runs inside a transaction, as DISCARD ALL cannot.
 # RESET ALL alone keeps SET ROLE; SET SESSION AUTHORIZATION DEFAULT clears it.
-# Settings given at connection start (URL, PGOPTIONS, --lock-timeout) survive.
+# Settings given at connection start (URL, PGOPTIONS) survive RESET ALL; those
+# that db.connect SET (--lock-timeout, ...) are set again after it.
 # It runs after the migration's COMMIT, in the same string when it can.
 _CLEAN_STATEMENTS = (
     "close all", "set session authorization default", "reset all", "deallocate all",
     "unlisten *", "discard plans", "discard temp", "discard sequences",
 )
-_CLEAN_SESSION_TEXT = "; ".join(_CLEAN_STATEMENTS)
-CLEAN_SESSION = sql.SQL(_CLEAN_SESSION_TEXT)
+
+
+def _clean_session(conn: psycopg.Connection) -> str:
+    return "; ".join((*_CLEAN_STATEMENTS, *settings_statements(conn)))
+
+
 # Our own statements around a migration's SQL: the tracking row is written as
 # the role that connected (whatever SET ROLE or SET SESSION AUTHORIZATION the
 # migration did), never cut short by --statement-timeout (which is for the
@@ -352,7 +358,8 @@ def _run_transactional(
     encoding = conn.info.encoding
     # the file's own bytes are sent: sessions use UTF8 (db.SESSION_SETTINGS)
     data = step.sql.data if encoding == "utf-8" else step.sql.text.encode(encoding)
-    after = (*_BOOKKEEPING, f"set local role {owner}", row, "commit", *_CLEAN_STATEMENTS)
+    after = (*_BOOKKEEPING, f"set local role {owner}", row, "commit", *_CLEAN_STATEMENTS,
+             *settings_statements(conn))
     at_commit = after.index("commit")
     # ";" ends a last statement written without one (or adds an empty one, which
     # yields no result); the newline ends a "--" comment on the file's last line
@@ -435,7 +442,7 @@ def _run_transactional_one_by_one(
     cur.execute(sql.SQL("; ").join([
         *map(sql.SQL, _BOOKKEEPING), sql.SQL("set local role {}").format(sql.Identifier(tracking.owner)),
         _row_change(tracking, step, started, RowState.APPLIED, None), sql.SQL("commit")]))
-    cur.execute(CLEAN_SESSION)
+    cur.execute(_clean_session(conn))
 
 
 def _run_outside_transaction(
@@ -473,7 +480,7 @@ def _run_outside_transaction(
         failure.statements_run = ran
         cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner), tracking.update_query(
             step.id, state=RowState.FAILED.value, statements_run=ran, failed_during=step.direction.value)))
-        cur.execute(CLEAN_SESSION)
+        cur.execute(_clean_session(conn))
         raise
     if step.direction is Direction.UP:
         done = tracking.update_query(step.id, state=RowState.APPLIED.value, statements_run=ran,
@@ -482,7 +489,7 @@ def _run_outside_transaction(
         done = tracking.delete_query(step.id)
     # its own transaction first: a failure in the session reset cannot take the count with it
     cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner), done))
-    cur.execute(CLEAN_SESSION)
+    cur.execute(_clean_session(conn))
 
 
 def _row_change(tracking: Tracking, step: Step, started: float, state: RowState, ran: int | None) -> sql.Composed:

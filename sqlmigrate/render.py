@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from sqlmigrate.errors import Refused, SqlMigrateError
-from sqlmigrate.events import (Event, LockRetry, LockWaiting, MigrationFinished, MigrationStarted, Planned,
+from sqlmigrate.events import (BackedUp, Event, LockRetry, LockWaiting, MigrationFinished, MigrationStarted, Planned,
                                RoundTripTested, StatementRunning)
 from sqlmigrate.model import (
     Direction,
@@ -93,6 +93,8 @@ class Renderer:
                 return
             elif isinstance(event, Planned):
                 self._planned(event.plan)
+            elif isinstance(event, BackedUp):
+                self._print(f"backup: {event.backup.path} ({human_size(event.backup.bytes)})")
             elif isinstance(event, MigrationStarted):
                 self._open(event.step)
             elif isinstance(event, StatementRunning):
@@ -178,6 +180,8 @@ class Renderer:
             self._close_line(f"{self._paint('FAILED', 'red')} ({ms})")
             self.notices(result)  # raised before the failure, so above the error
             self.sql_error(result.error)
+
+    # -- deploy (SPEC 7) --------------------------------------------------------------
 
     def notices(self, result: StepResult) -> None:
         """The server's notices under the migration's line, as they arrived: information, so stdout."""
@@ -488,6 +492,18 @@ def _listed(names: list[str], shown: int = 10) -> str:
     return ", ".join(names[:shown]) + f", and {len(names) - shown} more"
 
 
+def human_size(size: int) -> str:
+    """1536 -> `1.5 kB`, in pg_size_pretty's units (powers of 1024)."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
@@ -625,6 +641,9 @@ def _migrate_json(report: MigrateReport, shown: _Shown) -> dict[str, Any]:
         _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown),
         statements_run=failed.statements_run, attempts=failed.attempts, **_notices_json(failed))
     out["not_run"] = [_step_json(s, shown) for s in report.not_run]
+    if isinstance(report, UpReport):
+        backup = report.backup
+        out["backup"] = None if backup is None else {"path": str(backup.path), "bytes": backup.bytes}
     return out
 
 

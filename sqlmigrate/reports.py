@@ -47,6 +47,7 @@ class MigrateReport(Report):
     results: tuple[StepResult, ...] = ()
     failed: StepResult | None = None
     not_run: tuple[Step, ...] = ()
+    backup: Any = None  # the backup.Backup `up --backup` took, if any
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,5 @@
-"""SPEC 7: what `up` prints on a long deploy: warnings capped before it applies, and a failure's
-error repeated in the closing summary, with long lists cut."""
+"""What `up` prints on a long deploy: warnings before the first migration's line, and a failure's
+error repeated in the closing summary, with long lists cut (the cap of 20 warnings: test_deploy_warnings)."""
 from __future__ import annotations
 
 import json
@@ -14,23 +14,6 @@ def _many_warnings(count: int) -> dict:
     for n in range(count):
         migrations[f"{n + 1:03d}_m{n}"] = (f"create index t{n}_id on t{n} (id);\n", f"drop index t{n}_id;\n")
     return migrations
-
-
-def test_up_prints_at_most_20_warnings_before_it_applies(database, db, write_migrations):
-    mdir = write_migrations(_many_warnings(25))
-    result = run_cli("up", "--dir", mdir, "--database-url", database)
-    assert result.exit_code == 0, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
-    assert len(warnings) == 20
-    assert "... and 5 more warning(s) (sqlmigrate check lists them all)" in result.stderr
-    assert len(tracking_ids(db)) == 26
-
-
-def test_json_keeps_every_warning(database, write_migrations):
-    mdir = write_migrations(_many_warnings(25))
-    result = run_cli("up", "--dir", mdir, "--database-url", database, "--format", "json")
-    assert result.exit_code == 0
-    assert len(json.loads(result.stdout)["warnings"]) == 25
 
 
 def test_warnings_come_before_the_first_migration_runs(database, write_migrations, tmp_path):

@@ -368,7 +368,7 @@ def test_down_json_shape_with_the_stored_down_note(database, db, write_migration
     assert payload["notes"] == ["003_c: folder or down.sql gone; using the down.sql stored at apply time"]
     assert (payload["failed"], payload["not_run"]) == (None, [])
     done = payload["done"]
-    assert [set(d) for d in done] == [STEP_KEYS | NOTICE_KEYS | {"duration_s"}] * 2
+    assert [set(d) for d in done] == [STEP_KEYS | NOTICE_KEYS | {"duration_s", "attempts"}] * 2
     assert [(d["id"], d["name"], d["transactional"]) for d in done] == [("003", "c", True), ("002", "b", True)]
     assert done[1]["path"] == f"{mdir}/002_b/down.sql"
     assert "003_c/down.sql" in done[0]["path"] and "stored" in done[0]["path"]
@@ -384,7 +384,7 @@ def test_down_json_failure_shape(database, db, write_migrations):
     payload = one_json(result.stdout)
     assert payload["exit_code"] == 4 and payload["done"] == []
     failed = payload["failed"]
-    assert set(failed) == STEP_KEYS | NOTICE_KEYS | {"statements_run", "error"}
+    assert set(failed) == STEP_KEYS | NOTICE_KEYS | {"statements_run", "error", "attempts"}
     assert (failed["id"], failed["name"], failed["path"]) == ("003", "c", f"{mdir}/003_c/down.sql")
     assert set(failed["error"]) == {"path", "line", "col", "sqlstate", "message", "detail", "hint", "context"}
     assert (failed["error"]["line"], failed["error"]["col"], failed["error"]["sqlstate"]) == (2, 1, "42P01")

@@ -62,7 +62,7 @@ def test_pgoptions_hold_in_every_migration_also_with_timeouts(database, db, writ
                     "drop table seen;\n"),
     })
     env = {"PGOPTIONS": "-c search_path=other,public -c work_mem=7MB"}
-    # --lock-timeout also goes into the startup options: PGOPTIONS must not be lost
+    # --lock-timeout is SET after connecting: the startup options of PGOPTIONS must hold beside it
     result = run_process("up", "--dir", mdir, "--database-url", database, "--lock-timeout", "4s", env=env)
     assert result.exit_code == 0, result.stderr
     assert tables(db, "other") == {"schema_migrations", "seen"}

@@ -482,7 +482,8 @@ def test_up_dry_run_json_shape(database, db, write_migrations):
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""  # warnings go into the object, not to stderr
     payload = one_json(result.stdout)
-    assert set(payload) == {"command", "exit_code", "dry_run", "warnings", "notes", "planned"}
+    assert set(payload) == {"command", "exit_code", "dry_run", "warnings", "notes", "planned", "backup"}
+    assert payload["backup"] is None  # a dry run never takes one
     assert (payload["command"], payload["exit_code"], payload["dry_run"], payload["notes"]) == ("up", 0, True, [])
     [warning] = payload["warnings"]
     assert set(warning) == FINDING_KEYS
@@ -502,9 +503,12 @@ def test_up_dry_run_json_shape(database, db, write_migrations):
 def test_up_json_shape_without_dry_run(database, db, write_migrations):
     mdir = write_migrations(PLANNED)
     payload = one_json(run("up", mdir, database, "--format", "json").stdout)
-    assert set(payload) == {"command", "exit_code", "dry_run", "warnings", "notes", "done", "failed", "not_run"}
+    assert set(payload) == {"command", "exit_code", "dry_run", "warnings", "notes", "done", "failed", "not_run",
+                            "backup"}
+    assert payload["backup"] is None
     assert (payload["dry_run"], payload["failed"], payload["not_run"]) == (False, None, [])
-    assert [set(d) for d in payload["done"]] == [STEP_KEYS | NOTICE_KEYS | {"duration_s"}] * 3
+    assert [set(d) for d in payload["done"]] == [STEP_KEYS | NOTICE_KEYS | {"duration_s", "attempts"}] * 3
+    assert [d["attempts"] for d in payload["done"]] == [1, 1, 1]
     assert [(d["id"], d["transactional"]) for d in payload["done"]] == [("001", True), ("002", False),
                                                                         ("003", True)]
     assert all(isinstance(d["duration_s"], float) and d["duration_s"] >= 0 for d in payload["done"])
