@@ -354,7 +354,7 @@ def _settings(args: argparse.Namespace, values: dict[str, configfile.Resolved]) 
         show_progress=args.format == "text",
         validate_in_parallel=True,
         sources=tuple((key, resolved.source) for key, resolved in values.items()),
-        backup_dir=value("backup_dir"),
+        backup_dir=Path(value("backup_dir")) if value("backup_dir") else None,
         pg_dump=value("pg_dump"),
     )
 

@@ -79,6 +79,8 @@ def config(settings: Settings) -> ConfigReport:
         "lock_timeout": settings.lock_timeout or "",
         "lock_retries": str(settings.lock_retries),
         "statement_timeout": settings.statement_timeout or "",
+        "backup_dir": str(settings.backup_dir) if settings.backup_dir else "",
+        "pg_dump": settings.pg_dump or "",
     }
     sources = dict(settings.sources)
     return ConfigReport(settings=tuple((key, value, sources.get(key, "default")) for key, value in shown.items()))
