@@ -412,7 +412,7 @@ _TABLE: dict[str, tuple[Callable[[_Commands], None], _Run]] = {
     "generate": (_Commands.generate, lambda c, settings, args, listener: c.generate(
         settings, " ".join(args.name) if args.name else None)),
     "test": (_Commands.test, lambda c, settings, args, listener: c.test(settings, listener)),
-    "drift": (_Commands.drift, lambda c, settings, args, listener: c.drift(settings)),
+    "drift": (_Commands.drift, lambda c, settings, args, listener: c.drift(settings, listener)),
     "schema": (_Commands.schema, lambda c, settings, args, listener: c.schema(
         settings, args.output, form="mermaid" if args.format == "mermaid" else "text")),
     "check": (_Commands.check, lambda c, settings, args, listener: c.check(settings, strict=args.strict)),

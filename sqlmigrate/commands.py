@@ -362,7 +362,7 @@ def test(settings: Settings, listener: Listener) -> TestReport:
                       scratch_databases=tuple(scratch.created))
 
 
-def drift(settings: Settings) -> DriftReport:
+def drift(settings: Settings, listener: Listener = events.silent) -> DriftReport:
     """SPEC 3: build what the applied migrations make in a scratch database; compare with the live one.
 
     Exit 1 on drift (or when those migrations do not build). Raises Refused
@@ -394,7 +394,7 @@ def drift(settings: Settings) -> DriftReport:
     # every one has its files: a missing migration was refused above
     plan = roundtrip.up_plan(s.migration for s in applied if s.migration is not None)
     with roundtrip.scratch_database(target) as scratch:
-        built, failed = roundtrip.build(scratch, target, plan)
+        built, failed = roundtrip.build(scratch, target, plan, listener)
         expected = None if failed else built.snapshot()
     report = DriftReport(exit_code=1, database=where, applied=len(applied), notes=tuple(notes), failed=failed,
                          scratch_databases=tuple(scratch.created))

@@ -77,13 +77,25 @@ class MigrationFinished:
 
 @dataclass(frozen=True)
 class RoundTripTested:
-    """`test` has its verdict on one migration (a schema.RoundTrip)."""
+    """`test` has its verdict on one migration (a schema.RoundTrip), the `done`th of `total`."""
 
     result: Any
     target: str = ""
+    done: int = 0
+    total: int = 0
 
 
-Event = Union[LockWaiting, Planned, BackedUp, MigrationStarted, StatementRunning, LockRetry, MigrationFinished, RoundTripTested]
+@dataclass(frozen=True)
+class ScratchBuilt:
+    """A scratch database has `done` of the `total` migrations it is being built with."""
+
+    done: int
+    total: int
+    target: str = ""
+
+
+Event = Union[LockWaiting, Planned, BackedUp, MigrationStarted, StatementRunning, LockRetry, MigrationFinished, RoundTripTested,
+              ScratchBuilt]
 
 
 class Listener(Protocol):

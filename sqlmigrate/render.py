@@ -15,7 +15,7 @@ from typing import Any, Callable, TextIO
 
 from sqlmigrate.errors import Refused, SqlMigrateError
 from sqlmigrate.events import (BackedUp, Event, LockRetry, LockWaiting, MigrationFinished, MigrationStarted, Planned,
-                               RoundTripTested, StatementRunning)
+                               RoundTripTested, ScratchBuilt, StatementRunning)
 from sqlmigrate.model import (
     Direction,
     Finding,
@@ -58,6 +58,7 @@ class Renderer:
         self._is_terminal = _is_terminal(self.out)
         self.progress_every = progress_every
         self._events_lock = threading.Lock()
+        self._is_count_shown = False  # "building the scratch database: n/N" on a terminal
 
     # -- helpers -----------------------------------------------------------------
 
@@ -105,7 +106,12 @@ class Renderer:
                 self._finished(event.result)
             elif isinstance(event, RoundTripTested):
                 label, colour = _VERDICT_TEXT[event.result.verdict]
-                self._print(f"{event.result.id}_{event.result.name} ... {self._paint(label, colour)}")
+                # n/N on a terminal only: logs and tests read the lines as they always were
+                count = f"[{event.done}/{event.total}] " if self._is_terminal and event.total else ""
+                self._print(f"{count}{event.result.id}_{event.result.name} ... {self._paint(label, colour)}")
+            elif isinstance(event, ScratchBuilt) and self._is_terminal:
+                self._print(f"\r\033[Kbuilding the scratch database: {event.done}/{event.total}", end="")
+                self._is_count_shown = True
 
     def _planned(self, plan: Plan) -> None:
         """The plan's lint warnings (at most WARNINGS_SHOWN: `check` lists them all)
@@ -230,6 +236,9 @@ class Renderer:
     # -- reports -----------------------------------------------------------------
 
     def report(self, report: Report) -> None:
+        if self._is_count_shown:  # the count of a scratch build gives way to the report
+            self._print("\r\033[K", end="")
+            self._is_count_shown = False
         text, to_json = _FORMS[type(report)]
         if self.format == "json":
             out = {"command": report.command, "exit_code": report.exit_code, **to_json(report, self.shown)}
@@ -467,6 +476,9 @@ class Renderer:
     # -- fatal errors ----------------------------------------------------------------
 
     def error(self, exc: SqlMigrateError) -> None:
+        if self._is_count_shown:
+            self._print()
+            self._is_count_shown = False
         if self._line_state is not None:
             # a run stopped mid-migration (lost connection, Ctrl-C): end its progress line
             self._close_line(self._paint("stopped", "red"))

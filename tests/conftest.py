@@ -109,6 +109,27 @@ def start_on_a_terminal(*args: object) -> tuple[subprocess.Popen, int]:
     return proc, master
 
 
+def run_on_a_terminal(*args: object, timeout: float = 60) -> tuple[int, str]:
+    """`python -m sqlmigrate ARGS` with a real terminal (pty) as stdout: its exit code and
+    everything it wrote there, escape sequences included (stderr is discarded)."""
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in _child_env().items() if k != "NO_COLOR"}
+    proc = subprocess.Popen([sys.executable, "-m", "sqlmigrate", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=follower, stderr=subprocess.DEVNULL)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return proc.wait(timeout=timeout), seen.decode()
+
+
 def finish_process(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str, str]:
     """Exit code, stdout and stderr of a background run; killed and reported if it hangs."""
     try:

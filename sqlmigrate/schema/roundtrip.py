@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from sqlmigrate import db, executor, rules
 from sqlmigrate.errors import Interrupted
-from sqlmigrate.events import Listener, RoundTripTested, silent
+from sqlmigrate.events import Event, Listener, MigrationFinished, RoundTripTested, ScratchBuilt, silent
 from sqlmigrate.model import Direction, Finding, Migration, Plan, SqlError, Step, StepResult
 from sqlmigrate.schema import catalog
 from sqlmigrate.schema.diff import Difference, diff
@@ -73,10 +73,21 @@ def up_plan(migrations: Iterable[Migration]) -> Plan:
     return Plan(tuple(_up_step(m) for m in migrations))
 
 
-def build(scratch: ScratchDatabase, target: Target, plan: Plan) -> tuple[ScratchSession, StepResult | None]:
-    """A session in `scratch` where `plan` ran; and the step that failed, if one did (those after it did not run)."""
+def build(scratch: ScratchDatabase, target: Target, plan: Plan,
+          listener: Listener = silent) -> tuple[ScratchSession, StepResult | None]:
+    """A session in `scratch` where `plan` ran; and the step that failed, if one did (those after it did not run).
+    Each migration done is told to `listener` (ScratchBuilt)."""
     session = ScratchSession(scratch, target)
-    return session, session.apply(plan)
+    total = len(plan.steps)
+    done = 0
+
+    def count(event: Event) -> None:
+        nonlocal done
+        if isinstance(event, MigrationFinished):
+            done += 1
+            listener(ScratchBuilt(done, total, target.display))
+
+    return session, session.apply(plan, count)
 
 
 def round_trips(scratch: ScratchDatabase, target: Target, migrations: Sequence[Migration],
@@ -92,7 +103,7 @@ def round_trips(scratch: ScratchDatabase, target: Target, migrations: Sequence[M
     for index, migration in enumerate(migrations):
         result, rebuild = _round_trip(session, migration, tuple(down_errors.get(migration.down.path, ())))
         results.append(result)
-        listener(RoundTripTested(result, target.display))
+        listener(RoundTripTested(result, target.display, len(results), len(migrations)))
         reason = None
         if result.errors and result.errors[0][0] == "up":
             reason = f"not tested: {migration.id}_{migration.name}/up.sql failed before them"
@@ -104,7 +115,7 @@ def round_trips(scratch: ScratchDatabase, target: Target, migrations: Sequence[M
         if reason is not None:
             for rest in migrations[index + 1:]:
                 results.append(RoundTrip(rest.id, rest.name, "not tested", reason=reason))
-                listener(RoundTripTested(results[-1], target.display))
+                listener(RoundTripTested(results[-1], target.display, len(results), len(migrations)))
             break
     return results
 
@@ -154,9 +165,9 @@ class ScratchSession:
     def run(self, step: Step) -> StepResult:
         return executor.run(self.session, Plan((step,)), silent)[0]
 
-    def apply(self, plan: Plan) -> StepResult | None:
+    def apply(self, plan: Plan, listener: Listener = silent) -> StepResult | None:
         """Run the plan's steps in order; the step that failed, if one did."""
-        results = executor.run(self.session, plan, silent)
+        results = executor.run(self.session, plan, listener)
         return next((r for r in results if r.error is not None), None)
 
     def snapshot(self) -> Snapshot:

@@ -10,7 +10,7 @@ import threading
 import psycopg
 import pytest
 
-from tests.conftest import run_cli, run_process, tracking_ids
+from tests.conftest import run_cli, run_on_a_terminal, run_process, tracking_ids
 
 TABLE_THEN_COLUMN = {
     "001_t": ("create table t (id int);\n", "drop table t;\n"),
@@ -172,29 +172,9 @@ def test_a_bad_progress_interval_is_a_usage_error(database, write_migrations):
 
 
 def test_on_a_terminal_the_migration_line_is_rewritten_with_its_elapsed_time(database, write_migrations):
-    import os
-    import pty
-    import subprocess
-    import sys
-
     mdir = write_migrations({"001_slow": ("select pg_sleep(3.2);\n", "select 1;\n")})
-    leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NO_COLOR")}
-    proc = subprocess.Popen([sys.executable, "-m", "sqlmigrate", "up", "--dir", str(mdir), "--database-url", database],
-                            stdout=follower, stderr=subprocess.PIPE, env=env)
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the process closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    assert proc.wait(timeout=30) == 0
-    os.close(leader)
-    text = seen.decode()
+    code, text = run_on_a_terminal("up", "--dir", mdir, "--database-url", database)
+    assert code == 0
     assert "\r\x1b[Kapplying 001_slow ... (2s)" in text
     assert "\r\x1b[Kapplying 001_slow ... (3s)" in text
     assert "\r\x1b[Kapplying 001_slow ... \x1b[32mok\x1b[0m (" in text
