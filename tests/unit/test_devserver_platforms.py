@@ -15,7 +15,7 @@ from sqlmigrate.devserver import has_build
     ("linux", "riscv64", "glibc", "2.36", False),
     ("darwin", "arm64", "", "", True),
     ("darwin", "x86_64", "", "", False),  # Intel Macs: no wheel
-    ("win32", "AMD64", "", "", True),
+    ("win32", "AMD64", "", "", False),  # a wheel exists, but the development server is for POSIX systems
     ("freebsd14", "amd64", "", "", False),
 ])
 def test_has_build_names_the_platforms_with_a_wheel(system, machine, libc, version, expected):
