@@ -36,8 +36,9 @@ migrate-status: $(STAMP)
 migrate-down: $(STAMP)
 	$(WITH_DB) $(SQLMIGRATE) down
 
-db-stop: $(STAMP)
-	$(DEVSERVER) stop
+# the development server runs from .venv: without it, none runs
+db-stop:
+	@if test -x $(BIN)/python; then $(DEVSERVER) stop; else echo "sqlmigrate: no development server runs in .sqlmigrate/ (there is no $(VENV))" >&2; fi
 
 # psql on the database that make migrate uses
 db-psql: $(STAMP)
@@ -68,6 +69,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/big_file.py
 
 # the development server runs from .venv: it stops first (its data stays in .sqlmigrate/)
-clean:
-	if test -x $(BIN)/python; then $(DEVSERVER) stop; fi
+clean: db-stop
 	rm -rf $(VENV) build *.egg-info .pytest_cache
