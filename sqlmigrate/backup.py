@@ -172,8 +172,8 @@ def find_pg_dump(server_major: int, given: str | None, env: dict[str, str]) -> P
     """The pg_dump to use for a server of `server_major`.
 
     `given` (--pg-dump or SQLMIGRATE_PG_DUMP) is the only candidate when set.
-    Otherwise the newest of PATH's pg_dump and those of PG_DUMP_PLACES whose
-    major is at least the server's (pg_dump reads older servers, never newer
+    Otherwise the newest of PATH's pg_dump, those of PG_DUMP_PLACES and the pip
+    build's (sqlmigrate[server]) whose major is at least the server's (pg_dump reads older servers, never newer
     ones). Each candidate is asked its version with the dump's own environment:
     a wrapper such as Debian's /usr/bin/pg_dump picks its version from it.
     Raises DatabaseUnavailable naming what was found and the major needed.
@@ -190,7 +190,8 @@ def find_pg_dump(server_major: int, given: str | None, env: dict[str, str]) -> P
         return found
     candidates: list[str] = []
     on_path = shutil.which("pg_dump", path=env.get("PATH"))
-    for path in ([on_path] if on_path else []) + sorted(p for pattern in PG_DUMP_PLACES for p in glob.glob(pattern)):
+    for path in ([on_path] if on_path else []) + sorted(p for pattern in PG_DUMP_PLACES for p in glob.glob(pattern)) \
+            + _pip_build("pg_dump"):
         if path not in candidates and os.access(path, os.X_OK):
             candidates.append(path)
     usable = [found for found in (_version_of(path, env) for path in candidates) if isinstance(found, PgDump)]
@@ -201,9 +202,18 @@ def find_pg_dump(server_major: int, given: str | None, env: dict[str, str]) -> P
         seen = ", ".join(str(found) for found in usable)
         raise DatabaseUnavailable(f"backup: found only {seen}, older than the server: {needed} (install it, or "
                                   "give its path with --pg-dump or SQLMIGRATE_PG_DUMP); nothing was applied")
-    looked = "PATH, " + ", ".join(PG_DUMP_PLACES)
+    looked = "PATH, " + ", ".join(PG_DUMP_PLACES) + ", sqlmigrate[server]'s PostgreSQL build"
     raise DatabaseUnavailable(f"backup: no pg_dump found (looked in {looked}): {needed} (install it, or give its "
                               "path with --pg-dump or SQLMIGRATE_PG_DUMP); nothing was applied")
+
+
+def _pip_build(program: str) -> list[str]:
+    """The program of the PostgreSQL build `pip install sqlmigrate[server]` brings, if installed:
+    the newest major, so its pg_dump reads every supported server."""
+    from sqlmigrate.devserver import bin_dir
+
+    found = bin_dir()
+    return [str(found / program)] if found is not None and (found / program).exists() else []
 
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(\S*)")

@@ -2,7 +2,8 @@
 
 Server, in this order: SQLMIGRATE_TEST_DATABASE_URL, DATABASE_URL, libpq's
 defaults (the local server), else a throwaway cluster started here with
-initdb/pg_ctl. When none can be had, database tests fail with one line.
+initdb/pg_ctl (the system's, else those of the pip-installed build). When none
+can be had, database tests fail with one line.
 """
 from __future__ import annotations
 
@@ -246,11 +247,17 @@ def _admin_conninfo(url: str) -> str:
 
 
 def _find_binary(name: str) -> str | None:
+    """On PATH, else the newest Debian package's, else the pip-installed build's (sqlmigrate[server])."""
+    from sqlmigrate import devserver
+
     found = shutil.which(name)
     if found:
         return found
     candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
-    return str(candidates[0]) if candidates else None
+    if candidates:
+        return str(candidates[0])
+    build = devserver.bin_dir()
+    return str(build / name) if build is not None else None
 
 
 class _ThrowawayCluster:
@@ -259,7 +266,8 @@ class _ThrowawayCluster:
     def __init__(self) -> None:
         initdb, pg_ctl = _find_binary("initdb"), _find_binary("pg_ctl")
         if not initdb or not pg_ctl:
-            raise RuntimeError("no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin")
+            raise RuntimeError("no initdb/pg_ctl on PATH, under /usr/lib/postgresql/*/bin or from "
+                               "pip install 'sqlmigrate[server]'")
         self.pg_ctl = pg_ctl
         self.base = Path(tempfile.mkdtemp(prefix="sqlmigrate-pg-"))
         self.user = None

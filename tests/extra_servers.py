@@ -8,6 +8,7 @@ A server that cannot be started raises RuntimeError with one line saying why.
 from __future__ import annotations
 
 import contextlib
+import re
 import os
 import pwd
 import shutil
@@ -23,11 +24,20 @@ from tests.conftest import _find_binary
 
 
 def _newest(name: str) -> str | None:
-    """The program of the newest major under /usr/lib/postgresql, else PATH's:
-    a client reads servers of its own major and older ones."""
-    installed = [p for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}") if p.parts[-3].isdigit()]
+    """The program of the newest major among /usr/lib/postgresql's and the pip build's
+    (sqlmigrate[server]), else PATH's: a client reads servers of its own major and older ones."""
+    from sqlmigrate import devserver
+
+    installed = [(int(p.parts[-3]), str(p)) for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}")
+                 if p.parts[-3].isdigit()]
+    build = devserver.bin_dir()
+    if build is not None and (build / name).exists():
+        version = subprocess.run([str(build / "pg_config"), "--version"], capture_output=True, text=True).stdout
+        major = re.search(r"PostgreSQL (\d+)", version)
+        if major:
+            installed.append((int(major.group(1)), str(build / name)))
     if installed:
-        return str(max(installed, key=lambda p: int(p.parts[-3])))
+        return max(installed)[1]
     return shutil.which(name)
 
 
