@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/check_speed.py
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/big_file.py
+	$(BIN)/python benchmarks/deploy_safety.py
 
 # the development server runs from .venv: it stops first (its data stays in .sqlmigrate/)
 clean: db-stop
