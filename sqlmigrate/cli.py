@@ -128,9 +128,10 @@ def _common(env: dict[str, str], formats: tuple[str, ...] = ("text", "json")) ->
     return common
 
 
-def _database(env: dict[str, str], offline: str = "") -> _Parser:
+def _database(env: dict[str, str], offline: str = "", many: bool = False) -> _Parser:
     """--database-url and --table; an offline command (check, generate) accepts and ignores what it cannot use,
-    so that one set of options (a Makefile variable, say) serves every command."""
+    so that one set of options (a Makefile variable, say) serves every command. A command that runs on many
+    targets (`many`) takes --database-url more than once."""
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("database options")
     url_help = "PostgreSQL URL or conninfo (env DATABASE_URL; default: libpq's own defaults)"
@@ -141,7 +142,11 @@ def _database(env: dict[str, str], offline: str = "") -> _Parser:
         table_help = "tracking table name that migrations must not touch (env SQLMIGRATE_TABLE)"
     elif offline:
         table_help = f"accepted and ignored: {offline} never reads the tracking table"
-    group.add_argument("--database-url", default=env.get("DATABASE_URL", ""), metavar="URL", help=url_help)
+    if many:
+        group.add_argument("--database-url", action="append", metavar="URL",
+                           help=url_help + "; give it again for each further database")
+    else:
+        group.add_argument("--database-url", default=env.get("DATABASE_URL", ""), metavar="URL", help=url_help)
     group.add_argument("--table", default=env.get("SQLMIGRATE_TABLE", DEFAULT_TABLE), metavar="NAME",
                        help=table_help)
     return parent
@@ -162,19 +167,40 @@ def _locking() -> _Parser:
     return parent
 
 
+def _many() -> _Parser:
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("many databases (README: Many databases at once)")
+    group.add_argument("--targets", metavar="FILE", type=Path,
+                       help="run on each database of FILE: a URL or key=value connection string per line; blank "
+                            "lines and # comments ignored; ${VAR} replaced from the environment")
+    group.add_argument("--schemas", metavar="PATTERN",
+                       help="run on every schema of each database whose name matches this LIKE pattern, as a "
+                            "target of its own: search_path set to it, its own tracking table in it")
+    group.add_argument("--jobs", type=_positive, default=4, metavar="N", help="run at most N targets at once "
+                                                                              "(default 4)")
+    group.add_argument("--canary", type=_count, default=0, metavar="K",
+                       help="run the first K targets first, and start no other if one of them fails")
+    group.add_argument("--on-error", choices=("stop", "continue"), default="stop",
+                       help="after a target fails, start no new one (stop, the default; running ones finish) "
+                            "or run the rest (continue)")
+    return parent
+
+
 class _Commands:
     """Adds each command's parser to the subparsers; the shared option groups are built once."""
 
     def __init__(self, sub, env: dict[str, str]) -> None:
         self.sub, self.env = sub, env
         self.common, self.database, self.locking = _common(env), _database(env), _locking()
+        self.databases, self.many = _database(env, many=True), _many()
 
     def status(self) -> None:
-        self.sub.add_parser("status", parents=[self.common, self.database], help="list migrations and their state",
+        self.sub.add_parser("status", parents=[self.common, self.databases, self.many],
+                            help="list migrations and their state",
                             description="One row per migration: id, name, state, when applied. Always exits 0.")
 
     def up(self) -> None:
-        p = self.sub.add_parser("up", parents=[self.common, self.database, self.locking],
+        p = self.sub.add_parser("up", parents=[self.common, self.databases, self.locking, self.many],
                                 help="apply pending migrations",
                                 description="Validate, then apply pending migrations in id order, each in its own "
                                             "transaction together with its tracking row.")
@@ -184,18 +210,18 @@ class _Commands:
                        help="apply pending migrations older than the newest applied one")
 
     def down(self) -> None:
-        p = self.sub.add_parser("down", parents=[self.common, self.database, self.locking],
+        p = self.sub.add_parser("down", parents=[self.common, self.databases, self.locking, self.many],
                                 help="roll back applied migrations",
                                 description="Roll back applied migrations from the highest id down (one by default).")
         which = p.add_mutually_exclusive_group()
         which.add_argument("--steps", type=_positive, metavar="N", help="roll back N migrations")
         which.add_argument("--to", metavar="ID", help="roll back every migration above ID")
         which.add_argument("--all", action="store_true", help="roll back every applied migration")
-        p.add_argument("--yes", action="store_true", help="confirm --all without asking")
+        p.add_argument("--yes", action="store_true", help="confirm --all, or many targets, without asking")
         p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
 
     def verify(self) -> None:
-        self.sub.add_parser("verify", parents=[self.common, self.database],
+        self.sub.add_parser("verify", parents=[self.common, self.databases, self.many],
                             help="compare applied migrations with the files",
                             description="Exit 1 naming each modified, missing or failed migration; "
                                         "pending ones are fine.")
@@ -326,6 +352,46 @@ def _down(c: Any, settings: Settings, args: argparse.Namespace, listener: Any) -
     return c.down(settings, listener, steps=args.steps, to=args.to, all_=args.all, dry_run=args.dry_run)
 
 
+def _many_urls(args: argparse.Namespace, env: dict[str, str]) -> list[str] | None:
+    """The --database-url values of a run on many targets (SPEC 10): --database-url
+    given more than once, --targets or --schemas. None for a run on one
+    database, whose URL (or DATABASE_URL) is then args.database_url, as for
+    every other command; its output is as it always was."""
+    if not hasattr(args, "targets"):
+        return None
+    urls = args.database_url or []
+    if len(urls) > 1 or args.targets is not None or args.schemas is not None:
+        args.database_url = ""
+        if not urls and args.targets is None:
+            urls = [env.get("DATABASE_URL", "")]  # --schemas alone: of the one database
+        return urls
+    args.database_url = urls[0] if urls else env.get("DATABASE_URL", "")
+    return None
+
+
+def _run_many(c: Any, settings: Settings, args: argparse.Namespace, urls: list[str], env: dict[str, str],
+              renderer: Any) -> Any:
+    """status, verify, up or down on many targets; the fleet's report."""
+    from sqlmigrate import fleet, targets
+    from sqlmigrate.target import Target
+
+    if args.schemas is not None and Target.from_settings(settings).table.schema is not None:
+        raise UsageError(f"--schemas puts each tenant's tracking table in its own schema: give --table a name "
+                         f"without a schema, not {settings.table}")
+    options: dict[str, Any] = {}
+    if args.command == "up":
+        options = dict(to=args.to, dry_run=args.dry_run, allow_out_of_order=args.allow_out_of_order)
+    elif args.command == "down":
+        if not (args.yes or args.dry_run):
+            raise Refused("down on many targets rolls back on every one of them: add --yes to confirm")
+        options = dict(steps=args.steps, to=args.to, all_=args.all, dry_run=args.dry_run)
+    given = targets.collect(urls, args.targets, env)
+    job = fleet.job(args.command, settings, c.scan_folder(settings), **options)
+    return fleet.run(job, [Target.from_settings(settings, g.url) for g in given],
+                     fleet.Options(jobs=args.jobs, canary=args.canary, on_error=args.on_error),
+                     schemas=args.schemas, listener=renderer.event, on_done=renderer.finished)
+
+
 # Every command: how its parser is built, and how it runs (given the commands
 # module, imported only once the arguments are parsed, the settings, the
 # arguments and the progress listener) to return its report.
@@ -368,11 +434,17 @@ def run(argv: list[str], env: dict[str, str]) -> int:
         # argparse exits on --help and --version; main() returns
         # the code instead, so that in-process callers get an int like any other run
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    urls = _many_urls(args, env)
     settings = _settings(args)
     from sqlmigrate import commands
     from sqlmigrate.render import Renderer
 
-    renderer = Renderer(settings.format, command=args.command, directory=args.dir)
+    renderer_class: type[Renderer] = Renderer
+    if urls is not None:
+        from sqlmigrate.render_fleet import FleetRenderer
+
+        renderer_class = FleetRenderer
+    renderer = renderer_class(settings.format, command=args.command, directory=args.dir)
     try:
         renderer.progress_every = _progress_interval(env) or renderer.progress_every
         if not args.dir:
@@ -381,8 +453,11 @@ def run(argv: list[str], env: dict[str, str]) -> int:
         if settings.lock_retries and not settings.lock_timeout:
             raise UsageError("--lock-retries needs --lock-timeout: without a lock timeout a statement waits for "
                              "its lock as long as it takes, and there is nothing to retry")
-        _, run_command = _TABLE[args.command]
-        report = run_command(commands, settings, args, renderer.event)
+        if urls is not None:
+            report = _run_many(commands, settings, args, urls, env, renderer)
+        else:
+            _, run_command = _TABLE[args.command]
+            report = run_command(commands, settings, args, renderer.event)
     except SqlMigrateError as exc:
         renderer.error(exc)
         return exc.exit_code
