@@ -375,9 +375,6 @@ def _run_many(c: Any, settings: Settings, args: argparse.Namespace, urls: list[s
     from sqlmigrate import fleet, targets
     from sqlmigrate.target import Target
 
-    if args.schemas is not None and Target.from_settings(settings).table.schema is not None:
-        raise UsageError(f"--schemas puts each tenant's tracking table in its own schema: give --table a name "
-                         f"without a schema, not {settings.table}")
     options: dict[str, Any] = {}
     if args.command == "up":
         options = dict(to=args.to, dry_run=args.dry_run, allow_out_of_order=args.allow_out_of_order)

@@ -160,10 +160,13 @@ def run(job: Job, targets: Sequence[Target], options: Options, *, schemas: str |
     target whose name matches that LIKE pattern); `on_done` hears of each
     target as it finishes, in the main thread.
 
-    Raises UsageError when `schemas` matches no schema in any database, and
-    Interrupted on Ctrl-C while the schemas are listed; a failure on a target is
-    its outcome.
+    Raises UsageError when `schemas` is given with a tracking table named with
+    its schema, or matches no schema in any database, and Interrupted on Ctrl-C
+    while the schemas are listed; a failure on a target is its outcome.
     """
+    if schemas is not None and any(t.table.schema is not None for t in targets):
+        raise UsageError("--schemas puts each tenant's tracking table in its own schema: give --table a name "
+                         "without a schema")
     started = time.perf_counter()
     with _CtrlC() as ctrl_c:
         items: list[Target | Outcome] = [*targets]

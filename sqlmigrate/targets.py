@@ -25,17 +25,17 @@ class Given:
     origin: str
 
 
-def collect(urls: Sequence[str], file: Path | None, env: Mapping[str, str]) -> list[Given]:
-    """Every connection string, in the order given: the --database-url values,
-    then the file's lines.
+def collect(urls: Sequence[str], file: Path | None, env: Mapping[str, str], *,
+            given_as: str = "--database-url") -> list[Given]:
+    """Every connection string, in the order given: the --database-url values
+    (`given_as` names them in messages), then the file's lines.
 
     Raises UsageError for a targets file that is missing, unreadable or lists
     none; a line that is no connection string; a `${VAR}` not set in `env`;
     and two connection strings naming the same database (however spelled):
     the second is most often a line copied to be edited and left as it was.
     """
-    given = [Given(url, f"--database-url #{i}" if len(urls) > 1 else "--database-url")
-             for i, url in enumerate(urls, 1)]
+    given = [Given(url, f"{given_as} #{i}" if len(urls) > 1 else given_as) for i, url in enumerate(urls, 1)]
     if file is not None:
         given += read_file(file, env)
     _refuse_twice(given)
