@@ -386,7 +386,7 @@ def _run_many(c: Any, settings: Settings, args: argparse.Namespace, urls: list[s
     job = fleet.job(args.command, settings, c.scan_folder(settings), **options)
     return fleet.run(job, [Target.from_settings(settings, g.url) for g in given],
                      fleet.Options(jobs=args.jobs, canary=args.canary, on_error=args.on_error),
-                     schemas=args.schemas, listener=renderer.event, on_done=renderer.finished)
+                     schemas=args.schemas, listener=renderer.event, on_done=renderer.finished, own_sigint=True)
 
 
 # Every command: how its parser is built, and how it runs (given the commands

@@ -155,10 +155,13 @@ def job(command: str, settings: Settings, scan: discovery.Scan, **options: Any) 
 
 
 def run(job: Job, targets: Sequence[Target], options: Options, *, schemas: str | None = None,
-        listener: Listener = events.silent, on_done: Callable[[Outcome], None] | None = None) -> FleetReport:
+        listener: Listener = events.silent, on_done: Callable[[Outcome], None] | None = None,
+        own_sigint: bool = False) -> FleetReport:
     """Run `job` on each target (or, with `schemas`, on each schema of each
     target whose name matches that LIKE pattern); `on_done` hears of each
-    target as it finishes, in the main thread.
+    target as it finishes, one at a time, from the thread that ran it.
+    `own_sigint`: SIGINT is this run's to handle while it lasts (the command
+    line's choice; a library caller's handlers are left alone).
 
     Raises UsageError when `schemas` is given with a tracking table named with
     its schema, or matches no schema in any database, and Interrupted on Ctrl-C
@@ -168,7 +171,7 @@ def run(job: Job, targets: Sequence[Target], options: Options, *, schemas: str |
         raise UsageError("--schemas puts each tenant's tracking table in its own schema: give --table a name "
                          "without a schema")
     started = time.perf_counter()
-    with _CtrlC() as ctrl_c:
+    with _CtrlC(own_sigint) as ctrl_c:
         items: list[Target | Outcome] = [*targets]
         notes: list[str] = []
         if schemas is not None:
@@ -223,18 +226,19 @@ def _expand(targets: list[Target], pattern: str, jobs: int,
 
 
 class _CtrlC:
-    """Ctrl-C as a flag for the length of a run, so that it reaches the worker
-    threads: while the handler is ours (installed in the main thread, over
-    Python's default one), SIGINT sets the flag instead of raising
-    KeyboardInterrupt. A KeyboardInterrupt raised all the same (another
-    handler's) is turned into the flag by whoever catches it (`set`)."""
+    """Ctrl-C as a flag for the length of a run, which the worker threads
+    read. KeyboardInterrupt in the main thread sets it wherever the main
+    thread waits (`wait`, _Runner._wait). With `own_sigint` (the command
+    line) SIGINT sets it without raising at all, while the handler is ours:
+    installed in the main thread over Python's default one, restored after."""
 
-    def __init__(self) -> None:
+    def __init__(self, own_sigint: bool) -> None:
         self._event = threading.Event()
+        self._own = own_sigint
         self._previous: Any = None
 
     def __enter__(self) -> _CtrlC:
-        if (threading.current_thread() is threading.main_thread()
+        if (self._own and threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
             self._previous = signal.signal(signal.SIGINT, lambda signum, frame: self._event.set())
         return self
@@ -269,6 +273,11 @@ class _Running:
 
 
 class _Runner:
+    """Runs the targets in worker threads. The main thread only waits, cancels
+    on Ctrl-C, and re-raises what `on_done` raised: all else is the workers',
+    so that a KeyboardInterrupt landing anywhere in the main thread loses
+    nothing."""
+
     def __init__(self, job: Job, options: Options, listener: Listener, on_done: Callable[[Outcome], None],
                  ctrl_c: _CtrlC) -> None:
         self.job = job
@@ -276,10 +285,12 @@ class _Runner:
         self.listener = listener
         self.on_done = on_done
         self.ctrl_c = ctrl_c
-        self._lock = threading.Lock()
-        self._halted = ""  # why no new target starts (a failure with --on-error stop), once one failed
+        self._lock = threading.Lock()  # the fields below
+        self._halted = ""  # why no new target starts, once one failed with --on-error stop
         self._running: set[_Running] = set()
         self._outcomes: dict[int, Outcome] = {}
+        self._reporting = threading.Lock()  # one on_done at a time
+        self._report_failed: BaseException | None = None
 
     def run(self, items: list[Target | Outcome]) -> list[Outcome]:
         indexed = list(enumerate(items))
@@ -287,62 +298,40 @@ class _Runner:
         if canaries and rest:
             self._phase(canaries)
             if any(self._outcomes[i].state is not State.OK for i, _ in canaries):
-                self._skip(rest, "not started: a canary target failed")
+                self._phase([(i, _skipped(item, "not started: a canary target failed")) for i, item in rest])
             else:
                 self._phase(rest)
         else:
             self._phase(indexed)
+        if self._report_failed is not None:
+            raise self._report_failed
         return [self._outcomes[i] for i in range(len(items))]
 
-    def _skip(self, items: list[tuple[int, Target | Outcome]], reason: str) -> None:
-        for index, item in items:
-            if index not in self._outcomes:
-                target = item.target if isinstance(item, Outcome) else item
-                self._finish(index, Outcome(target, State.SKIPPED, reason=reason))
-
     def _phase(self, items: list[tuple[int, Target | Outcome]]) -> None:
-        todo: queue.SimpleQueue[tuple[int, Target]] = queue.SimpleQueue()
-        for index, item in items:
-            if isinstance(item, Outcome):  # a database whose schemas could not be listed
-                self._finish(index, item)
-                self._note_failure(item)
-            else:
-                todo.put((index, item))
-        count = todo.qsize()
-        done: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
-        workers = [threading.Thread(target=self._work, args=(todo, done), daemon=True,
+        """Run these targets (an Outcome is one known already) and wait for all."""
+        todo: queue.SimpleQueue[tuple[int, Target | Outcome]] = queue.SimpleQueue()
+        for item in items:
+            todo.put(item)
+        finished = threading.Event()
+        left = [len(items)]
+        workers = [threading.Thread(target=self._work, args=(todo, left, finished), daemon=True,
                                     name=f"sqlmigrate-target-{n}")
-                   for n in range(min(self.options.jobs, count))]
+                   for n in range(min(self.options.jobs, len(items)))]
         for worker in workers:
             worker.start()
+        self._wait(finished)
+
+    def _wait(self, finished: threading.Event) -> None:
         last_cancel = 0.0
-        while count:
+        while True:
             try:
-                index, outcome = done.get(timeout=_POLL_S)
-            except queue.Empty:
+                if finished.wait(_POLL_S):
+                    return
                 if self.ctrl_c.is_set() and time.monotonic() - last_cancel >= RECANCEL_EVERY_S:
-                    self._cancel_running()
                     last_cancel = time.monotonic()
-                continue
+                    self._cancel_running()
             except KeyboardInterrupt:
                 self.ctrl_c.set()
-                continue
-            count -= 1
-            try:
-                self._finish(index, outcome)
-            except KeyboardInterrupt:
-                self.ctrl_c.set()
-        for worker in workers:
-            worker.join()
-
-    def _finish(self, index: int, outcome: Outcome) -> None:
-        self._outcomes[index] = outcome
-        self.on_done(outcome)
-
-    def _note_failure(self, outcome: Outcome) -> None:
-        if outcome.state is not State.OK and self.options.on_error == "stop":
-            with self._lock:
-                self._halted = self._halted or "not started after a failure"
 
     def _cancel_running(self) -> None:
         from sqlmigrate import db
@@ -354,22 +343,45 @@ class _Runner:
                 if each.conn is not None and each.step is not None:
                     db.cancel(each.conn)
 
-    def _work(self, todo: queue.SimpleQueue[tuple[int, Target]], done: queue.SimpleQueue[tuple[int, Outcome]]) -> None:
+    def _work(self, todo: queue.SimpleQueue[tuple[int, Target | Outcome]], left: list[int],
+              finished: threading.Event) -> None:
         while True:
             try:
-                index, target = todo.get_nowait()
+                index, item = todo.get_nowait()
             except queue.Empty:
                 return
-            with self._lock:
-                halted = self._halted
-            if self.ctrl_c.is_set():
-                outcome = Outcome(target, State.SKIPPED, reason="not started: interrupted")
-            elif halted:
-                outcome = Outcome(target, State.SKIPPED, reason=halted)
-            else:
-                outcome = self._run_target(target)
-                self._note_failure(outcome)
-            done.put((index, outcome))
+            try:
+                outcome = self._outcome_of(item)
+            except BaseException as exc:  # noqa: BLE001 - the main thread waits for an outcome of every target
+                error = SqlMigrateError(f"internal error: {type(exc).__name__}: {exc}")
+                outcome = Outcome(item.target if isinstance(item, Outcome) else item, State.FAILED,
+                                  error.exit_code, error=error)
+            if outcome.state not in (State.OK, State.SKIPPED) and self.options.on_error == "stop":
+                with self._lock:
+                    self._halted = self._halted or "not started after a failure"
+            with self._reporting:
+                with self._lock:
+                    self._outcomes[index] = outcome
+                    left[0] -= 1
+                    is_last = left[0] == 0
+                if self._report_failed is None:
+                    try:
+                        self.on_done(outcome)
+                    except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
+                        self._report_failed = exc
+                if is_last:
+                    finished.set()
+
+    def _outcome_of(self, item: Target | Outcome) -> Outcome:
+        if isinstance(item, Outcome):  # a database whose schemas could not be listed, or skipped already
+            return item
+        with self._lock:
+            halted = self._halted
+        if self.ctrl_c.is_set():
+            return Outcome(item, State.SKIPPED, reason="not started: interrupted")
+        if halted:
+            return Outcome(item, State.SKIPPED, reason=halted)
+        return self._run_target(item)
 
     def _run_target(self, target: Target) -> Outcome:
         from sqlmigrate import db
@@ -450,14 +462,17 @@ class _Runner:
         """A target's run that ended in an exception: failed, or interrupted by Ctrl-C
         (also when Ctrl-C's cancel cut short our own bookkeeping query)."""
         if isinstance(exc, Interrupted) or (self.ctrl_c.is_set() and isinstance(exc, DatabaseUnavailable)):
+            message = exc.message if isinstance(exc, Interrupted) else f"interrupted: {exc.message}"
             if running.done:
                 verb = "applied" if running.done[0].direction is Direction.UP else "rolled back"
-                exc = Interrupted(f"{exc.message}; {len(running.done)} migration(s) {verb} before it stay {verb}",
-                                  details=exc.details, step=getattr(exc, "step", None))
-            elif not isinstance(exc, Interrupted):
-                exc = Interrupted(f"interrupted: {exc.message}", details=exc.details)
-            return Outcome(target, State.INTERRUPTED, exc.exit_code, error=exc, duration_s=duration)
+                message += f"; {len(running.done)} migration(s) {verb} before it stay {verb}"
+            stopped = Interrupted(message, details=exc.details, step=getattr(exc, "step", None))
+            return Outcome(target, State.INTERRUPTED, stopped.exit_code, error=stopped, duration_s=duration)
         return Outcome(target, State.FAILED, exc.exit_code, error=exc, duration_s=duration)
+
+
+def _skipped(item: Target | Outcome, reason: str) -> Outcome:
+    return item if isinstance(item, Outcome) else Outcome(item, State.SKIPPED, reason=reason)
 
 
 def _check_schema(session: Session) -> None:
