@@ -314,6 +314,45 @@ def test_schemas_in_several_databases(databases, write_migrations):
     assert ids_in(two, schema="shop_c") == ["001", "002"]
 
 
+def test_a_database_whose_schemas_cannot_be_listed_is_a_target_of_its_own(database, db, write_migrations):
+    db.execute("create schema shop_a")
+    mdir = write_migrations(TWO)
+    result = run_cli("up", "--dir", mdir, *urls_args([UNREACHABLE, database]), "--schemas", "shop%",
+                     "--on-error", "continue")
+    assert result.exit_code == 3
+    assert line_of(result.stderr, "postgresql://fleet:***@127.0.0.1:1/nowhere").startswith("unreachable ")
+    assert line_of(result.stdout, f"{database} (schema shop_a)").startswith("ok ")
+    assert result.stdout.splitlines()[-1] == "up: 1 ok, 0 failed, 1 unreachable"
+
+
+def test_a_tenant_whose_schema_is_gone_fails_rather_than_run_elsewhere(database, db, write_migrations):
+    """The check behind a schema dropped between listing and running: the
+    session's search_path must resolve to the tenant's schema."""
+    from sqlmigrate import commands, fleet
+    from sqlmigrate.config import Settings
+    from sqlmigrate.target import Target
+
+    settings = Settings(database_url=database, directory=write_migrations(TWO))
+    job = fleet.job("up", settings, commands.scan_folder(settings), to=None)
+    report = fleet.run(job, [Target.from_settings(settings).in_schema("gone")], fleet.Options())
+    (outcome,) = report.outcomes
+    assert (outcome.state, outcome.exit_code) == (fleet.State.FAILED, 3)
+    assert outcome.error is not None and outcome.error.message == (
+        "search_path did not select schema gone (the current schema is none): was it dropped or renamed?")
+    assert tables(db) == set()
+
+
+def test_status_line_counts_the_states(databases, write_migrations):
+    urls = databases(2)
+    mdir = write_migrations(TWO)
+    assert run_cli("up", "--dir", mdir, *urls_args(urls[:1]), "--to", "1").exit_code == 0
+    result = run_cli("status", "--dir", mdir, *urls_args(urls))
+    assert result.exit_code == 0
+    assert line_of(result.stdout, urls[0]) == f"ok          {urls[0]}: 1 applied, 1 pending"
+    assert line_of(result.stdout, urls[1]) == f"ok          {urls[1]}: 2 pending"
+    assert result.stdout.splitlines()[-1] == "status: 2 ok, 0 failed"
+
+
 def test_schemas_matching_nothing_is_a_usage_error(database, write_migrations):
     mdir = write_migrations(TWO)
     result = run_cli("up", "--dir", mdir, "--database-url", database, "--schemas", "tenant%")
