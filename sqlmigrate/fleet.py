@@ -227,20 +227,22 @@ def _expand(targets: list[Target], pattern: str, jobs: int,
 
 class _CtrlC:
     """Ctrl-C as a flag for the length of a run, which the worker threads
-    read. KeyboardInterrupt in the main thread sets it wherever the main
-    thread waits (`wait`, _Runner._wait). With `own_sigint` (the command
-    line) SIGINT sets it without raising at all, while the handler is ours:
-    installed in the main thread over Python's default one, restored after."""
+    read, and how many times it was pressed. KeyboardInterrupt in the main
+    thread sets it wherever the main thread waits (`wait`, _Runner._wait).
+    With `own_sigint` (the command line) SIGINT sets it without raising at
+    all, while the handler is ours: installed in the main thread over
+    Python's default one, restored after."""
 
     def __init__(self, own_sigint: bool) -> None:
         self._event = threading.Event()
         self._own = own_sigint
         self._previous: Any = None
+        self.presses = 0
 
     def __enter__(self) -> _CtrlC:
         if (self._own and threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, lambda signum, frame: self._event.set())
+            self._previous = signal.signal(signal.SIGINT, lambda signum, frame: self.set())
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -248,6 +250,7 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self._previous)
 
     def set(self) -> None:
+        self.presses += 1
         self._event.set()
 
     def is_set(self) -> bool:
@@ -257,15 +260,18 @@ class _CtrlC:
         try:
             return self._event.wait(seconds)
         except KeyboardInterrupt:
-            self._event.set()
+            self.set()
             return True
 
 
 @dataclass(eq=False)  # kept in a set, by identity
 class _Running:
-    """A target now running: its connection (None once it is being closed) and
-    the migration it runs, for the main thread to cancel on Ctrl-C."""
+    """A target now running: its connection (None until connected and once it
+    is being closed) and the migration it runs, for the main thread to cancel
+    on Ctrl-C."""
 
+    index: int
+    target: Target
     conn: psycopg.Connection | None = None
     step: Step | None = None
     done: list[Step] = dataclasses.field(default_factory=list)
@@ -276,7 +282,14 @@ class _Runner:
     """Runs the targets in worker threads. The main thread only waits, cancels
     on Ctrl-C, and re-raises what `on_done` raised: all else is the workers',
     so that a KeyboardInterrupt landing anywhere in the main thread loses
-    nothing."""
+    nothing.
+
+    Ctrl-C pressed again stops the wait for targets that run no migration
+    (connecting to a host that does not answer, say): each is reported
+    interrupted at once, and what its thread does later is not reported. It
+    starts no migration (Ctrl-C was pressed), so ending the process then
+    leaves nothing half done. A target in a migration is waited for until its
+    cancel takes effect."""
 
     def __init__(self, job: Job, options: Options, listener: Listener, on_done: Callable[[Outcome], None],
                  ctrl_c: _CtrlC) -> None:
@@ -319,9 +332,10 @@ class _Runner:
                    for n in range(min(self.options.jobs, len(items)))]
         for worker in workers:
             worker.start()
-        self._wait(finished)
+        self._wait(todo, left, finished)
 
-    def _wait(self, finished: threading.Event) -> None:
+    def _wait(self, todo: queue.SimpleQueue[tuple[int, Target | Outcome]], left: list[int],
+              finished: threading.Event) -> None:
         last_cancel = 0.0
         while True:
             try:
@@ -330,8 +344,29 @@ class _Runner:
                 if self.ctrl_c.is_set() and time.monotonic() - last_cancel >= RECANCEL_EVERY_S:
                     last_cancel = time.monotonic()
                     self._cancel_running()
+                if self.ctrl_c.presses > 1:
+                    self._abandon_idle(todo, left, finished)
             except KeyboardInterrupt:
                 self.ctrl_c.set()
+
+    def _abandon_idle(self, todo: queue.SimpleQueue[tuple[int, Target | Outcome]], left: list[int],
+                      finished: threading.Event) -> None:
+        """After a second Ctrl-C: the targets not started are skipped, and those
+        running no migration interrupted, without waiting for their threads."""
+        while True:
+            try:
+                index, item = todo.get_nowait()
+            except queue.Empty:
+                break
+            self._record(index, _skipped(item, "not started: interrupted"), left, finished)
+        with self._lock:
+            running = list(self._running)
+        for each in running:
+            with each.lock:
+                is_idle = each.step is None
+            if is_idle:
+                stopped = Interrupted("interrupted while it ran no migration (Ctrl-C twice: not waited for)")
+                self._record(each.index, self._stopped(each.target, stopped, each, 0.0), left, finished)
 
     def _cancel_running(self) -> None:
         from sqlmigrate import db
@@ -351,7 +386,7 @@ class _Runner:
             except queue.Empty:
                 return
             try:
-                outcome = self._outcome_of(item)
+                outcome = self._outcome_of(index, item)
             except BaseException as exc:  # noqa: BLE001 - the main thread waits for an outcome of every target
                 error = SqlMigrateError(f"internal error: {type(exc).__name__}: {exc}")
                 outcome = Outcome(item.target if isinstance(item, Outcome) else item, State.FAILED,
@@ -359,20 +394,27 @@ class _Runner:
             if outcome.state not in (State.OK, State.SKIPPED) and self.options.on_error == "stop":
                 with self._lock:
                     self._halted = self._halted or "not started after a failure"
-            with self._reporting:
-                with self._lock:
-                    self._outcomes[index] = outcome
-                    left[0] -= 1
-                    is_last = left[0] == 0
-                if self._report_failed is None:
-                    try:
-                        self.on_done(outcome)
-                    except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
-                        self._report_failed = exc
-                if is_last:
-                    finished.set()
+            self._record(index, outcome, left, finished)
 
-    def _outcome_of(self, item: Target | Outcome) -> Outcome:
+    def _record(self, index: int, outcome: Outcome, left: list[int], finished: threading.Event) -> None:
+        """Keep a target's outcome and report it; the first one kept for a target
+        wins (a thread ending after its target was given up is not reported)."""
+        with self._reporting:
+            with self._lock:
+                if index in self._outcomes:
+                    return
+                self._outcomes[index] = outcome
+                left[0] -= 1
+                is_last = left[0] == 0
+            if self._report_failed is None:
+                try:
+                    self.on_done(outcome)
+                except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
+                    self._report_failed = exc
+            if is_last:
+                finished.set()
+
+    def _outcome_of(self, index: int, item: Target | Outcome) -> Outcome:
         if isinstance(item, Outcome):  # a database whose schemas could not be listed, or skipped already
             return item
         with self._lock:
@@ -381,24 +423,26 @@ class _Runner:
             return Outcome(item, State.SKIPPED, reason="not started: interrupted")
         if halted:
             return Outcome(item, State.SKIPPED, reason=halted)
-        return self._run_target(item)
+        return self._run_target(index, item)
 
-    def _run_target(self, target: Target) -> Outcome:
+    def _run_target(self, index: int, target: Target) -> Outcome:
         from sqlmigrate import db
 
         began = time.perf_counter()
-        running = _Running()
+        running = _Running(index, target)
         try:
-            with contextlib.ExitStack() as stack:
+            with self._registered(running), contextlib.ExitStack() as stack:
                 try:
                     session = stack.enter_context(db.session(target))
                 except DatabaseUnavailable as exc:
                     return Outcome(target, State.UNREACHABLE, exc.exit_code, error=exc,
                                    duration_s=time.perf_counter() - began)
+                with running.lock:
+                    running.conn = session.conn
+                stack.callback(self._let_go, running)  # before the session closes the connection
                 _check_schema(session)
                 session.pause = self._pause
-                with self._registered(running, session.conn):
-                    report = self.job.run(session, self._listener(running))
+                report = self.job.run(session, self._listener(running))
         except SqlMigrateError as exc:
             return self._stopped(target, exc, running, time.perf_counter() - began)
         except Exception as exc:  # noqa: BLE001 - one target's surprise, not the whole run's
@@ -408,8 +452,7 @@ class _Runner:
         return self._ended(target, report, running, time.perf_counter() - began)
 
     @contextlib.contextmanager
-    def _registered(self, running: _Running, conn: psycopg.Connection) -> Iterator[None]:
-        running.conn = conn
+    def _registered(self, running: _Running) -> Iterator[None]:
         with self._lock:
             self._running.add(running)
         try:
@@ -417,8 +460,11 @@ class _Runner:
         finally:
             with self._lock:
                 self._running.discard(running)
-            with running.lock:
-                running.conn = None
+
+    @staticmethod
+    def _let_go(running: _Running) -> None:
+        with running.lock:  # a cancel being sent on the connection is done with it first
+            running.conn = None
 
     def _pause(self, seconds: float) -> None:
         """The lock wait's and lock retries' sleep: Ctrl-C ends it as KeyboardInterrupt,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -436,6 +437,36 @@ def test_ctrl_c_ends_a_wait_for_the_lock(server, databases, write_migrations, tm
     assert first["report"] == {"command": "up", "exit_code": 130,
                                "error": "interrupted while waiting for the migration lock; nothing was changed"}
     assert second["report"]["error"].startswith("interrupted during 002_slow; its transaction was rolled back")
+
+
+def test_a_second_ctrl_c_stops_waiting_for_a_target_that_runs_no_migration(server, databases, write_migrations):
+    (busy,) = databases(1)
+    name = psycopg.conninfo.conninfo_to_dict(busy)["dbname"]
+    mdir = write_migrations(SLOW)
+    with socket.socket() as silent:  # accepts connections and never answers: libpq waits for it
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hanging = f"postgresql://fleet@127.0.0.1:{silent.getsockname()[1]}/never"
+        proc = start_process("up", "--dir", mdir, *urls_args([hanging, busy]), "--jobs", "2")
+        try:
+            wait_for(lambda: sleeping(server, [name]) == 1, "the second target to run 002_slow", 30)
+            proc.send_signal(signal.SIGINT)
+            wait_for(lambda: sleeping(server, [name]) == 0, "the cancel to end 002_slow")
+            time.sleep(0.5)
+            assert proc.poll() is None  # still waiting for the host that does not answer
+            began = time.monotonic()
+            code, out, err = interrupt_process(proc)
+            assert time.monotonic() - began < 5
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert code == 130, err
+    assert line_of(err, hanging) == (f"interrupted {hanging}: interrupted while it ran no migration "
+                                     "(Ctrl-C twice: not waited for)")
+    assert line_of(err, busy).endswith(": interrupted during 002_slow; its transaction was rolled back; "
+                                       "1 migration(s) applied before it stay applied")
+    assert out.splitlines()[-1] == "up: 0 ok, 0 failed, 2 interrupted"
+    assert ids_in(busy) == ["001"]
 
 
 # -- output ------------------------------------------------------------------------
