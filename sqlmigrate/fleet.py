@@ -207,13 +207,15 @@ def _expand(targets: list[Target], pattern: str, jobs: int,
         finally:
             conn.close()
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(schemas_of, target) for target in targets]
-        while not all(f.done() for f in futures):
-            if ctrl_c.wait(_POLL_S):
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise Interrupted("interrupted while listing the schemas; nothing was started")
-        found = [f.result() for f in futures]
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    futures = [pool.submit(schemas_of, target) for target in targets]
+    while not all(f.done() for f in futures):
+        if ctrl_c.wait(_POLL_S):
+            # not waited for: a listing changes nothing, and a host that does not answer may hold one for long
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise Interrupted("interrupted while listing the schemas; nothing was started")
+    pool.shutdown()
+    found = [f.result() for f in futures]
     notes = [f"no schema of {t.display} matches '{pattern}'" for t, each in zip(targets, found) if not each]
     expanded = [item for each in found for item in each]
     if not expanded:

@@ -469,6 +469,23 @@ def test_a_second_ctrl_c_stops_waiting_for_a_target_that_runs_no_migration(serve
     assert ids_in(busy) == ["001"]
 
 
+def test_ctrl_c_while_the_schemas_are_listed_starts_nothing(database, db, write_migrations):
+    db.execute("create schema shop_a")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hanging = f"postgresql://fleet@127.0.0.1:{silent.getsockname()[1]}/never"
+        proc = start_process("up", "--dir", write_migrations(TWO), *urls_args([hanging, database]),
+                             "--schemas", "shop%")
+        time.sleep(1.5)  # listing: one database answered, the other never will
+        began = time.monotonic()
+        code, out, err = interrupt_process(proc)
+        assert time.monotonic() - began < 5
+    assert code == 130
+    assert err == "sqlmigrate: interrupted while listing the schemas; nothing was started\n"
+    assert tables(db, "shop_a") == set()
+
+
 # -- output ------------------------------------------------------------------------
 
 
