@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
     from sqlmigrate.db import Session
 
-COMMANDS = ("status", "verify", "up", "down")
 QUERY_CANCELED = "57014"
 RECANCEL_EVERY_S = 0.5  # a cancel that reached the server between two statements is sent again
 _POLL_S = 0.1
@@ -137,7 +136,7 @@ class _Migrate:
 
 
 def job(command: str, settings: Settings, scan: discovery.Scan, **options: Any) -> Job:
-    """`command` (COMMANDS) with its options (those of commands.up / commands.down)
+    """`command` (status, verify, up or down) with its options (those of commands.up / commands.down)
     for every target; the files are validated once for all of them."""
     if command == "status":
         return _Status(scan, settings.table)
