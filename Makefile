@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/big_file.py
 	$(BIN)/python benchmarks/deploy_safety.py
+	$(BIN)/python benchmarks/many_targets.py
 
 # the development server runs from .venv: it stops first (its data stays in .sqlmigrate/)
 clean: db-stop

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     # lazy, so that `sqlmigrate --help` imports neither psycopg nor sqlparse
-    if name in ("migrate", "rollback", "status"):
+    if name in ("migrate", "rollback", "status", "migrate_many"):
         from sqlmigrate import api
 
         return getattr(api, name)

@@ -1,13 +1,16 @@
 """Library entry points: the commands as functions that print nothing.
 
 For applications and test fixtures: `migrate(url)` brings a database to the
-latest migration in one call. Failures raise the exceptions of errors.py;
-Ctrl-C stays a KeyboardInterrupt.
+latest migration in one call; `migrate_many(urls)` brings many, and returns
+what became of each. Failures raise the exceptions of errors.py (on many
+databases, each target's failure is in its result); Ctrl-C stays a
+KeyboardInterrupt.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from sqlmigrate import commands, events
 from sqlmigrate.config import DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings
@@ -15,6 +18,10 @@ from sqlmigrate.errors import (DatabaseUnavailable, Interrupted, LockTimeout, Mi
                                SqlMigrateError, UsageError)
 from sqlmigrate.model import MigrationStatus
 from sqlmigrate.reports import MigrateReport
+from sqlmigrate.target import Target
+
+if TYPE_CHECKING:
+    from sqlmigrate.fleet import Outcome
 
 _T = TypeVar("_T")
 
@@ -93,5 +100,75 @@ def status(
     return _called(lambda: list(commands.status(settings).statuses))
 
 
-__all__ = ["migrate", "rollback", "status", "SqlMigrateError", "Refused", "MigrationFailed", "DatabaseUnavailable",
+@dataclass(frozen=True)
+class TargetResult:
+    """What migrate_many did on one target."""
+
+    target: str  # the connection string, password masked, and the schema with `schemas`
+    schema: str | None  # the tenant's schema with `schemas`
+    state: str  # "ok", "failed", "unreachable", "skipped" (not started after a failure)
+    exit_code: int | None  # the command line's for that database alone; None when not started
+    applied: tuple[str, ...]  # the ids applied on it, in order
+    error: SqlMigrateError | None  # why it failed: MigrationFailed, Refused, DatabaseUnavailable, LockTimeout, ...
+
+
+def migrate_many(
+    database_urls: Sequence[str],
+    directory: str | Path = "migrations",
+    *,
+    table: str = DEFAULT_TABLE,
+    schemas: str | None = None,
+    to: str | None = None,
+    allow_out_of_order: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+    jobs: int = 4,
+    canary: int = 0,
+    on_error: str = "stop",
+) -> list[TargetResult]:
+    """Apply every pending migration (up to `to`) on each database, or with
+    `schemas` (a LIKE pattern) on each matching schema of each, as
+    `sqlmigrate up` does on many targets: the folder validated once, at most
+    `jobs` targets at once, the first `canary` first, and after a failure no
+    new target started unless `on_error` is "continue".
+
+    Returns one TargetResult per target, in the order given; a failure on a
+    target is in its result, not raised. Raises UsageError before anything
+    runs (no database, the same one twice, a connection string libpq cannot
+    parse, a missing folder, `schemas` matching nothing, a bad option).
+    Ctrl-C rolls back the migration running on each target, then raises
+    KeyboardInterrupt.
+    """
+    from sqlmigrate import fleet, targets
+
+    if isinstance(database_urls, str):
+        raise UsageError("migrate_many: database_urls is a list of connection strings, not one string")
+    if jobs < 1 or canary < 0 or on_error not in ("stop", "continue"):
+        raise UsageError("migrate_many: jobs must be at least 1, canary at least 0, and on_error stop or continue")
+    given = targets.collect(list(database_urls), None, {}, given_as="database_urls")
+    if not given:
+        raise UsageError("migrate_many: no database given")
+    settings = _settings("", directory, table, lock_wait)
+    job = fleet.job("up", settings, commands.scan_folder(settings), to=to, allow_out_of_order=allow_out_of_order)
+    report = fleet.run(job, [Target.from_settings(settings, g.url) for g in given],
+                       fleet.Options(jobs=jobs, canary=canary, on_error=on_error), schemas=schemas)
+    if report.is_interrupted:
+        stopped = [o for o in report.outcomes if o.state is fleet.State.INTERRUPTED]
+        raise KeyboardInterrupt(f"interrupted: the migration running on {len(stopped)} target(s) was rolled back")
+    return [_result(outcome) for outcome in report.outcomes]
+
+
+def _result(outcome: Outcome) -> TargetResult:
+    error = outcome.error
+    applied: tuple[str, ...] = ()
+    if isinstance(outcome.report, MigrateReport):
+        applied = tuple(r.step.id for r in outcome.report.results if r.error is None)
+        try:
+            _ids_done(outcome.report)
+        except MigrationFailed as failed:
+            error = failed
+    return TargetResult(outcome.target.display, outcome.target.schema, outcome.state.value, outcome.exit_code,
+                        applied, error)
+
+
+__all__ = ["migrate", "rollback", "status", "migrate_many", "TargetResult", "SqlMigrateError", "Refused", "MigrationFailed", "DatabaseUnavailable",
            "LockTimeout", "UsageError"]

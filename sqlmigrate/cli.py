@@ -136,9 +136,10 @@ def _common(env: dict[str, str], formats: tuple[str, ...] = ("text", "json")) ->
     return common
 
 
-def _database(env: dict[str, str], offline: str = "") -> _Parser:
+def _database(env: dict[str, str], offline: str = "", many: bool = False) -> _Parser:
     """--database-url and --table; an offline command (check, generate) accepts and ignores what it cannot use,
-    so that one set of options (a Makefile variable, say) serves every command."""
+    so that one set of options (a Makefile variable, say) serves every command. A command that runs on many
+    targets (`many`) takes --database-url more than once."""
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("database options")
     url_help = "PostgreSQL URL or conninfo (env DATABASE_URL; default: libpq's own defaults)"
@@ -149,7 +150,11 @@ def _database(env: dict[str, str], offline: str = "") -> _Parser:
         table_help = "tracking table name that migrations must not touch (env SQLMIGRATE_TABLE)"
     elif offline:
         table_help = f"accepted and ignored: {offline} never reads the tracking table"
-    group.add_argument("--database-url", metavar="URL", help=url_help)
+    if many:
+        group.add_argument("--database-url", action="append", metavar="URL",
+                           help=url_help + "; give it again for each further database")
+    else:
+        group.add_argument("--database-url", metavar="URL", help=url_help)
     group.add_argument("--table", metavar="NAME", help=table_help)
     return parent
 
@@ -174,19 +179,40 @@ _WRITES = (" Exits 3 before changing anything on a read-only standby (run it aga
            "connection pooler in transaction or statement mode (use session pooling or a direct connection).")
 
 
+def _many() -> _Parser:
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("many databases (README: Many databases at once)")
+    group.add_argument("--targets", metavar="FILE", type=Path,
+                       help="run on each database of FILE: a URL or key=value connection string per line; blank "
+                            "lines and # comments ignored; ${VAR} replaced from the environment")
+    group.add_argument("--schemas", metavar="PATTERN",
+                       help="run on every schema of each database whose name matches this LIKE pattern, as a "
+                            "target of its own: search_path set to it, its own tracking table in it")
+    group.add_argument("--jobs", type=_positive, default=4, metavar="N", help="run at most N targets at once "
+                                                                              "(default 4)")
+    group.add_argument("--canary", type=_count, default=0, metavar="K",
+                       help="run the first K targets first, and start no other if one of them fails")
+    group.add_argument("--on-error", choices=("stop", "continue"), default="stop",
+                       help="after a target fails, start no new one (stop, the default; running ones finish) "
+                            "or run the rest (continue)")
+    return parent
+
+
 class _Commands:
     """Adds each command's parser to the subparsers; the shared option groups are built once."""
 
     def __init__(self, sub, env: dict[str, str]) -> None:
         self.sub, self.env = sub, env
         self.common, self.database, self.locking = _common(env), _database(env), _locking()
+        self.databases, self.many = _database(env, many=True), _many()
 
     def status(self) -> None:
-        self.sub.add_parser("status", parents=[self.common, self.database], help="list migrations and their state",
+        self.sub.add_parser("status", parents=[self.common, self.databases, self.many],
+                            help="list migrations and their state",
                             description="One row per migration: id, name, state, when applied. Always exits 0.")
 
     def up(self) -> None:
-        p = self.sub.add_parser("up", parents=[self.common, self.database, self.locking],
+        p = self.sub.add_parser("up", parents=[self.common, self.databases, self.locking, self.many],
                                 help="apply pending migrations",
                                 description="Validate, then apply pending migrations in id order, each in its own "
                                             "transaction together with its tracking row." + _WRITES)
@@ -206,7 +232,7 @@ class _Commands:
                                  "PATH's and /usr/lib/postgresql/*/bin's that is at least the server's major)")
 
     def down(self) -> None:
-        p = self.sub.add_parser("down", parents=[self.common, self.database, self.locking],
+        p = self.sub.add_parser("down", parents=[self.common, self.databases, self.locking, self.many],
                                 help="roll back applied migrations",
                                 description="Roll back applied migrations from the highest id down (one by "
                                             "default)." + _WRITES)
@@ -214,11 +240,11 @@ class _Commands:
         which.add_argument("--steps", type=_positive, metavar="N", help="roll back N migrations")
         which.add_argument("--to", metavar="ID", help="roll back every migration above ID")
         which.add_argument("--all", action="store_true", help="roll back every applied migration")
-        p.add_argument("--yes", action="store_true", help="confirm --all without asking")
+        p.add_argument("--yes", action="store_true", help="confirm --all, or many targets, without asking")
         p.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
 
     def verify(self) -> None:
-        self.sub.add_parser("verify", parents=[self.common, self.database],
+        self.sub.add_parser("verify", parents=[self.common, self.databases, self.many],
                             help="compare applied migrations with the files",
                             description="Exit 1 naming each modified, missing or failed migration; "
                                         "pending ones are fine.")
@@ -318,6 +344,7 @@ _SOURCES: dict[str, tuple[str, str | None, object]] = {
     "statement_timeout": ("--statement-timeout", None, None),
     "backup_dir": ("--backup", "SQLMIGRATE_BACKUP_DIR", None),
     "pg_dump": ("--pg-dump", "SQLMIGRATE_PG_DUMP", None),
+    "targets": ("--targets", None, None),
 }
 
 
@@ -397,6 +424,62 @@ def _down(c: Any, settings: Settings, args: argparse.Namespace, listener: Any) -
     return c.down(settings, listener, steps=args.steps, to=args.to, all_=args.all, dry_run=args.dry_run)
 
 
+def _given_urls(args: argparse.Namespace) -> list[str]:
+    """The --database-url values given (status, verify, up and down take several);
+    args.database_url is left as the one given, or None, for the settings' resolution."""
+    given = getattr(args, "database_url", None)
+    if not isinstance(given, list):
+        return [given] if given is not None else []
+    args.database_url = given[0] if len(given) == 1 else None
+    return given
+
+
+def _many_targets(args: argparse.Namespace, urls: list[str],
+                  values: dict[str, configfile.Resolved]) -> tuple[list[str], Path | None] | None:
+    """The connection strings and targets file of a run on many targets (SPEC 10):
+    --database-url given more than once, --targets or --schemas, or `targets` in the
+    settings file when neither the command line nor DATABASE_URL names a database.
+    None for a run on one database, whose output is as it always was."""
+    if not hasattr(args, "schemas"):
+        return None
+    chosen = values["targets"]
+    from_file = chosen.source not in ("--targets", "default") and values["database_url"].source in (
+        "default", chosen.source)
+    listed: list[str] = []
+    targets_file: Path | None = None
+    if chosen.source == "--targets" or from_file:
+        if isinstance(chosen.value, list):
+            listed = list(chosen.value)
+        elif chosen.value:
+            targets_file = Path(chosen.value)
+    if len(urls) > 1 or listed or targets_file is not None or args.schemas is not None:
+        if len(urls) <= 1 and not listed and targets_file is None:
+            urls = [values["database_url"].value]  # --schemas alone: the schemas of the one database
+        return urls + listed, targets_file
+    return None
+
+
+def _run_many(c: Any, settings: Settings, args: argparse.Namespace, many: tuple[list[str], Path | None],
+              env: dict[str, str], renderer: Any) -> Any:
+    """status, verify, up or down on many targets; the fleet's report."""
+    from sqlmigrate import fleet, targets
+    from sqlmigrate.target import Target
+
+    options: dict[str, Any] = {}
+    if args.command == "up":
+        options = dict(to=args.to, dry_run=args.dry_run, allow_out_of_order=args.allow_out_of_order)
+    elif args.command == "down":
+        if not (args.yes or args.dry_run):
+            raise Refused("down on many targets rolls back on every one of them: add --yes to confirm")
+        options = dict(steps=args.steps, to=args.to, all_=args.all, dry_run=args.dry_run)
+    urls, targets_file = many
+    given = targets.collect(urls, targets_file, env)
+    job = fleet.job(args.command, settings, c.scan_folder(settings), **options)
+    return fleet.run(job, [Target.from_settings(settings, g.url) for g in given],
+                     fleet.Options(jobs=args.jobs, canary=args.canary, on_error=args.on_error),
+                     schemas=args.schemas, listener=renderer.event, on_done=renderer.finished, own_sigint=True)
+
+
 # Every command: how its parser is built, and how it runs (given the commands
 # module, imported only once the arguments are parsed, the settings, the
 # arguments and the progress listener) to return its report.
@@ -447,8 +530,14 @@ def run(argv: list[str], env: dict[str, str]) -> int:
 
     renderer = Renderer(args.format, command=args.command, directory=args.dir)
     try:
+        given_urls = _given_urls(args)
         values = resolved_settings(args, env)
         settings = _settings(args, values)
+        many = _many_targets(args, given_urls, values)
+        if many is not None:
+            from sqlmigrate.render_fleet import FleetRenderer
+
+            renderer = FleetRenderer(args.format, command=args.command, directory=args.dir)
         renderer.directory = values["dir"].value
         renderer.progress_every = _progress_interval(env) or renderer.progress_every
         if not values["dir"].value:
@@ -457,8 +546,11 @@ def run(argv: list[str], env: dict[str, str]) -> int:
         if settings.lock_retries and not settings.lock_timeout:
             raise UsageError("--lock-retries needs --lock-timeout: without a lock timeout a statement waits for "
                              "its lock as long as it takes, and there is nothing to retry")
-        _, run_command = _TABLE[args.command]
-        report = run_command(commands, settings, args, renderer.event)
+        if many is not None:
+            report = _run_many(commands, settings, args, many, env, renderer)
+        else:
+            _, run_command = _TABLE[args.command]
+            report = run_command(commands, settings, args, renderer.event)
     except SqlMigrateError as exc:
         renderer.error(exc)
         return exc.exit_code

@@ -36,7 +36,8 @@ TEMPLATE = """\
 _DOWN_EXTRA = "--   -- sqlmigrate: irreversible     (when the change cannot be undone)\n"
 
 
-def _scan(settings: Settings) -> discovery.Scan:
+def scan_folder(settings: Settings) -> discovery.Scan:
+    """The migrations folder, read once per run. Raises UsageError when it cannot be read."""
     try:
         return discovery.scan(settings.directory)
     except FileNotFoundError:
@@ -60,7 +61,7 @@ def _session(target: Target, check: Callable | None = None) -> contextlib.Abstra
 
 
 def check(settings: Settings, *, strict: bool = False) -> CheckReport:
-    scan = _scan(settings)
+    scan = scan_folder(settings)
     findings = rules.check(scan, Target.from_settings(settings).table)
     failing = any(f.is_error or strict for f in findings)
     return CheckReport(exit_code=1 if failing else 0, findings=tuple(findings), migrations=len(scan.migrations))
@@ -90,13 +91,18 @@ def config(settings: Settings) -> ConfigReport:
 
 
 def status(settings: Settings) -> StatusReport:
-    scan = _scan(settings)
+    scan = scan_folder(settings)
     with _session(Target.from_settings(settings)) as session:
         rows = session.tracking.rows()
         where = session.describe()
+    return status_report(scan, rows, where, settings.table)
+
+
+def status_report(scan: discovery.Scan, rows: list, where: str, table: str) -> StatusReport:
+    """`status` of one database from its tracking rows (pure)."""
     scan = planning.assign_rows(scan, rows)  # a duplicate id: the finding names the folder that is not applied
     states = planning.statuses(scan, rows)
-    return StatusReport(statuses=tuple(states), database=where, table=settings.table, findings=scan.findings)
+    return StatusReport(statuses=tuple(states), database=where, table=table, findings=scan.findings)
 
 
 # -- up / down ---------------------------------------------------------------------
@@ -110,14 +116,21 @@ def up(
     dry_run: bool = False,
     allow_out_of_order: bool = False,
 ) -> UpReport:
-    scan = _scan(settings)
+    scan = scan_folder(settings)
+    return _migrate(UpReport, settings, listener, dry_run, scan,
+                    up_planner(scan, to=to, allow_out_of_order=allow_out_of_order))
 
+
+Planner = Callable[[list, Validator], Plan]  # tracking rows and a validator -> the plan
+
+
+def up_planner(scan: discovery.Scan, *, to: str | None = None, allow_out_of_order: bool = False) -> Planner:
     def make_plan(rows: list, validator: Validator) -> Plan:
         selection = planning.select_up(scan, rows, to=to, allow_out_of_order=allow_out_of_order)
         findings, files = validator.ups(selection.scan, selection.checked)
         return planning.plan_up(selection, findings, files)
 
-    return _migrate(UpReport, settings, listener, dry_run, scan, make_plan)
+    return make_plan
 
 
 def down(
@@ -129,20 +142,24 @@ def down(
     all_: bool = False,
     dry_run: bool = False,
 ) -> DownReport:
-    scan = _scan(settings)
+    scan = scan_folder(settings)
+    return _migrate(DownReport, settings, listener, dry_run, scan, down_planner(scan, steps=steps, to=to, all_=all_))
 
+
+def down_planner(scan: discovery.Scan, *, steps: int | None = None, to: str | None = None,
+                 all_: bool = False) -> Planner:
     def make_plan(rows: list, validator: Validator) -> Plan:
         selection = planning.select_down(scan, rows, steps=steps, to=to, all_=all_)
         return planning.plan_down(selection, validator.downs(selection))
 
-    return _migrate(DownReport, settings, listener, dry_run, scan, make_plan)
+    return make_plan
 
 
 _Migrated = TypeVar("_Migrated", bound=MigrateReport)
 
 
 def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_run: bool,
-             scan: discovery.Scan, make_plan: Callable[[list, Validator], Plan]) -> _Migrated:
+             scan: discovery.Scan, make_plan: Planner) -> _Migrated:
     """Read the tracking rows, plan, validate, and run the plan under the lock.
 
     The validation may start in a forked child before psycopg is imported
@@ -150,40 +167,52 @@ def _migrate(kind: type[_Migrated], settings: Settings, listener: Listener, dry_
     """
     target = Target.from_settings(settings)
     with Validator.start(scan, target.table, kind.command, in_parallel=settings.validate_in_parallel) as validator:
-        from sqlmigrate import backup as dumps, executor, preflight
-        from sqlmigrate.watch import Watcher
+        from sqlmigrate import preflight
 
-        def plan_then_stop_the_child(rows: list) -> Plan:
-            try:
-                return make_plan(rows, validator)
-            finally:
-                validator.close()
-
-        check = preflight.for_command(settings.database_url, kind.command, dry_run=dry_run)  # standby, pooler
+        check = preflight.for_command(target.url, kind.command, dry_run=dry_run)  # standby, pooler
         with _session(target, check) as session:
-            if dry_run:
-                plan = plan_then_stop_the_child(session.tracking.rows())
-                listener(events.Planned(plan, target.display))
-                return kind(plan=plan, dry_run=True, table=settings.table)
-            with session.lock(settings.lock_wait, listener):
-                # the state is read under the lock: a concurrent run may just have finished
-                plan = plan_then_stop_the_child(session.tracking.rows())
-                listener(events.Planned(plan, target.display))
-                backup = dumps.before_up(session.conn, settings, plan) if kind is UpReport else None
-                if backup is not None:
-                    listener(events.BackedUp(backup, target.display))
-                if kind is UpReport and plan.steps:
-                    # only now: a refused up changes nothing, the table included (SPEC 3)
-                    session.tracking.create()
-                watcher = Watcher(target, listener, progress=settings.show_progress,
-                                  blockers=bool(settings.lock_timeout))
-                try:
-                    results = executor.run(session, plan, listener, lock_retries=settings.lock_retries,
-                                           watcher=watcher)
-                except ConnectionLost as lost:
-                    raise _settled(target, lost) from lost
-                finally:
-                    watcher.close()
+            return migrate_on(kind, session, settings, listener, dry_run, make_plan, validator)
+
+
+def migrate_on(kind: type[_Migrated], session: Session, settings: Settings, listener: Listener, dry_run: bool,
+               make_plan: Planner, validator: Validator) -> _Migrated:
+    """`up` or `down` on one open session (checked by preflight): plan from the
+    rows read under the lock, back up (`up --backup`), then run the plan. The
+    validator is closed once the plan is made."""
+    from sqlmigrate import backup as dumps, executor
+    from sqlmigrate.watch import Watcher
+
+    target = session.target
+
+    def plan_then_stop_the_child(rows: list) -> Plan:
+        try:
+            return make_plan(rows, validator)
+        finally:
+            validator.close()
+
+    if dry_run:
+        plan = plan_then_stop_the_child(session.tracking.rows())
+        listener(events.Planned(plan, target.display))
+        return kind(plan=plan, dry_run=True, table=settings.table)
+    with session.lock(settings.lock_wait, listener):
+        # the state is read under the lock: a concurrent run may just have finished
+        plan = plan_then_stop_the_child(session.tracking.rows())
+        listener(events.Planned(plan, target.display))
+        backup = dumps.before_up(session.conn, settings, plan) if kind is UpReport else None
+        if backup is not None:
+            listener(events.BackedUp(backup, target.display))
+        if kind is UpReport and plan.steps:
+            # only now: a refused up changes nothing, the table included (SPEC 3)
+            session.tracking.create()
+        watcher = Watcher(target, listener, progress=settings.show_progress,
+                          blockers=bool(settings.lock_timeout))
+        try:
+            results = executor.run(session, plan, listener, lock_retries=settings.lock_retries,
+                                   watcher=watcher)
+        except ConnectionLost as lost:
+            raise _settled(target, lost) from lost
+        finally:
+            watcher.close()
     failed = next((r for r in results if r.error is not None), None)
     return kind(exit_code=4 if failed else 0, plan=plan, table=settings.table, results=tuple(results),
                 failed=failed, not_run=plan.steps[len(results):], backup=backup)
@@ -264,9 +293,15 @@ def generate(settings: Settings, name: str | None) -> GenerateReport:
 
 def verify(settings: Settings) -> VerifyReport:
     """Exit 1 naming each modified, missing or failed migration; pending ones are fine."""
-    scan = _scan(settings)
+    scan = scan_folder(settings)
     with _session(Target.from_settings(settings)) as session:
         rows = session.tracking.rows()
+    return verify_report(scan, rows)
+
+
+def verify_report(scan: discovery.Scan, rows: list) -> VerifyReport:
+    """`verify` of one database from its tracking rows (pure). Raises Refused
+    when a folder has the id of an applied migration."""
     states = planning.statuses(scan, rows)
     problems = [s for s in states if s.state in planning.VERIFY_PROBLEMS]
     duplicates = planning.duplicates_of_applied(scan, rows)
@@ -286,7 +321,7 @@ def repair(settings: Settings, listener: Listener, ids: list[str]) -> RepairRepo
     """Record current checksums / clear failed runs, in one transaction under the lock."""
     from sqlmigrate import db, preflight
 
-    scan = _scan(settings)
+    scan = scan_folder(settings)
     with _session(Target.from_settings(settings), preflight.for_command(settings.database_url, "repair")) as session:
         with session.lock(settings.lock_wait, listener):
             repairs = planning.plan_repair(scan, session.tracking.rows(), ids)
@@ -309,7 +344,7 @@ def baseline(settings: Settings, listener: Listener, to: str) -> BaselineReport:
     """Record every migration up to `to` as applied without running it."""
     from sqlmigrate import db, preflight
 
-    scan = _scan(settings)
+    scan = scan_folder(settings)
     check = preflight.for_command(settings.database_url, "baseline")
     with _session(Target.from_settings(settings), check) as session:
         tracking = session.tracking
@@ -344,7 +379,7 @@ def test(settings: Settings, listener: Listener) -> TestReport:
     """
     from sqlmigrate.schema import roundtrip
 
-    scan = _scan(settings)
+    scan = scan_folder(settings)
     target = Target.from_settings(settings)
     findings = rules.check(scan, target.table)
     blocking, _ = planning.split_for_up(findings)
@@ -371,7 +406,7 @@ def drift(settings: Settings, listener: Listener = events.silent) -> DriftReport
     from sqlmigrate.model import State
     from sqlmigrate.schema import catalog, diff, roundtrip
 
-    scan = _scan(settings)
+    scan = scan_folder(settings)
     target = Target.from_settings(settings)
     with _session(target) as session:
         rows = session.tracking.rows()

@@ -95,6 +95,10 @@ class Session:
         self.target = target
         self.conn = conn
         self.tracking = Tracking(conn, target.table.spec)
+        # How the lock wait and a lock retry's pause sleep. Ctrl-C reaches only the
+        # main thread: a run on many targets gives its threads a pause that ends early
+        # when it is pressed (fleet), raising KeyboardInterrupt as Ctrl-C would.
+        self.pause: Callable[[float], None] = time.sleep
 
     @property
     def excluded(self) -> tuple[str, str] | None:
@@ -110,7 +114,7 @@ class Session:
         self.tracking.qualified()  # no current schema: a usage error before any lock
         key_text = self.target.lock_name(self.tracking.schema or "")
         return advisory_lock(self.conn, key_text, self.tracking.spec, wait_seconds,
-                             lambda holder: listener(LockWaiting(holder, display)))
+                             lambda holder: listener(LockWaiting(holder, display)), self.pause)
 
 
 @contextlib.contextmanager
@@ -126,6 +130,55 @@ def session(target: Target, *, timeout: int | None = None,
 
 # What connect() SET on each connection, to be set again after a session reset
 _SETTINGS: weakref.WeakKeyDictionary[psycopg.Connection, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def database_identity(url: str) -> tuple[str, str, str]:
+    """(host, port, database) that `url` connects to, libpq's defaults filled in,
+    so that two spellings of one database compare equal. Raises UsageError when
+    libpq cannot parse it (the password masked)."""
+    masked = config.mask_url(url)
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(url) if url else {}
+    except psycopg.Error as exc:
+        raise UsageError(f"invalid connection string {masked}: {_scrub(_first_line(exc), url, masked)}") from None
+    host = str(params.get("host") or params.get("hostaddr") or _libpq_default("host"))
+    port = str(params.get("port") or _libpq_default("port") or "5432")
+    user = str(params.get("user") or _libpq_default("user"))
+    return host, port, str(params.get("dbname") or _libpq_default("dbname") or user)
+
+
+def schemas_like(conn: psycopg.Connection, pattern: str) -> list[str]:
+    """The schemas whose name matches the SQL LIKE `pattern`, in byte order;
+    PostgreSQL's own (pg_*, information_schema) are never a tenant's."""
+    try:
+        rows = conn.execute(
+            "select nspname from pg_namespace where nspname like %s and nspname !~ '^pg_' "
+            "and nspname <> 'information_schema' order by nspname collate \"C\"", (pattern,)).fetchall()
+    except psycopg.Error as exc:
+        raise database_error(exc, "listing the schemas") from exc
+    return [row[0] for row in rows]
+
+
+def cancel(conn: psycopg.Connection) -> None:
+    """Ask the server to cancel the query `conn` is running; callable from any
+    thread. Nothing happens when it runs none, or is closed; a cancel request
+    that fails is as if sent too late."""
+    with contextlib.suppress(psycopg.Error):
+        if hasattr(conn, "cancel_safe"):  # psycopg 3.2: with a timeout, and encrypted when libpq is 17
+            conn.cancel_safe(timeout=CANCEL_TIMEOUT_S)
+        else:
+            conn.cancel()
+
+
+CANCEL_TIMEOUT_S = 5
+
+
+def _libpq_default(keyword: str) -> str:
+    """What libpq would use for `keyword` when the URL does not say (PGHOST, PGPORT, ...)."""
+    for option in psycopg.pq.Conninfo.get_defaults():
+        if option.keyword.decode() == keyword and option.val is not None:
+            return option.val.decode()
+    return ""
 
 
 
@@ -460,9 +513,11 @@ def advisory_lock(
     label: str,
     wait_seconds: float,
     on_wait: Callable[[str], None],
+    pause: Callable[[float], None] = time.sleep,
 ) -> Iterator[None]:
     """Hold a session-level advisory lock keyed on the database and `key_text`
-    (Target.lock_name: the tracking table); `label` names it in messages.
+    (Target.lock_name: the tracking table); `label` names it in messages;
+    `pause` sleeps between polls.
 
     Polls pg_try_advisory_lock outside any transaction, so that a waiting
     process never blocks a CREATE INDEX CONCURRENTLY of the running one
@@ -486,7 +541,7 @@ def advisory_lock(
                     f"gave up after {wait_seconds:g}s waiting for the migration lock "
                     f"on {label} ({_lock_holder(conn, key)})"
                 )
-            time.sleep(LOCK_POLL_SECONDS)
+            pause(LOCK_POLL_SECONDS)
     except psycopg.Error as exc:
         raise database_error(exc, "taking the migration lock") from exc
     except KeyboardInterrupt:

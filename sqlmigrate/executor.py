@@ -18,7 +18,7 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psycopg
 from psycopg import sql
@@ -114,7 +114,7 @@ def run(session: Session, plan: Plan, listener: Listener, *, lock_retries: int =
                 attempt += 1
                 pause = retry_pause(attempt - 1)
                 listener(LockRetry(step, attempt, lock_retries + 1, blockers, pause, target))
-                _sleep(pause, step)
+                _sleep(session.pause, pause, step)
             result = dataclasses.replace(result, attempts=attempt)
             results.append(result)
             listener(MigrationFinished(result, target))
@@ -150,9 +150,9 @@ def _naming_blockers(result: StepResult, blockers: tuple[str, ...]) -> StepResul
     return dataclasses.replace(result, error=dataclasses.replace(result.error, hint=hint))
 
 
-def _sleep(seconds: float, step: Step) -> None:
+def _sleep(sleep: Callable[[float], None], seconds: float, step: Step) -> None:
     try:
-        time.sleep(seconds)
+        sleep(seconds)
     except KeyboardInterrupt:
         label = f"{step.id}_{step.name}"
         raise Interrupted(f"interrupted during {label}, waiting to retry it; its transaction was rolled back",

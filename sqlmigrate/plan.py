@@ -9,6 +9,7 @@ SQL only where a state needs it (a reformatted up.sql).
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -91,6 +92,7 @@ def statuses(scan: Scan, rows: list[AppliedRow]) -> list[MigrationStatus]:
     return out
 
 
+@functools.lru_cache(maxsize=256)  # many targets with the same reformatted file lex it once (SPEC 10)
 def _content_checksum(path: Path, data: bytes) -> str:
     from sqlmigrate import sqlfile  # sqlparse, loaded only where a file is lexed
 

@@ -239,12 +239,16 @@ class Renderer:
         if self._is_count_shown:  # the count of a scratch build gives way to the report
             self._print("\r\033[K", end="")
             self._is_count_shown = False
-        text, to_json = _FORMS[type(report)]
         if self.format == "json":
-            out = {"command": report.command, "exit_code": report.exit_code, **to_json(report, self.shown)}
-            self._print(json.dumps(out, indent=2, default=_json_default))
+            self._print(json_text(self.report_json(report)))
             return
+        text, _ = _FORMS[type(report)]
         text(self, report)
+
+    def report_json(self, report: Report) -> dict[str, Any]:
+        """The JSON object of a report, as `--format json` prints it."""
+        _, to_json = _FORMS[type(report)]
+        return {"command": report.command, "exit_code": report.exit_code, **to_json(report, self.shown)}
 
     def _text_check(self, report: CheckReport) -> None:
         findings = list(report.findings)
@@ -483,18 +487,22 @@ class Renderer:
             # a run stopped mid-migration (lost connection, Ctrl-C): end its progress line
             self._close_line(self._paint("stopped", "red"))
         if self.format == "json":
-            payload: dict[str, Any] = {"command": self.command, "error": exc.message, "exit_code": exc.exit_code}
-            if exc.details:
-                payload["details"] = list(exc.details)
-            if isinstance(exc, Refused) and exc.findings:
-                payload["findings"] = [_finding_json(f, self.shown) for f in exc.findings]
-            self._print(json.dumps(payload, indent=2))
+            self._print(json.dumps(self.error_json(exc), indent=2))
             return
         if isinstance(exc, Refused) and exc.findings:
             self.findings(list(exc.findings), err=True)
         self._print(f"sqlmigrate: {exc.message}", err=True)
         for detail in exc.details:
             self._print(f"  {detail}", err=True)
+
+    def error_json(self, exc: SqlMigrateError) -> dict[str, Any]:
+        """The JSON object of a run that stopped on `exc`, as `--format json` prints it."""
+        payload: dict[str, Any] = {"command": self.command, "error": exc.message, "exit_code": exc.exit_code}
+        if exc.details:
+            payload["details"] = list(exc.details)
+        if isinstance(exc, Refused) and exc.findings:
+            payload["findings"] = [_finding_json(f, self.shown) for f in exc.findings]
+        return payload
 
 
 def _listed(names: list[str], shown: int = 10) -> str:
@@ -679,6 +687,11 @@ def _baseline_json(report: BaselineReport, shown: _Shown) -> dict[str, Any]:
 
 def _generate_json(report: GenerateReport, shown: _Shown) -> dict[str, Any]:
     return {"created": [shown(p) for p in report.created], "id": report.id, "name": report.name}
+
+
+def json_text(value: Any) -> str:
+    """One JSON object as --format json prints it."""
+    return json.dumps(value, indent=2, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

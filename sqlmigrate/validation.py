@@ -1,13 +1,15 @@
 """Validation of the files `up` and `down` are about to run, in this process or
-read from a forked child (prevalidate) that started before psycopg's import.
+read from a forked child (prevalidate) that started before psycopg's import,
+or, for many targets, once for all of them (`Validator.shared`).
 
-Which of the two is chosen in one place, `Validator.start`; either way the
-same rules run on the same bytes, so the findings are the same.
+Which is chosen in one place, `Validator.start` or `Validator.shared`; either
+way the same rules run on the same bytes, so the findings are the same.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlmigrate import plan as planning, rules
 from sqlmigrate.discovery import Scan
@@ -18,11 +20,23 @@ if TYPE_CHECKING:
     from sqlmigrate.prevalidate import Prevalidation
 
 
+class _Checks(Protocol):
+    """rules.check_migration and rules.check_downs, answered by another way of checking."""
+
+    def check_migration(self, migration: Migration, table: TrackingTable,
+                        parsed: dict[Path, SqlFile] | None = None) -> list[Finding]: ...
+
+    def check_downs(self, migrations: list[Migration],
+                    table: TrackingTable) -> list[tuple[SqlFile | None, list[Finding]]]: ...
+
+    def close(self) -> None: ...
+
+
 class Validator:
     """Checks migration files for `up` and `down`; a context manager that stops
     the child, if any, on exit."""
 
-    def __init__(self, table: TrackingTable, early: Prevalidation | None = None) -> None:
+    def __init__(self, table: TrackingTable, early: Prevalidation | _Checks | None = None) -> None:
         self.table = table
         self._early = early
 
@@ -37,6 +51,14 @@ class Validator:
 
             early = Prevalidation.start(scan, table, direction)
         return cls(table, early)
+
+    @classmethod
+    def shared(cls, table: TrackingTable) -> Validator:
+        """One validator for every target of a run (SPEC 10): each folder's files
+        are lexed and checked once, when the first target needs them, whatever
+        the others need; usable from several threads. Never forks: the run's
+        threads are already going."""
+        return cls(table, _Once())
 
     def ups(self, scan: Scan, migrations: tuple[Migration, ...]) -> tuple[list[Finding], dict[Path, SqlFile]]:
         """The layout findings and those of these migrations' files, sorted, and
@@ -80,3 +102,41 @@ class Validator:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _Once:
+    """rules.check_migration and rules.check_down, each folder's answer kept for
+    the next target that asks. One lock for all: lexing holds the GIL anyway,
+    and a folder two targets want at once is then lexed once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._migrations: dict[Path, tuple[list[Finding], dict[Path, SqlFile]]] = {}
+        self._downs: dict[Path, tuple[SqlFile | None, list[Finding]]] = {}
+
+    def check_migration(self, migration: Migration, table: TrackingTable,
+                        parsed: dict[Path, SqlFile] | None = None) -> list[Finding]:
+        with self._lock:
+            known = self._migrations.get(migration.folder)
+            if known is None:
+                files: dict[Path, SqlFile] = {}
+                known = (rules.check_migration(migration, table, files), files)
+                self._migrations[migration.folder] = known
+        findings, files = known
+        if parsed is not None:
+            parsed.update(files)
+        return list(findings)
+
+    def check_downs(self, migrations: list[Migration],
+                    table: TrackingTable) -> list[tuple[SqlFile | None, list[Finding]]]:
+        out: list[tuple[SqlFile | None, list[Finding]]] = []
+        for migration in migrations:
+            with self._lock:
+                known = self._downs.get(migration.folder)
+                if known is None:
+                    known = self._downs[migration.folder] = rules.check_down(migration, table)
+            out.append((known[0], list(known[1])))
+        return out
+
+    def close(self) -> None:
+        """Nothing to stop; the answers stay for the targets still to plan."""
