@@ -650,6 +650,9 @@ def _migrate_json(report: MigrateReport, shown: _Shown) -> dict[str, Any]:
         "warnings": [_finding_json(f, shown) for f in plan.warnings],
         "notes": list(plan.notes),
     }
+    if isinstance(report, UpReport):
+        backup = report.backup
+        out["backup"] = None if backup is None else {"path": str(backup.path), "bytes": backup.bytes}
     if report.dry_run:
         out["planned"] = [dict(_step_json(s, shown), statements=_statement_texts(s.sql)) for s in plan.steps]
         return out
@@ -661,9 +664,6 @@ def _migrate_json(report: MigrateReport, shown: _Shown) -> dict[str, Any]:
         _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown),
         statements_run=failed.statements_run, attempts=failed.attempts, **_notices_json(failed))
     out["not_run"] = [_step_json(s, shown) for s in report.not_run]
-    if isinstance(report, UpReport):
-        backup = report.backup
-        out["backup"] = None if backup is None else {"path": str(backup.path), "bytes": backup.bytes}
     return out
 
 

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from sqlmigrate import api
 from sqlmigrate import sqlfile
-from tests.conftest import (_ThrowawayCluster, _with_db, interrupt_process, run_cli, running, start_process,
+from tests.conftest import (_ThrowawayCluster, with_params, interrupt_process, run_cli, running, start_process,
                             tables, tracking_ids, wait_for)
 
 UNREACHABLE = "postgresql://fleet:secretpw@127.0.0.1:1/nowhere"
@@ -45,7 +45,7 @@ def databases(server):
         created.extend((on, name) for name in names)
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda name: create(on, name), names))
-        return [_with_db(on, name) for name in names]
+        return [with_params(on, dbname=name) for name in names]
 
     yield make
 
