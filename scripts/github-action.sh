@@ -53,7 +53,7 @@ if [ -n "$url" ]; then
 rows = [m for m in json.load(sys.stdin)["migrations"] if m["state"] == "pending"]
 print(len(rows))
 for m in rows:
-    print(f"| {m[\"id\"]} | {m[\"name\"]} |")')
+    print("| {} | {} |".format(m["id"], m["name"]))')
   count=$(head -n 1 <<< "$pending")
   echo "pending=${count:-}" >> "$output"
   {

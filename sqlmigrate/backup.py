@@ -172,8 +172,9 @@ def find_pg_dump(server_major: int, given: str | None, env: dict[str, str]) -> P
     """The pg_dump to use for a server of `server_major`.
 
     `given` (--pg-dump or SQLMIGRATE_PG_DUMP) is the only candidate when set.
-    Otherwise the newest of PATH's pg_dump, those of PG_DUMP_PLACES and the pip
-    build's (sqlmigrate[server]) whose major is at least the server's (pg_dump reads older servers, never newer
+    Otherwise, of PATH's pg_dump, those of PG_DUMP_PLACES and the pip build's
+    (sqlmigrate[server]) whose major is at least the server's, the one of the
+    closest major (the newest of that major) (pg_dump reads older servers, never newer
     ones). Each candidate is asked its version with the dump's own environment:
     a wrapper such as Debian's /usr/bin/pg_dump picks its version from it.
     Raises DatabaseUnavailable naming what was found and the major needed.
@@ -197,7 +198,11 @@ def find_pg_dump(server_major: int, given: str | None, env: dict[str, str]) -> P
     usable = [found for found in (_version_of(path, env) for path in candidates) if isinstance(found, PgDump)]
     fitting = [found for found in usable if found.major >= server_major]
     if fitting:
-        return max(fitting, key=lambda found: _version_key(found.version))  # the first of equals: PATH's
+        # the closest major: its dump restores into that server without settings it does not know
+        # (pg_dump 17 and newer write SET transaction_timeout, which older servers refuse)
+        closest = min(found.major for found in fitting)
+        return max((found for found in fitting if found.major == closest),
+                   key=lambda found: _version_key(found.version))  # the first of equals: PATH's
     if usable:
         seen = ", ".join(str(found) for found in usable)
         raise DatabaseUnavailable(f"backup: found only {seen}, older than the server: {needed} (install it, or "

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from sqlmigrate import backup, schema
 from sqlmigrate.render import human_size
-from tests.conftest import finish_process, interrupt_process, run_cli, start_process, tables, tracking_ids, wait_for
+from tests.conftest import with_params, finish_process, interrupt_process, run_cli, start_process, tables, tracking_ids, wait_for
 
 FIRST = {
     "001_start": (
@@ -109,7 +109,9 @@ def test_the_dump_restores_to_the_state_before_up(database, db, new_database, wr
     # the target moved on; the dump did not
     assert tracking_ids(db) == ["001", "002"] and _counts(db) != before_rows
     restored = new_database()
-    done = subprocess.run([_pg_restore(database), "--no-owner", "--exit-on-error", "--dbname", restored, str(dump)],
+    # the server's own address: a pg_restore built elsewhere may look for another default socket
+    target = with_params(restored, host=db.info.host, port=str(db.info.port))
+    done = subprocess.run([_pg_restore(database), "--no-owner", "--exit-on-error", "--dbname", target, str(dump)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     with psycopg.connect(restored, autocommit=True) as conn:
@@ -243,13 +245,18 @@ def test_a_missing_pg_dump_is_refused(database, db, write_migrations, tmp_path):
     _assert_nothing_applied(db, tmp_path / "b")
 
 
-def test_the_newest_pg_dump_as_new_as_the_server_is_chosen(database, tmp_path):
+def test_the_pg_dump_of_the_closest_major_at_least_the_servers_is_chosen(database, tmp_path):
     major = _server_major(database)
     found = backup.find_pg_dump(major, None, dict(os.environ))
     assert found.major >= major and os.access(found.path, os.X_OK)
     (tmp_path / "newer").mkdir()
     newer = _fake(tmp_path / "newer", "pg_dump", "", version="99.0")
-    assert backup.find_pg_dump(major, None, {**os.environ, "PATH": str(newer.parent)}).path == str(newer)
+    # one of the installed majors is closer to the server than 99
+    chosen = backup.find_pg_dump(major, None, {**os.environ, "PATH": str(newer.parent)})
+    assert chosen.path != str(newer) and chosen.major == found.major
+    (tmp_path / "same").mkdir()
+    same = _fake(tmp_path / "same", "pg_dump", "", version=f"{major}.99")
+    assert backup.find_pg_dump(major, None, {**os.environ, "PATH": str(same.parent)}).path == str(same)
     (tmp_path / "older").mkdir()
     older = _fake(tmp_path / "older", "pg_dump", "", version=f"{major - 1}.9")
     chosen = backup.find_pg_dump(major, None, {**os.environ, "PATH": str(older.parent)})
