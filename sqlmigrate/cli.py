@@ -284,10 +284,14 @@ class _Commands:
                       "Apply the migrations recorded as applied to a scratch database and compare its schema "
                       "with the live one (tracking table left out). Exit 1 on drift.")
 
-    def _scratch(self, name: str, help_: str, description: str) -> None:
+    def _scratch(self, name: str, help_: str, description: str) -> _Parser:
         p = self.sub.add_parser(name, parents=[self.common, self.database], help=help_, description=description)
+        p.add_argument("--scratch-url", metavar="URL",
+                       help="create the scratch database on this server (and connect to this database to do so) "
+                            "instead of the target's: for a read-only standby, or a role without CREATEDB")
         p.add_argument("--statement-timeout", type=_duration, metavar="DURATION",
                        help="PostgreSQL statement_timeout for the migration SQL in the scratch database")
+        return p
 
     def schema(self) -> None:
         p = self.sub.add_parser("schema", parents=[_common(self.env, ("text", "json", "mermaid")), self.database],
@@ -382,6 +386,7 @@ def _settings(args: argparse.Namespace, values: dict[str, configfile.Resolved]) 
         validate_in_parallel=True,
         sources=tuple((key, resolved.source) for key, resolved in values.items()),
         backup_dir=Path(value("backup_dir")) if value("backup_dir") else None,
+        scratch_url=getattr(args, "scratch_url", None),
         pg_dump=value("pg_dump"),
     )
 

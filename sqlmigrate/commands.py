@@ -390,7 +390,7 @@ def test(settings: Settings, listener: Listener) -> TestReport:
     for f in findings:
         if f.is_error and rules.is_down_file(f):
             down_errors.setdefault(Path(f.path), []).append(f)
-    with roundtrip.scratch_database(target) as scratch:
+    with roundtrip.scratch_database(target, settings.scratch_url) as scratch:
         results = roundtrip.round_trips(scratch, target, scan.migrations, down_errors, listener)
     failed = any(r.verdict in ("failed", "not tested") for r in results)
     return TestReport(exit_code=1 if failed else 0, results=tuple(results), table=settings.table,
@@ -428,7 +428,7 @@ def drift(settings: Settings, listener: Listener = events.silent) -> DriftReport
         raise Refused("validation failed; nothing was compared", findings=tuple(blocking))
     # every one has its files: a missing migration was refused above
     plan = roundtrip.up_plan(s.migration for s in applied if s.migration is not None)
-    with roundtrip.scratch_database(target) as scratch:
+    with roundtrip.scratch_database(target, settings.scratch_url) as scratch:
         built, failed = roundtrip.build(scratch, target, plan, listener)
         expected = None if failed else built.snapshot()
     report = DriftReport(exit_code=1, database=where, applied=len(applied), notes=tuple(notes), failed=failed,

@@ -28,6 +28,7 @@ class Settings:
     lock_timeout: str | None = None
     statement_timeout: str | None = None
     lock_retries: int = 0  # runs again of a transactional migration whose lock wait timed out
+    scratch_url: str | None = None  # where test, drift and plan create their scratch database
     show_progress: bool = False  # watch long statements and report their progress (text output)
     # where each setting came from ("--dir", "SQLMIGRATE_DIR", "sqlmigrate.toml", "default"), for `config`
     sources: tuple[tuple[str, str], ...] = ()

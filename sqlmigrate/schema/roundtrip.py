@@ -52,14 +52,14 @@ class RoundTrip:
 
 
 @contextlib.contextmanager
-def scratch_database(target: Target) -> Iterator[ScratchDatabase]:
-    """A ScratchDatabase on the target's server, dropped on exit.
+def scratch_database(target: Target, scratch_url: str | None = None) -> Iterator[ScratchDatabase]:
+    """A ScratchDatabase on the target's server (or the one `scratch_url` names), dropped on exit.
 
     Raises Interrupted on Ctrl-C: what the migration cut short left is in the
     scratch database, which is gone, so only where it stopped is worth saying.
     """
     try:
-        with ScratchDatabase(target.url, dict(target.server_options)) as scratch:
+        with ScratchDatabase(scratch_url or target.url, dict(target.server_options)) as scratch:
             yield scratch
     except (Interrupted, KeyboardInterrupt) as exc:
         step = exc.step if isinstance(exc, Interrupted) else None

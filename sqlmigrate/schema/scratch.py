@@ -39,6 +39,7 @@ class ScratchDatabase:
     def __enter__(self) -> "ScratchDatabase":
         self._admin = db.connect(self.target_url)
         try:
+            self._refuse_standby()
             self._create()
         except BaseException:
             with contextlib.suppress(Exception):  # the error that stopped the CREATE is the one to report
@@ -115,13 +116,26 @@ class ScratchDatabase:
             return
         raise DatabaseUnavailable("could not find a free name for a scratch database")
 
+    def _refuse_standby(self) -> None:
+        """A server in recovery is read-only: say so before trying CREATE DATABASE (SPEC 7)."""
+        assert self._admin is not None
+        try:
+            row = self._admin.execute("select pg_is_in_recovery()").fetchone()
+        except psycopg.Error as exc:
+            raise db.database_error(exc, "checking the server for a scratch database") from exc
+        if row and row[0]:
+            raise DatabaseUnavailable(
+                f"{db.describe_database(self._admin)} is a read-only standby, where no scratch database can be "
+                "created: give --scratch-url, a server (and database to connect to) where one may be")
+
     def _refuse_create(self, exc: psycopg.Error) -> NoReturn:
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             raise DatabaseUnavailable(
                 f"cannot create a scratch database on the server of {config.mask_url(self.target_url)}: "
                 f"{_first_line(exc)}",
-                details=("test and drift build the schema in a database of their own on the same server, "
-                         "so the role needs the CREATEDB right (ALTER ROLE ... CREATEDB)",),
+                details=("test, drift and plan build the schema in a database of their own, on the target's "
+                         "server unless --scratch-url names another: the role needs the CREATEDB right there "
+                         "(ALTER ROLE ... CREATEDB), or give --scratch-url with a server where it has it",),
             ) from exc
         raise db.database_error(exc, "creating a scratch database") from exc
 

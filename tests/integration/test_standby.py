@@ -129,3 +129,34 @@ def test_the_primary_still_takes_every_command(pair, replicated, write_migration
         assert result.exit_code == 0, result.stderr
     pair.wait_for_replay()
     assert _state(standby) == ({"one", "schema_migrations"}, ["001"])
+
+
+@pytest.mark.parametrize("command", ["drift", "test"])
+def test_scratch_commands_on_a_standby_ask_for_a_scratch_url(pair, replicated, write_migrations, command):
+    primary, standby = replicated
+    mdir = write_migrations(MIGRATIONS)
+    assert run_cli("up", "--dir", mdir, "--database-url", primary).exit_code == 0
+    pair.wait_for_replay()
+    result = run_cli(command, "--dir", mdir, "--database-url", standby)
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert "is a read-only standby, where no scratch database can be created: give --scratch-url" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_drift_and_test_on_a_standby_build_on_the_scratch_url(pair, replicated, write_migrations):
+    primary, standby = replicated
+    mdir = write_migrations(MIGRATIONS)
+    assert run_cli("up", "--dir", mdir, "--database-url", primary).exit_code == 0
+    with psycopg.connect(primary, autocommit=True) as conn:
+        conn.execute("create table by_hand (id int)")
+    pair.wait_for_replay()
+    scratch = pair.primary("postgres")
+    drifted = run_cli("drift", "--dir", mdir, "--database-url", standby, "--scratch-url", scratch, "--format", "json")
+    assert drifted.exit_code == 1, drifted.stdout + drifted.stderr  # the standby has the hand-made table
+    report = json.loads(drifted.stdout)
+    assert [d["object"] for d in report["differences"]] == ["table by_hand"]
+    tested = run_cli("test", "--dir", mdir, "--database-url", standby, "--scratch-url", scratch)
+    assert tested.exit_code == 0, tested.stdout + tested.stderr
+    with psycopg.connect(scratch, autocommit=True) as conn:  # every scratch database dropped again
+        left = conn.execute("select count(*) from pg_database where datname like 'sqlmigrate_scratch_%'").fetchone()
+        assert left == (0,)
