@@ -1,4 +1,4 @@
-"""The scratch database of `test` and `drift`: made on the target's server, always dropped.
+"""The scratch database of `test`, `drift` and `plan`: made on the target's server, always dropped.
 
 Needs a connection (psycopg, db.py); never writes to the target database itself.
 """
@@ -20,7 +20,7 @@ SCRATCH_PREFIX = "sqlmigrate_scratch_"
 
 
 class ScratchDatabase:
-    """A database of its own on the target's server, for `test` and `drift`.
+    """A database of its own on the target's server, for `test`, `drift` and `plan`.
 
     Created from template0 with the target's encoding and locale, named
     sqlmigrate_scratch_<random> (CREATE DATABASE fails rather than reuse an
@@ -120,7 +120,7 @@ class ScratchDatabase:
             raise DatabaseUnavailable(
                 f"cannot create a scratch database on the server of {config.mask_url(self.target_url)}: "
                 f"{_first_line(exc)}",
-                details=("test and drift build the schema in a database of their own on the same server, "
+                details=("test, drift and plan build the schema in a database of their own on the same server, "
                          "so the role needs the CREATEDB right (ALTER ROLE ... CREATEDB)",),
             ) from exc
         raise db.database_error(exc, "creating a scratch database") from exc
