@@ -191,6 +191,17 @@ def _grade_statement(migration: Rehearsed, record: StatementRecord, sizes: Sizes
     for relation in record.rewrites:
         if relation.key in rewritten:
             tables.setdefault(relation.key, _TableLocks(relation))
+    # a lock no stronger than one the transaction held before this statement blocks nobody new
+    new = {(lock.relation.key, lock.mode) for lock in record.locks}
+    before: dict[tuple[str, str], int] = {}
+    for lock in record.holding:
+        if (lock.relation.key, lock.mode) not in new:
+            before[lock.relation.key] = max(before.get(lock.relation.key, -1), lock.strength)
+    for key, entry in tables.items():
+        if entry.mode is not None and before.get(key, -1) >= STRENGTH[entry.mode]:
+            entry.mode = None
+        if before.get(key, -1) >= STRENGTH[ACCESS_EXCLUSIVE]:
+            entry.index = None
     for key, entry in tables.items():
         size = sizes.get(key)
         if size is None:

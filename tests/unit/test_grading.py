@@ -93,6 +93,16 @@ def test_until_says_how_long_the_lock_lasts():
                   transactional=False)[0][3].endswith("until the statement ends")
 
 
+def test_a_lock_no_stronger_than_one_held_before_in_the_transaction_is_not_flagged():
+    held = ((ORDERS, "ACCESS EXCLUSIVE"), (ORDERS, "SHARE"))
+    assert graded(record("create index on orders (n)", (ORDERS, "SHARE"), holding=held)) == []
+    assert graded(record("alter table orders drop constraint orders_pkey", (PKEY, "ACCESS EXCLUSIVE"),
+                         holding=((ORDERS, "ACCESS EXCLUSIVE"),))) == []
+    stronger = record("alter table orders add x int", (ORDERS, "ACCESS EXCLUSIVE"),
+                      holding=((ORDERS, "SHARE"), (ORDERS, "ACCESS EXCLUSIVE")))
+    assert [g[1:3] for g in graded(stronger)] == [("warning", "lock")]
+
+
 def test_tables_the_plan_created_or_the_target_lacks_are_not_graded():
     assert graded(record("alter table fresh alter column n type bigint", (NEW, "ACCESS EXCLUSIVE"),
                          rewrites=(NEW,))) == []
