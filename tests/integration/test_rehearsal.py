@@ -165,6 +165,38 @@ def test_drop_table_is_recorded_under_the_name_it_had(rehearse):
     assert locks(record) == {("audit", "ACCESS EXCLUSIVE")}
 
 
+def test_a_stable_default_such_as_to_timestamp_is_computed_once_without_a_rewrite(rehearse):
+    record = only(rehearse, "alter table orders add column due timestamptz default to_timestamp(0);")
+    assert locks(record) == {("orders", "ACCESS EXCLUSIVE")}
+    assert rewrites(record) == set()
+
+
+def test_a_check_on_an_added_column_scans_the_table(rehearse):
+    record = only(rehearse, "alter table orders add column code text check (length(code) = 3);")
+    assert {r.shown for r in record.scanned} == {"orders"}
+    assert rewrites(record) == set()
+    plain = only(rehearse, "alter table orders add column code2 text;")
+    assert {r.shown for r in plain.scanned} == set()
+
+
+def test_set_not_null_skips_the_scan_when_a_valid_check_proves_it(rehearse):
+    [proof] = rehearse("alter table orders add constraint total_nn check (total is not null) not valid;\n"
+                       "alter table orders validate constraint total_nn;\n")
+    assert proof.verdict == "rehearsed"
+    record = only(rehearse, "alter table orders alter column total set not null;")
+    assert locks(record) == {("orders", "ACCESS EXCLUSIVE")}
+    assert {r.shown for r in record.scanned} == set()
+
+
+def test_adding_a_domain_constraint_takes_share_on_each_table_using_it(rehearse):
+    [made] = rehearse("create domain positive as int;\nalter table audit add column n positive;\n")
+    assert made.verdict == "rehearsed"
+    record = only(rehearse, "alter domain positive add constraint p check (value > 0);")
+    assert ("audit", "SHARE") in locks(record)
+    lazy = only(rehearse, "alter domain positive add constraint q check (value < 10) not valid;")
+    assert ("audit", "SHARE") not in locks(lazy)
+
+
 # -- indexes ---------------------------------------------------------------------------------
 
 
