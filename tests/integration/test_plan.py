@@ -360,3 +360,34 @@ def test_ctrl_c_drops_the_scratch_database_and_says_the_target_is_unchanged(serv
                    "was dropped and the target database was not changed\n")
     assert ours not in databases(server)
     assert tables(db) == {"schema_migrations", "customers", "orders"}
+
+
+def test_a_no_transaction_migration_failing_in_the_scratch_database(database, db, write_migrations):
+    mdir = migrations(write_migrations, _002_idx="-- sqlmigrate: no-transaction\n"
+                                                 "create index concurrently orders_total on orders (total);\n"
+                                                 "create index concurrently orders_nope on orders (nope);\n",
+                      _003_next="create table n (id int);\n")
+    up(mdir, database, "--to", "1")
+    result = plan(mdir, database)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "002_idx: FAILED in the scratch database",
+        f"  {mdir}/002_idx/up.sql:3:1: ERROR 42703: column \"nope\" does not exist",
+        "plan: 2 pending migration(s), 0 statement(s) flagged (0 errors, 0 warnings); 002_idx failed in the "
+        "scratch database; 1 not tested: 003_next",
+    ]
+    assert tables(db) == {"schema_migrations", "customers", "orders"}
+
+
+def test_ctrl_c_during_a_watched_no_transaction_statement(server, database, write_migrations):
+    """The holder sessions of a no-transaction statement let go, and the scratch database is dropped."""
+    marker = uuid.uuid4().hex
+    slow = (f"-- sqlmigrate: no-transaction\nselect pg_sleep(case when current_database() like '{SCRATCH}%' "
+            f"then 60 else 0 end), '{marker}';\n")
+    mdir = migrations(write_migrations, _002_slow=slow)
+    up(mdir, database, "--to", "1")
+    code, err, ours = interrupt_in_scratch(server, marker, "plan", "--dir", mdir, "--database-url", database)
+    assert code == 130, err
+    assert err == ("sqlmigrate: interrupted during 002_slow (in the scratch database); the scratch database "
+                   "was dropped and the target database was not changed\n")
+    assert ours not in databases(server)
