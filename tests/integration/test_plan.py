@@ -10,10 +10,9 @@ import json
 import uuid
 
 import psycopg
-import pytest
 from psycopg import sql
 
-from tests.conftest import _ThrowawayCluster, databases, interrupt_in_scratch, run_cli, tables
+from tests.conftest import databases, interrupt_in_scratch, run_cli, tables
 
 SCRATCH = "sqlmigrate_scratch_"
 
