@@ -135,14 +135,20 @@ def test_check_constraint_takes_access_exclusive_and_validate_share_update_exclu
     assert locks(validate) <= {("orders", "SHARE UPDATE EXCLUSIVE")}
 
 
+def test_adding_a_primary_key_builds_its_index_under_access_exclusive(rehearse):
+    record = only(rehearse, "alter table audit add primary key (id);")
+    assert {("audit", "ACCESS EXCLUSIVE"), ("audit", "SHARE")} <= locks(record)
+
+
 def test_unique_constraint_builds_its_index_under_access_exclusive(rehearse):
     record = only(rehearse, "alter table orders add constraint one_note unique (note);")
     assert {("orders", "ACCESS EXCLUSIVE"), ("orders", "SHARE")} <= locks(record)
     assert rewrites(record) == set()
 
 
-@pytest.mark.parametrize("column", ["serial", "bigint generated always as identity"])
-def test_adding_a_serial_or_identity_column_rewrites(rehearse, column):
+@pytest.mark.parametrize("column", ["serial", "bigint generated always as identity",
+                                    "int generated always as (total + 1) stored"])
+def test_adding_a_serial_identity_or_stored_generated_column_rewrites(rehearse, column):
     record = only(rehearse, f"alter table orders add column seq {column};")
     assert ("orders", "ACCESS EXCLUSIVE") in locks(record)
     assert "orders" in rewrites(record)
