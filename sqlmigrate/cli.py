@@ -15,6 +15,7 @@ from typing import Any, Callable, NoReturn
 from sqlmigrate import __version__, configfile
 from sqlmigrate.config import DEFAULT_DIR, DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings, parse_duration
 from sqlmigrate.errors import Interrupted, Refused, SqlMigrateError, UsageError
+from sqlmigrate.grading import DEFAULT_MAX_ROWS
 
 
 class _ArgumentsRejected(Exception):
@@ -284,6 +285,25 @@ class _Commands:
                       "Apply the migrations recorded as applied to a scratch database and compare its schema "
                       "with the live one (tracking table left out). Exit 1 on drift.")
 
+    def plan(self) -> None:
+        p = self.sub.add_parser("plan", parents=[_common(self.env, ("text", "json", "github")), self.database],
+                                help="rehearse pending migrations: the locks and rewrites they would cause",
+                                description="Build the applied migrations in a scratch database, run each pending "
+                                            "migration there as up would, and report every statement that locks "
+                                            "or rewrites a table of the target, graded by its size on the target. "
+                                            "Only reads the target. Exit 1 on an error (or a warning with "
+                                            "--strict), or when a migration fails in the scratch database.")
+        p.add_argument("--to", metavar="ID", help="rehearse the pending migrations up to this one")
+        p.add_argument("--max-rows", type=_count, default=DEFAULT_MAX_ROWS, metavar="N",
+                       help="a rewrite under ACCESS EXCLUSIVE of a table of more rows than this on the target "
+                            f"is an error, and a data change on one a warning (default {DEFAULT_MAX_ROWS:,})")
+        p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+        p.add_argument("--statement-timeout", type=_duration, metavar="DURATION",
+                       help="PostgreSQL statement_timeout for the migration SQL in the scratch database")
+        p.add_argument("--scratch-url", metavar="URL",
+                       help="create the scratch database on this server (and connect to this database to do so) "
+                            "instead of the target's: for a read-only standby, or a role without CREATEDB")
+
     def _scratch(self, name: str, help_: str, description: str) -> _Parser:
         p = self.sub.add_parser(name, parents=[self.common, self.database], help=help_, description=description)
         p.add_argument("--scratch-url", metavar="URL",
@@ -501,6 +521,8 @@ _TABLE: dict[str, tuple[Callable[[_Commands], None], _Run]] = {
         settings, " ".join(args.name) if args.name else None)),
     "test": (_Commands.test, lambda c, settings, args, listener: c.test(settings, listener)),
     "drift": (_Commands.drift, lambda c, settings, args, listener: c.drift(settings, listener)),
+    "plan": (_Commands.plan, lambda c, settings, args, listener: c.plan(
+        settings, listener, to=args.to, max_rows=args.max_rows, strict=args.strict)),
     "schema": (_Commands.schema, lambda c, settings, args, listener: c.schema(
         settings, args.output, form="mermaid" if args.format == "mermaid" else "text")),
     "check": (_Commands.check, lambda c, settings, args, listener: c.check(settings, strict=args.strict)),

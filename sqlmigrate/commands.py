@@ -11,14 +11,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from sqlmigrate import discovery, events, plan as planning, rules
+from sqlmigrate import discovery, events, grading, plan as planning, rules
 from sqlmigrate.config import Settings, mask_url
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, UsageError
 from sqlmigrate.events import Listener
 from sqlmigrate.model import Plan, Repair, RepairAction, RowState
 from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, DownReport, DriftReport, GenerateReport,
-                                MigrateReport, RepairReport, SchemaReport, StatusReport, TestReport, UpReport,
-                                VerifyReport)
+                                MigrateReport, PlanReport, RepairReport, SchemaReport, StatusReport, TestReport,
+                                UpReport, VerifyReport)
 from sqlmigrate.target import Target
 from sqlmigrate.validation import Validator
 
@@ -438,6 +438,65 @@ def drift(settings: Settings, listener: Listener = events.silent) -> DriftReport
     differences = tuple(diff(expected, live))
     return dataclasses.replace(report, differences=differences,
                                exit_code=1 if any(not d.is_note for d in differences) else 0)
+
+
+def plan(settings: Settings, listener: Listener = events.silent, *, to: str | None = None,
+         max_rows: int = grading.DEFAULT_MAX_ROWS, strict: bool = False) -> PlanReport:
+    """SPEC 8: rehearse the pending migrations in a scratch database built from
+    the applied ones, and grade what each statement locked and rewrote by the
+    size of the target's tables.
+
+    Only reads the target: its tracking rows and table sizes, in read-only
+    queries (the tracking table is not created). Exit 1 on an error finding
+    (a warning too when `strict`), or when a migration fails in the scratch
+    database. Raises Refused as `up` refuses (failed, modified, out of order,
+    invalid), or when an applied migration's folder is gone;
+    DatabaseUnavailable; Interrupted.
+    """
+    from sqlmigrate import rehearsal
+    from sqlmigrate.model import State
+    from sqlmigrate.schema import roundtrip
+
+    scan = scan_folder(settings)
+    target = Target.from_settings(settings)
+    with _session(target) as session:
+        rows = session.tracking.rows()
+        where = session.describe()
+        selection = planning.select_up(scan, rows, to=to)
+        findings, files = Validator(target.table).ups(selection.scan, selection.checked)
+        blocking, _ = planning.split_for_up(findings)
+        if blocking:
+            raise Refused("validation failed; nothing was rehearsed", findings=tuple(blocking))
+        pending = planning.plan_up(selection, findings, files)
+        applied = [s for s in planning.statuses(selection.scan, rows) if s.row is not None]
+        gone = [s for s in applied if s.migration is None]
+        if gone:
+            raise Refused(
+                "plan builds the schema from the up.sql of every applied migration, and cannot for: "
+                + ", ".join(f"{s.id}_{s.name} ({s.state.value})" for s in gone),
+                details=tuple(n for s in gone for n in s.notes),
+            )
+        sizes, estimated = rehearsal.table_sizes(session.conn) if pending.steps else ({}, False)
+    notes = [f"{pending.held_back} pending migration(s) above --to {to} not rehearsed"] if pending.held_back else []
+    notes += [f"{s.id}_{s.name}: up.sql reformatted since it was applied; built from the file as it is now"
+              for s in applied if s.state is State.REFORMATTED]
+    if estimated:
+        notes.append("a table of the target was locked by another session: table sizes are estimated from "
+                     "pg_class.relpages")
+    report = PlanReport(database=where, max_rows=max_rows, applied=len(applied), notes=tuple(notes),
+                        held_back=pending.held_back, sizes=sizes)
+    if not pending.steps:
+        return report  # nothing to rehearse: no scratch database
+    build = roundtrip.up_plan(s.migration for s in applied if s.migration is not None)
+    with roundtrip.scratch_database(target, settings.scratch_url) as scratch:
+        built, failed = roundtrip.build(scratch, target, build, listener)
+        rehearsed = () if failed else tuple(rehearsal.rehearse(scratch, built.session, pending.steps))
+    report = dataclasses.replace(report, scratch_databases=tuple(scratch.created))
+    if failed is not None:
+        return dataclasses.replace(report, exit_code=1, failed_build=failed)
+    graded = tuple(grading.grade(rehearsed, sizes, max_rows))
+    failing = any(f.is_error or strict for f in graded) or any(r.verdict != "rehearsed" for r in rehearsed)
+    return dataclasses.replace(report, exit_code=1 if failing else 0, migrations=rehearsed, findings=graded)
 
 
 def schema(settings: Settings, output: Path | None = None, *, form: str = "text") -> SchemaReport:

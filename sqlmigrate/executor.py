@@ -56,7 +56,8 @@ _CLEAN_STATEMENTS = (
 )
 
 
-def _clean_session(conn: psycopg.Connection) -> str:
+def clean_session(conn: psycopg.Connection) -> str:
+    """The session reset between migrations (SPEC 5), with the settings connect() gave `conn` set again."""
     return "; ".join((*_CLEAN_STATEMENTS, *settings_statements(conn)))
 
 
@@ -442,7 +443,7 @@ def _run_transactional_one_by_one(
     cur.execute(sql.SQL("; ").join([
         *map(sql.SQL, _BOOKKEEPING), sql.SQL("set local role {}").format(sql.Identifier(tracking.owner)),
         _row_change(tracking, step, started, RowState.APPLIED, None), sql.SQL("commit")]))
-    cur.execute(_clean_session(conn))
+    cur.execute(clean_session(conn))
 
 
 def _run_outside_transaction(
@@ -480,7 +481,7 @@ def _run_outside_transaction(
         failure.statements_run = ran
         cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner), tracking.update_query(
             step.id, state=RowState.FAILED.value, statements_run=ran, failed_during=step.direction.value)))
-        cur.execute(_clean_session(conn))
+        cur.execute(clean_session(conn))
         raise
     if step.direction is Direction.UP:
         done = tracking.update_query(step.id, state=RowState.APPLIED.value, statements_run=ran,
@@ -489,7 +490,7 @@ def _run_outside_transaction(
         done = tracking.delete_query(step.id)
     # its own transaction first: a failure in the session reset cannot take the count with it
     cur.execute(_AS_OWNER.format(sql.Identifier(tracking.owner), done))
-    cur.execute(_clean_session(conn))
+    cur.execute(clean_session(conn))
 
 
 def _row_change(tracking: Tracking, step: Step, started: float, state: RowState, ran: int | None) -> sql.Composed:

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from sqlmigrate import grading
 from sqlmigrate.errors import Refused, SqlMigrateError
 from sqlmigrate.events import (BackedUp, Event, LockRetry, LockWaiting, MigrationFinished, MigrationStarted, Planned,
                                RoundTripTested, ScratchBuilt, StatementRunning)
@@ -29,8 +30,9 @@ from sqlmigrate.model import (
     StepResult,
 )
 from sqlmigrate.plan import DOWN_EDITED
-from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, DownReport, DriftReport, GenerateReport, MigrateReport,
-                                RepairReport, Report, SchemaReport, StatusReport, TestReport, UpReport, VerifyReport)
+from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, DownReport, DriftReport, GenerateReport,
+                                MigrateReport, PlanReport, RepairReport, Report, SchemaReport, StatusReport, TestReport,
+                                UpReport, VerifyReport)
 
 _COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
 PROGRESS_EVERY_S = 30.0  # between progress lines when stdout is not a terminal (SPEC 7)
@@ -208,22 +210,27 @@ class Renderer:
 
     # -- findings ----------------------------------------------------------------
 
-    def findings(self, findings: list[Finding], *, fmt: str | None = None, err: bool = False) -> None:
+    def findings(self, findings: list[Finding], *, fmt: str | None = None, err: bool = False,
+                 hints: bool = True) -> None:
         fmt = fmt or self.format
         if fmt == "github":
             for f in findings:
                 kind = "error" if f.is_error else "warning"
-                message = _github_escape(f"{f.message} [{f.rule}]")
-                file = _github_property(self.shown(f.path))
-                self._print(f"::{kind} file={file},line={f.line},col={f.col}::{message}", err=err)
+                self._annotation(kind, f.path, f.line, f.col, f"{f.message} [{f.rule}]", err=err)
             return
         for f in findings:
             colour = "red" if f.is_error else "yellow"
             stream = self.err if err else self.out
             label = self._paint(f.severity.value, colour, stream)
             self._print(f"{self.shown(f.path)}:{f.line}:{f.col}: {label}: {f.message} [{f.rule}]", err=err)
-            if f.hint:
+            if f.hint and hints:
                 self._print(f"  hint: {f.hint}", err=err)
+
+    def _annotation(self, kind: str, path: Path | str, line: int, col: int, message: str, *,
+                    err: bool = False) -> None:
+        """A GitHub Actions annotation (`::error file=...,line=...,col=...::message`)."""
+        file = _github_property(self.shown(path))
+        self._print(f"::{kind} file={file},line={line},col={col}::{_github_escape(message)}", err=err)
 
     def sql_error(self, error: SqlError) -> None:
         self._print(f"{self.shown(error.path)}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}",
@@ -464,6 +471,53 @@ class Renderer:
         else:
             self._print(self._paint(f"drift: {len(failures)} difference(s)", "red"))
 
+    def _text_plan(self, report: PlanReport) -> None:
+        """SPEC 8: the findings, as check prints them (hints are in the JSON), a
+        failed migration as `test` shows it, then the summary line."""
+        for note in report.notes:
+            self._print(f"note: {note}", err=True)
+        github = self.format == "github"
+        built = report.failed_build
+        if built is not None and built.error is not None:
+            label = f"{built.step.id}_{built.step.name}"
+            if github:
+                error = built.error
+                self._annotation("error", error.path, error.line, error.col,
+                                 f"ERROR {error.sqlstate}: {error.message} (applied migration {label} does not "
+                                 "build in a scratch database; nothing was rehearsed)")
+                return
+            self._print(f"plan: the applied migrations do not build in a scratch database; {label} failed:")
+            self._sql_error_lines(built.error, "  ")
+            self._print(self._paint("plan: nothing was rehearsed", "red"))
+            return
+        self.findings(list(report.findings), hints=False)
+        failed = next((m for m in report.migrations if m.verdict == "failed"), None)
+        if github:
+            if failed is not None and failed.error is not None:
+                error = failed.error
+                self._annotation("error", error.path, error.line, error.col,
+                                 f"ERROR {error.sqlstate}: {error.message} (in the scratch database)")
+            return
+        if failed is not None and failed.error is not None:
+            self._print(f"{failed.id}_{failed.name}: {self._paint('FAILED', 'red')} in the scratch database")
+            self._sql_error_lines(failed.error, "  ")
+        not_tested = [m for m in report.migrations if m.verdict == "not tested"]
+        if not report.migrations:
+            held = report.held_back
+            self._print(f"plan: nothing to rehearse up to --to ({held} pending above it)" if held
+                        else "plan: nothing pending: the database is up to date")
+            return
+        errors = sum(1 for f in report.findings if f.is_error)
+        warnings = len(report.findings) - errors
+        flagged = len(grading.statement_severity(report.findings))
+        line = (f"plan: {len(report.migrations)} pending migration(s), {flagged} statement(s) flagged "
+                f"({_counted(errors, 'error')}, {_counted(warnings, 'warning')})")
+        if failed is not None:
+            line += f"; {failed.id}_{failed.name} failed in the scratch database"
+        if not_tested:
+            line += f"; {len(not_tested)} not tested: " + _listed([f"{m.id}_{m.name}" for m in not_tested])
+        self._print(self._paint(line, "red") if report.exit_code else line)
+
     def _text_schema(self, report: SchemaReport) -> None:
         snapshot = report.snapshot
         if report.output is not None:
@@ -503,6 +557,10 @@ class Renderer:
         if isinstance(exc, Refused) and exc.findings:
             payload["findings"] = [_finding_json(f, self.shown) for f in exc.findings]
         return payload
+
+
+def _counted(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _listed(names: list[str], shown: int = 10) -> str:
@@ -735,6 +793,46 @@ def _drift_json(report: DriftReport, shown: _Shown) -> dict[str, Any]:
     }
 
 
+def _plan_json(report: PlanReport, shown: _Shown) -> dict[str, Any]:
+    graded = grading.statement_severity(report.findings)
+    sizes = report.sizes
+
+    def lock_json(lock: grading.Lock) -> dict[str, Any]:
+        relation = lock.relation
+        size = None if relation.is_created or not relation.is_table else sizes.get(relation.key)
+        return {"relation": relation.shown, "mode": lock.mode, "rows": None if size is None else size.rows,
+                "bytes": None if size is None else size.bytes, "kind": _RELATION_KINDS.get(relation.kind, "other"),
+                "created": relation.is_created}
+
+    def statement_json(m: grading.Rehearsed, r: grading.StatementRecord) -> dict[str, Any]:
+        severity = graded.get((str(m.path), r.statement.line, r.statement.col))
+        return {"path": shown(m.path), "line": r.statement.line, "col": r.statement.col,
+                "locks": [lock_json(lock) for lock in r.locks], "rewrites": [x.shown for x in r.rewrites],
+                "duration_ms": round(r.duration_s * 1000, 3), "severity": None if severity is None else severity.value}
+
+    built = report.failed_build
+    return {
+        "database": report.database,
+        "max_rows": report.max_rows,
+        "migrations": [
+            {"id": m.id, "name": m.name, "path": shown(m.path), "transactional": m.is_transactional,
+             "verdict": m.verdict, "statements": [statement_json(m, r) for r in m.statements],
+             "error": None if m.error is None else _sql_error_json(m.error, shown), "reason": m.reason}
+            for m in report.migrations
+        ],
+        "findings": [_finding_json(f, shown) for f in report.findings],
+        "applied": report.applied,
+        "failed_build": None if built is None or built.error is None else dict(
+            _step_json(built.step, shown), error=_sql_error_json(built.error, shown)),
+        "notes": list(report.notes),
+        "scratch_databases": list(report.scratch_databases),
+    }
+
+
+_RELATION_KINDS = {"r": "table", "p": "table", "m": "materialized view", "i": "index", "I": "index",
+                   "S": "sequence", "v": "view", "f": "foreign table", "t": "toast", "c": "type"}
+
+
 def _schema_json(report: SchemaReport, shown: _Shown) -> dict[str, Any]:
     out: dict[str, Any] = {"database": report.database, "output": report.output, "count": len(report.snapshot)}
     if report.output is None:
@@ -759,6 +857,7 @@ _FORMS: dict[type, tuple[Callable[[Renderer, Any], None], Callable[[Any, _Shown]
     GenerateReport: (Renderer._text_generate, _generate_json),
     TestReport: (Renderer._text_test, _test_json),
     DriftReport: (Renderer._text_drift, _drift_json),
+    PlanReport: (Renderer._text_plan, _plan_json),
     SchemaReport: (Renderer._text_schema, _schema_json),
     ConfigReport: (Renderer._text_config, _config_json),
 }

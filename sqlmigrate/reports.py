@@ -5,10 +5,11 @@ the report's type; nothing reads a report by key.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sqlmigrate.grading import Rehearsed, TableSize
 from sqlmigrate.model import Finding, Migration, MigrationStatus, Plan, Repair, Step, StepResult
 
 if TYPE_CHECKING:  # the schema package needs psycopg, which offline commands never load
@@ -109,6 +110,24 @@ class DriftReport(Report):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PlanReport(Report):
+    """`plan` (SPEC 8): each pending migration rehearsed in a scratch database,
+    and the findings of its statements graded by the target's table sizes."""
+
+    command: ClassVar[str] = "plan"
+    database: str
+    migrations: tuple[Rehearsed, ...] = ()  # the pending ones, in order, up to --to
+    findings: tuple[Finding, ...] = ()
+    max_rows: int
+    applied: int = 0  # how many applied migrations built the scratch database
+    failed_build: StepResult | None = None  # an applied migration that did not build: nothing was rehearsed
+    notes: tuple[str, ...] = ()
+    held_back: int = 0  # pending migrations above --to
+    sizes: dict[tuple[str, str], TableSize] = field(default_factory=dict)  # the target's tables
+    scratch_databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class SchemaReport(Report):
     command: ClassVar[str] = "schema"
     snapshot: Snapshot
@@ -124,4 +143,5 @@ class ConfigReport(Report):
 
 
 ALL: tuple[type[Any], ...] = (CheckReport, StatusReport, UpReport, DownReport, VerifyReport, RepairReport,
-                              BaselineReport, GenerateReport, TestReport, DriftReport, SchemaReport, ConfigReport)
+                              BaselineReport, GenerateReport, TestReport, DriftReport, PlanReport, SchemaReport,
+                              ConfigReport)

@@ -31,6 +31,26 @@ RULES: dict[str, Severity] = {
     "touches-tracking-table": E,
     "destructive": W,
     "lock-unsafe": W,
+    # deploy safety, each on a table not created earlier in the same file
+    "add-column-rewrite": W,
+    "add-primary-key": W,
+    "unique-without-index": W,
+    "set-not-null": W,
+    "drop-index-blocking": W,
+    "reindex-blocking": W,
+    "detach-partition-blocking": W,
+    "domain-constraint": W,
+    # clients of the old schema, still running while the migration deploys
+    "rename-column": W,
+    "rename-table": W,
+    # data
+    "drop-database": W,
+    # schema design
+    "char-type": W,
+    "timestamp-without-time-zone": W,
+    "int-primary-key": W,
+    "enum-value-ordering": W,
+    "identifier-too-long": W,
 }
 WARNING_RULES = frozenset(r for r, s in RULES.items() if s is W)
 DIRECTIVES_BY_FILE = {
@@ -446,6 +466,324 @@ def _is_type_change(part: tuple[str, ...]) -> bool:
     return rest[:1] == ("type",) or rest == ("set", "data", "type")
 
 
+# -- more warning rules: one pass over the statements whose head can match ---------------
+
+_LINTED_HEADS = frozenset({"alter", "create", "drop", "reindex"})
+_Lint = tuple[str, str, str]  # rule, message, hint
+
+
+def _lint(stmt: Statement, created: set[tuple[str | None, str]],
+          created_indexes: set[tuple[str | None, str]]) -> Iterator[_Lint]:
+    """The findings of the rules below on one up.sql statement, a rule possibly more than once."""
+    w = stmt.words
+    head, nxt = w[0], (w[1] if len(w) > 1 else "")
+    if head in ("create", "alter"):
+        long = _too_long(w)
+        if long is not None:
+            yield ("identifier-too-long", f"the name {long[:20]}... is longer than 63 bytes: PostgreSQL cuts it "
+                   "there, so a later statement using the whole name does not find it",
+                   "choose a name of at most 63 bytes")
+    if head == "alter" and nxt == "table":
+        if _ALTER_TABLE_WORDS.isdisjoint(w):
+            return  # none of its actions can match: most ALTER TABLEs, and the test is one set operation
+        schema, table, after = _table_after(w, 2)
+        is_new = _was_created(created, schema, table)
+        for part in _top_level_parts(w, after):
+            yield from _alter_table_action(part, table, is_new)
+    elif head == "alter" and nxt == "type" and "add" in w and "value" in w:
+        if not any(word in ("before", "after") for word in w):
+            yield ("enum-value-ordering", "ADD VALUE without BEFORE or AFTER puts the new label after every "
+                   "existing one, whatever the order the type's values should sort in",
+                   "say where it goes: ADD VALUE 'x' BEFORE 'y' (or AFTER the last label, which keeps "
+                   "comparisons fast)")
+    elif head == "alter" and nxt == "domain" and "add" in w:
+        top = _top_level(w)
+        if not any(a == "not" and b == "valid" for a, b in zip(top, top[1:])) and "not valid" not in top:
+            yield ("domain-constraint", f"ALTER DOMAIN ... ADD CONSTRAINT checks every column of type "
+                   f"{_qualified_name(w, 2)[1]} in every table, holding a SHARE lock on each (writes wait)",
+                   "add it NOT VALID, then VALIDATE CONSTRAINT in a later migration")
+    elif head == "create":
+        i = _skip(w, 1, "global", "local", "temporary", "temp", "unlogged")
+        if i < len(w) and w[i] == "table" and not (_FLAGGED_TYPES.isdisjoint(w) and (
+                _INT4_TYPES.isdisjoint(w) or "primary key" not in w)):
+            _, table, after = _table_after(w, i + 1)
+            if after < len(w) and w[after] == "(":
+                yield from _column_types(_table_elements(w, after), table)
+    elif head == "drop" and nxt == "index" and "concurrently" not in w[2:3]:
+        names = _names_after(w, _skip(w, 2, "if exists"))
+        if any(not _was_created(created_indexes, schema, name) for schema, name in names):
+            yield ("drop-index-blocking", "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on its "
+                   "table: reads and writes wait for it, and it waits for every query on the table",
+                   "DROP INDEX CONCURRENTLY in a migration marked no-transaction")
+    elif head == "drop" and nxt == "database":
+        yield ("drop-database", "DROP DATABASE destroys a whole database",
+               "make sure this is intended; silence with -- sqlmigrate: ignore drop-database")
+    elif head == "reindex" and not _is_concurrently(w):
+        i = _skip_parenthesised(w, 1)
+        kind = w[i] if i < len(w) else ""
+        schema, name, _ = _qualified_name(w, i + 1)
+        made = created_indexes if kind == "index" else created
+        if not (kind in ("index", "table") and _was_created(made, schema, name)):
+            yield ("reindex-blocking", f"REINDEX without CONCURRENTLY blocks writes to the {kind or 'table'} "
+                   "being rebuilt, and reads that use an index being rebuilt",
+                   "REINDEX ... CONCURRENTLY (PostgreSQL 12 and later) in a migration marked no-transaction")
+
+
+def _too_long(words: tuple[str, ...]) -> str | None:
+    """The first identifier longer than 63 bytes, if any (the lengths are compared in C first)."""
+    longest = max(map(len, words))
+    if longest <= 63 and (longest <= 15 or all(map(str.isascii, words))):
+        return None  # an ASCII word of at most 63 characters is at most 63 bytes
+    return next((word for word in words if _is_too_long(word)), None)
+
+
+def _is_too_long(word: str) -> bool:
+    """An identifier (unquoted, or quoted) longer than PostgreSQL's 63 bytes;
+    literals are not names."""
+    if len(word) <= 15 or word[0] in "'$" or word[:2] in ("e'", "E'", "b'", "x'", "n'", "u&"):
+        return False  # 15 characters are at most 60 bytes of UTF-8
+    if word[0] == '"':
+        word = word[1:-1].replace('""', '"')
+    elif not (word[0].isalpha() or word[0] == "_" or not word[0].isascii()):
+        return False  # PostgreSQL starts a name with a letter, "_" or any character beyond ASCII
+    return len(word.encode("utf-8")) > 63
+
+
+def _alter_table_action(part: tuple[str, ...], table: str, is_new: bool) -> Iterator[_Lint]:
+    verb = part[0]
+    top = _top_level(part)
+    if verb == "rename" and not is_new:
+        if top[1:2] == ["to"]:
+            yield ("rename-table", f"renaming table {table} breaks the clients that still use its old name, "
+                   "such as the application deployed before this migration",
+                   "make the clients use the new name first (a view with the old name can stand in meanwhile)")
+        elif top[1:2] != ["constraint"]:
+            yield ("rename-column", f"renaming a column of {table} breaks the clients that still use its old name, "
+                   "such as the application deployed before this migration",
+                   "add the new column, write both, move the clients over, then drop the old one")
+    elif verb == "alter":
+        i = 2 if len(part) > 1 and part[1] == "column" else 1
+        rest = part[i + 1:]
+        if rest[:2] == ("set", "not null") and not is_new:
+            yield ("set-not-null", f"SET NOT NULL scans all of {table} under an ACCESS EXCLUSIVE lock, unless a "
+                   "valid CHECK (column IS NOT NULL) constraint already proves it",
+                   "add CHECK (column IS NOT NULL) NOT VALID, VALIDATE it in a later migration, then SET NOT NULL: "
+                   "PostgreSQL 12 and later skip the scan")
+        elif _is_type_change(part):
+            at = rest.index("type") + 1
+            yield from _type_findings(rest[at:], table, _column_name(part[i]))
+    elif verb == "add":
+        kind = top[3] if len(top) > 3 and top[1] == "constraint" else (top[1] if len(top) > 1 else "")
+        using_index = "using" in top
+        if kind == "primary key":
+            if not using_index and not is_new:
+                yield _ADD_PRIMARY_KEY(table)
+            return
+        if kind == "unique":
+            if not using_index and not is_new:
+                yield _UNIQUE(table)
+            return
+        if kind in ("constraint", "foreign", "check", "exclude"):
+            return
+        i = _skip(part, 2 if part[1:2] == ("column",) else 1, "if not exists")
+        if i >= len(part):
+            return
+        name, column = _column_name(part[i]), part[i + 1:]
+        yield from _column_types([part[i:]], table)
+        column_top = _top_level(column)
+        if not is_new:
+            if "primary key" in column_top:
+                yield _ADD_PRIMARY_KEY(table)
+            elif "unique" in column_top:
+                yield _UNIQUE(table)
+            rewrite = _rewriting_column(column, column_top)
+            if rewrite:
+                yield ("add-column-rewrite", f"ADD COLUMN {name} with {rewrite} rewrites {table} under an "
+                       "ACCESS EXCLUSIVE lock", "add it without that default (NULL, or a constant), backfill it "
+                       "in batches, then SET DEFAULT for new rows")
+    elif verb == "detach" and "concurrently" not in top and "finalize" not in top:
+        yield ("detach-partition-blocking", f"DETACH PARTITION without CONCURRENTLY takes an ACCESS EXCLUSIVE lock "
+               f"on {table}", "DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14 and later) in a migration "
+               "marked no-transaction")
+
+
+def _ADD_PRIMARY_KEY(table: str) -> _Lint:
+    return ("add-primary-key", f"adding a primary key to {table} builds its index under an ACCESS EXCLUSIVE lock",
+            "CREATE UNIQUE INDEX CONCURRENTLY first (no-transaction), then ADD PRIMARY KEY USING INDEX")
+
+
+def _UNIQUE(table: str) -> _Lint:
+    return ("unique-without-index", f"adding a UNIQUE constraint to {table} builds its index under an ACCESS "
+            "EXCLUSIVE lock", "CREATE UNIQUE INDEX CONCURRENTLY first (no-transaction), then ADD CONSTRAINT ... "
+            "UNIQUE USING INDEX")
+
+
+# A default PostgreSQL computes once for the ALTER (a constant, or a stable
+# function such as now()) is stored in the catalog: no rewrite since PostgreSQL
+# 11. A call to any function not known to be stable is taken to be volatile.
+_STABLE_FUNCTIONS = frozenset({
+    "now", "current_timestamp", "current_date", "current_time", "localtimestamp", "localtime",
+    "transaction_timestamp", "statement_timestamp", "current_user", "current_role", "session_user",
+    "current_schema", "current_database", "current_setting", "to_timestamp", "to_date", "make_date",
+    "make_timestamp", "make_timestamptz", "make_interval", "lower", "upper", "concat", "coalesce",
+    "nullif", "greatest", "least", "array", "jsonb_build_object", "json_build_object", "jsonb_build_array",
+    "json_build_array", "to_jsonb", "to_json", "row", "cast", "date_trunc", "timezone", "interval",
+    "numeric", "decimal", "varchar", "char", "character", "timestamp", "timestamptz", "time", "bit",
+})
+_SERIAL_NAMES = ("serial", "serial2", "serial4", "serial8", "smallserial", "bigserial")
+
+
+def _rewriting_column(column: tuple[str, ...], top: list[str]) -> str | None:
+    """What in an added column's definition makes PostgreSQL rewrite the table, if anything."""
+    if top[:1] and top[0] in _SERIAL_NAMES:
+        return f"type {top[0]}"
+    if "generated" in top:
+        return "GENERATED ... STORED" if "stored" in top else "an identity (GENERATED ... AS IDENTITY)"
+    if "default" not in column:
+        return None
+    start = column.index("default") + 1
+    depth = 0
+    for i in range(start, len(column)):
+        word = column[i]
+        if word == "(":
+            if depth == 0 and i > start and _is_function_name(column[i - 1]):
+                name = column[i - 1]
+                if name not in _STABLE_FUNCTIONS:
+                    return f"the volatile default {name}()"
+            depth += 1
+        elif word == ")":
+            depth -= 1
+        elif depth == 0 and word in _COLUMN_CONSTRAINT_WORDS:
+            break
+        elif word in ("nextval", "random", "clock_timestamp", "gen_random_uuid", "uuid_generate_v4"):
+            return f"the volatile default {word}()"
+    return None
+
+
+def _is_function_name(word: str) -> bool:
+    return (word[:1].isalpha() or word[:1] == "_") and word not in _NOT_FUNCTIONS
+
+
+_NOT_FUNCTIONS = frozenset({"default", "in", "and", "or", "not", "is", "as", "any", "all", "exists", "then",
+                            "else", "when", "case", "values", "select", "array", "row"})
+_COLUMN_CONSTRAINT_WORDS = frozenset({"not null", "null", "constraint", "primary key", "unique", "check",
+                                      "references", "collate", "generated"})
+
+
+def _table_elements(words: tuple[str, ...], start: int) -> list[tuple[str, ...]]:
+    """The elements (column definitions, table constraints) of CREATE TABLE's list at
+    words[start] == "(". One pass, cutting slices."""
+    out: list[tuple[str, ...]] = []
+    depth, first = 0, start + 1
+    for j in range(first, len(words)):
+        word = words[j]
+        if word == "(":
+            depth += 1
+        elif word == ")" and depth:
+            depth -= 1
+        elif depth == 0 and word in (",", ")"):
+            if j > first:
+                out.append(words[first:j])
+            if word == ")":
+                break
+            first = j + 1
+    return out
+
+
+_TABLE_CONSTRAINT_WORDS = frozenset({"constraint", "primary key", "unique", "check", "foreign", "exclude", "like"})
+
+
+def _column_name(word: str) -> str:
+    return _ident(word)
+
+
+def _column_types(elements: list[tuple[str, ...]], table: str) -> Iterator[_Lint]:
+    """char-type, timestamp-without-time-zone and int-primary-key of column definitions
+    (each its name, then its type and constraints; table constraints are passed over)."""
+    keys: set[str] | None = None
+    for element in elements:
+        if element[0] in _TABLE_CONSTRAINT_WORDS:
+            continue
+        words = element[1:]
+        type_name = _type_name(words)
+        if type_name in _FLAGGED_TYPES:
+            yield from _type_findings(words, table, _column_name(element[0]))
+        elif type_name in _INT4_TYPES:
+            name = _column_name(element[0])
+            if keys is None:
+                keys = _table_key(elements)
+            if "primary key" in words or name in keys:
+                yield ("int-primary-key", f"primary key {table}.{name} is {type_name}: its values run out at "
+                       f"about {'32 thousand' if type_name in _INT2_TYPES else '2.1 billion'}, and widening it "
+                       "later rewrites the table under an ACCESS EXCLUSIVE lock",
+                       "use bigint (bigserial, or bigint GENERATED ... AS IDENTITY)")
+
+
+def _table_key(elements: list[tuple[str, ...]]) -> set[str]:
+    """The columns a table constraint PRIMARY KEY (a, b) names."""
+    for element in elements:
+        if element[0] in ("primary key", "constraint") and "primary key" in element:
+            at = element.index("primary key") + 1
+            if element[at:at + 1] == ("(",):
+                return {_column_name(x) for x in element[at + 1:] if x not in ("(", ")", ",")}
+    return set()
+
+
+_CHAR_TYPES = frozenset({"char", "character", "bpchar", "nchar"})
+_FLAGGED_TYPES = _CHAR_TYPES | {"timestamp"}  # flagged whatever the column
+# a word every ALTER TABLE action that _alter_table_action flags holds
+_ALTER_TABLE_WORDS = frozenset({"rename", "not null", "primary key", "unique", "detach", "default", "generated",
+                                *_FLAGGED_TYPES, *_SERIAL_NAMES})
+_INT2_TYPES = frozenset({"smallint", "int2", "smallserial", "serial2"})
+_INT4_TYPES = frozenset({"int", "integer", "int4", "serial", "serial4"}) | _INT2_TYPES
+
+
+def _type_name(words: tuple[str, ...]) -> str:
+    """The (last part of the) type name a column definition starts with."""
+    if len(words) > 2 and words[1] == ".":
+        return words[2]
+    return words[0] if words else ""
+
+
+def _type_findings(words: tuple[str, ...], table: str, column: str) -> Iterator[_Lint]:
+    type_name = _type_name(words)
+    rest = words[3:] if len(words) > 2 and words[1] == "." else words[1:]
+    if type_name in _CHAR_TYPES and rest[:1] != ("varying",):
+        yield ("char-type", f"column {table}.{column} is char(n): it pads values with spaces, and comparisons "
+               "and lengths ignore them", "use text (or varchar(n), with a CHECK on its length if it needs one)")
+    if type_name == "timestamp":
+        after = rest[3:] if rest[:1] == ("(",) else rest
+        if after[:3] != ("with", "time", "zone"):
+            yield ("timestamp-without-time-zone", f"column {table}.{column} is timestamp without time zone: it "
+                   "keeps no offset, so clients in other time zones read another instant",
+                   "use timestamptz (timestamp with time zone)")
+
+
+def _names_after(words: tuple[str, ...], i: int) -> list[tuple[str | None, str]]:
+    """`a, s.b, c` at words[i] (DROP INDEX's list), up to CASCADE/RESTRICT or the end."""
+    out: list[tuple[str | None, str]] = []
+    while i < len(words) and words[i] not in (";", "cascade", "restrict"):
+        schema, name, i = _qualified_name(words, i)
+        out.append((schema, name))
+        if i < len(words) and words[i] == ",":
+            i += 1
+        else:
+            break
+    return out
+
+
+def _created_index(stmt: Statement) -> list[tuple[str | None, str]]:
+    """The index a CREATE INDEX names (DROP INDEX and REINDEX of it in the same file are harmless)."""
+    w = stmt.words
+    if w[0] != "create" or "index" not in w[1:3]:
+        return []
+    i = _skip(w, w.index("index") + 1, "concurrently", "if not exists")
+    if i >= len(w) or w[i] == "on":
+        return []
+    schema, name, _ = _qualified_name(w, i)
+    return [(schema, name)]
+
+
 # -- per file ------------------------------------------------------------------
 
 
@@ -467,6 +805,7 @@ def check_file(sql: SqlFile, kind: str, table: TrackingTable) -> list[Finding]:
     if not sql.statements:
         out.extend(_empty_findings(sql, kind))
     created: set[tuple[str | None, str]] = set()
+    created_indexes: set[tuple[str | None, str]] = set()
     ignored = sql.ignored_rules
     for stmt in sql.statements:
         if not stmt.words or stmt.words == (";",):
@@ -502,7 +841,16 @@ def check_file(sql: SqlFile, kind: str, table: TrackingTable) -> list[Finding]:
                 unsafe = _lock_unsafe(stmt, created)
                 if unsafe:
                     out.append(finding(sql, stmt, "lock-unsafe", *unsafe))
+            head = stmt.words[0]
+            if head in _LINTED_HEADS:
+                reported: set[str] = set()
+                for rule, message, hint in _lint(stmt, created, created_indexes):
+                    if rule not in ignored and rule not in reported:
+                        reported.add(rule)
+                        out.append(finding(sql, stmt, rule, message, hint))
             created.update(_created_relation(stmt))
+            if head == "create":
+                created_indexes.update(_created_index(stmt))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The scratch database of `test` and `drift`: made on the target's server, always dropped.
+"""The scratch database of `test`, `drift` and `plan`: made on the target's server, always dropped.
 
 Needs a connection (psycopg, db.py); never writes to the target database itself.
 """
@@ -20,7 +20,7 @@ SCRATCH_PREFIX = "sqlmigrate_scratch_"
 
 
 class ScratchDatabase:
-    """A database of its own on the target's server, for `test` and `drift`.
+    """A database of its own on the target's server, for `test`, `drift` and `plan`.
 
     Created from template0 with the target's encoding and locale, named
     sqlmigrate_scratch_<random> (CREATE DATABASE fails rather than reuse an

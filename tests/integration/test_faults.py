@@ -33,7 +33,7 @@ def counted_migrations(count: int, sleeps: list[float] | None = None) -> dict:
     out = {}
     for n in range(1, count + 1):
         sleep = f"select pg_sleep({sleeps[n - 1]});\n" if sleeps else ""
-        up = (f"create table m{n} (id int primary key, label text);\n"
+        up = (f"create table m{n} (id bigint primary key, label text);\n"
               f"{sleep}"
               f"create index m{n}_label on m{n} (label);\n"
               f"alter table m{n} add column extra int not null default {n};\n"

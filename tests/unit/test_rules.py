@@ -30,7 +30,12 @@ def test_rule_severities_follow_the_spec():
         "misplaced-directive", "touches-tracking-table",
     }
     assert {r for r, s in rules.RULES.items() if s is Severity.ERROR} >= errors
-    assert rules.WARNING_RULES == {"destructive", "lock-unsafe"}
+    assert rules.WARNING_RULES == {
+        "destructive", "lock-unsafe", "add-column-rewrite", "add-primary-key", "unique-without-index", "set-not-null",
+        "drop-index-blocking", "reindex-blocking", "detach-partition-blocking", "domain-constraint", "rename-column",
+        "rename-table", "drop-database", "char-type", "timestamp-without-time-zone", "int-primary-key",
+        "enum-value-ordering", "identifier-too-long",
+    }
 
 
 # -- transaction-control ---------------------------------------------------------
@@ -489,6 +494,94 @@ def test_a_table_made_by_select_into_is_created_in_the_migration():
 def test_one_finding_per_statement_and_rule():
     text = "alter table t alter column a type text, add constraint fk foreign key (b) references u;"
     assert findings(text) == [(1, 1, "lock-unsafe")]
+
+
+# -- the other warning rules (up.sql only): each with SQL it flags and SQL it leaves alone --------
+
+LONG = "a" * 64
+CREATED = "create table t (id bigint primary key, a int, b text);\n"
+
+OTHER_RULES = [
+    ("rename-column", "alter table t rename column a to b;", "alter table t rename constraint a to b;"),
+    ("rename-column", "alter table if exists only t rename a to b;", CREATED + "alter table t rename a to c;"),
+    ("rename-table", "alter table t rename to u;", CREATED + "alter table t rename to u;"),
+    ("drop-index-blocking", "drop index if exists i, j;", "-- sqlmigrate: no-transaction\ndrop index concurrently i;"),
+    ("drop-index-blocking", "drop index s.i cascade;", "create index i on t (a);\ndrop index i;"),
+    ("reindex-blocking", "reindex (verbose) table t;",
+     "-- sqlmigrate: no-transaction\nreindex (concurrently) index i;"),
+    ("reindex-blocking", "reindex index i;", "create index i on t (a);\nreindex index i;"),
+    ("detach-partition-blocking", "alter table p detach partition c;",
+     "-- sqlmigrate: no-transaction\nalter table p detach partition c concurrently;"),
+    ("detach-partition-blocking", "alter table p detach partition c;",
+     "-- sqlmigrate: no-transaction\nalter table p detach partition c finalize;"),
+    ("set-not-null", "alter table t alter column a set not null;", "alter table t alter column a drop not null;"),
+    ("set-not-null", "alter table t alter a set not null, alter b set default '';", CREATED +
+     "alter table t alter column a set not null;"),
+    ("add-primary-key", "alter table t add primary key (id);",
+     "alter table t add constraint t_pkey primary key using index t_id;"),
+    ("add-primary-key", "alter table t add column id bigint generated always as identity primary key;",
+     CREATED.replace(" primary key", "") + "alter table t add primary key (id);"),
+    ("unique-without-index", "alter table t add constraint u unique (a);",
+     "alter table t add constraint u unique using index t_a;"),
+    ("unique-without-index", "alter table t add column c text unique;", CREATED + "alter table t add unique (b);"),
+    ("add-column-rewrite", "alter table t add column c uuid default gen_random_uuid();",
+     "alter table t add column c timestamptz default now();"),
+    ("add-column-rewrite", "alter table t add c int generated always as (a + 1) stored;",
+     "alter table t add column c int default 0 not null;"),
+    ("add-column-rewrite", "alter table t add column c bigserial;",
+     "alter table t add column c text default lower('X');"),
+    ("add-column-rewrite", "alter table t add column c text default my_function();",
+     CREATED + "alter table t add column c uuid default gen_random_uuid();"),
+    ("domain-constraint", "alter domain d add constraint c check (value > 0);",
+     "alter domain d add constraint c check (value > 0) not valid;"),
+    ("drop-database", "-- sqlmigrate: no-transaction\ndrop database if exists d;", "drop schema if exists d;"),
+    ("char-type", "create table t (a char(10));", "create table t (a varchar(10), b character varying, c \"char\");"),
+    ("char-type", "alter table t add column a character(2);", "alter table t add column a text;"),
+    ("char-type", "alter table t alter column a type pg_catalog.bpchar;", "alter table t alter column a type text;"),
+    ("timestamp-without-time-zone", "create table t (a timestamp(3));",
+     "create table t (a timestamptz, b timestamp with time zone, c timestamp(3) with time zone);"),
+    ("timestamp-without-time-zone", "alter table t add column a timestamp without time zone;",
+     "alter table t add column a date;"),
+    ("timestamp-without-time-zone", "alter table t alter column a type timestamp;",
+     "alter table t alter column a type timestamptz;"),
+    ("int-primary-key", "create table t (id serial primary key);", "create table t (id bigserial primary key, n int);"),
+    ("int-primary-key", "create table t (a int, b int, primary key (a, b));",
+     "create table t (a bigint, b int unique, primary key (a));"),
+    ("int-primary-key", "create table t (id integer not null constraint t_pk primary key);",
+     "create table t (id int generated always as identity);"),
+    ("int-primary-key", "alter table t add column id smallint primary key;", "alter table t add column n int;"),
+    ("enum-value-ordering", "alter type mood add value 'meh';", "alter type mood add value 'meh' before 'sad';"),
+    ("enum-value-ordering", "alter type mood add value if not exists 'meh';",
+     "alter type mood add value if not exists 'meh' after 'happy';"),
+    ("identifier-too-long", f"create table {LONG} (id bigint);", f"create table {LONG[:63]} (id bigint);"),
+    ("identifier-too-long", f'create index "{"é" * 32}" on t (a);', f"select '{LONG}';"),
+    ("identifier-too-long", f"alter table t add column {LONG} text;", f'create index "{"é" * 31}" on t (a);'),
+    ("identifier-too-long", f"create table t ({'😀' * 16} int);", f"create table t ({'😀' * 15} int);"),
+]
+
+
+@pytest.mark.parametrize("rule, flagged, left_alone", OTHER_RULES)
+def test_other_warning_rules(rule, flagged, left_alone):
+    last = flagged.count("\n") + 1  # each fires at the start of its file's last statement
+    assert fired(flagged, rule) == [(last, 1)]
+    assert fired(left_alone, rule) == []
+
+
+@pytest.mark.parametrize("rule", sorted({rule for rule, _, _ in OTHER_RULES}))
+def test_other_warning_rules_are_silenced_by_ignore_and_not_checked_in_down_sql(rule):
+    flagged = next(text for r, text, _ in OTHER_RULES if r == rule)
+    assert rules.RULES[rule] is Severity.WARNING
+    assert fired(flagged, rule, kind="down") == []
+    directive = f"-- sqlmigrate: ignore {rule}\n"
+    if flagged.startswith("-- sqlmigrate: no-transaction\n"):
+        directive = "-- sqlmigrate: no-transaction\n" + directive
+        flagged = flagged.split("\n", 1)[1]
+    assert fired(directive + flagged, rule) == []
+
+
+def test_each_rule_reports_once_per_statement():
+    text = "create table t (a char(1), b char(2), c timestamp, d timestamp);"
+    assert findings(text) == [(1, 1, "char-type"), (1, 1, "timestamp-without-time-zone")]
 
 
 # -- ignore directive ------------------------------------------------------------------
