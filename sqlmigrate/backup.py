@@ -72,24 +72,28 @@ class Backup:
     pg_dump: PgDump
 
 
-def before_up(conn: psycopg.Connection, settings: Settings, plan: Plan) -> Backup | None:
+def before_up(conn: psycopg.Connection, settings: Settings, plan: Plan, schema: str | None = None) -> Backup | None:
     """The dump SPEC 7 asks for before the plan's first migration; None when
     no backup folder is set or nothing is pending. Raises DatabaseUnavailable
     (pg_dump missing, too old or failing; the folder not writable), UsageError,
     Interrupted."""
     if settings.backup_dir is None or not plan.steps:
         return None
-    return dump(conn, settings.database_url, settings.backup_dir, plan.steps[0].id, settings.pg_dump)
+    return dump(conn, settings.database_url, settings.backup_dir, plan.steps[0].id, settings.pg_dump, schema)
 
 
-def dump(conn: psycopg.Connection, url: str, directory: Path, first_id: str, pg_dump: str | None = None) -> Backup:
-    """`pg_dump --format=custom` of the database `conn` is connected to, into
-    DIR/<database>-<UTC YYYYMMDDTHHMMSSZ>-before-<first_id>.dump."""
+def dump(conn: psycopg.Connection, url: str, directory: Path, first_id: str, pg_dump: str | None = None,
+         schema: str | None = None) -> Backup:
+    """`pg_dump --format=custom` of the database `conn` is connected to (of its
+    `schema` alone, for a tenant schema), into
+    DIR/<database>[.<schema>]-<UTC YYYYMMDDTHHMMSSZ>-before-<first_id>.dump,
+    never over an existing file (runs on many targets back up side by side)."""
     env, conninfo = connection_environment(conn, url)
     server_major = conn.info.server_version // 10000
     chosen = find_pg_dump(server_major, pg_dump, env)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"{_file_safe(conn.info.dbname)}-{stamp}-before-{first_id}.dump"
+    name = _file_safe(conn.info.dbname) + (f".{_file_safe(schema)}" if schema else "")
+    path = directory / f"{name}-{stamp}-before-{first_id}.dump"
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # created here, readable by its owner only: the dump holds every row of the database
@@ -99,9 +103,9 @@ def dump(conn: psycopg.Connection, url: str, directory: Path, first_id: str, pg_
         raise DatabaseUnavailable(f"backup: cannot write in {directory}: {exc.strerror or exc}; "
                                   "nothing was applied") from None
     try:
-        _run(chosen, temporary, env, conninfo, conn.info.password)
+        _run(chosen, temporary, env, conninfo, conn.info.password, schema)
         size = os.path.getsize(temporary)
-        os.replace(temporary, path)
+        path = _link_unused(temporary, path)
     except OSError as exc:
         raise DatabaseUnavailable(f"backup: cannot write {path}: {exc.strerror or exc}; nothing was applied") from None
     finally:
@@ -111,9 +115,28 @@ def dump(conn: psycopg.Connection, url: str, directory: Path, first_id: str, pg_
     return Backup(path, size, chosen)
 
 
-def _run(pg_dump: PgDump, target: str, env: dict[str, str], conninfo: str, password: str | None) -> None:
+def _link_unused(temporary: str, path: Path) -> Path:
+    """Give the finished dump its name, or the name with -2, -3, ... when another
+    dump of the same second has it (shards of one database name, say): a
+    hard link fails rather than replace an existing file."""
+    for n in range(1, 1000):
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            os.link(temporary, candidate)
+        except FileExistsError:
+            continue
+        os.unlink(temporary)
+        return candidate
+    raise OSError(f"no free name next to {path}")
+
+
+def _run(pg_dump: PgDump, target: str, env: dict[str, str], conninfo: str, password: str | None,
+         schema: str | None = None) -> None:
     # --no-password: a missing password fails the backup instead of prompting on the terminal
     command = [pg_dump.path, "--format=custom", "--no-password", "--file", target]
+    if schema:
+        # a tenant's backup is its schema; the quotes keep pg_dump from reading it as a pattern
+        command += ["--schema", '"' + schema.replace('"', '""') + '"']
     if conninfo:
         command += ["--dbname", conninfo]
     try:

@@ -110,8 +110,13 @@ def _seconds(text: str) -> float:
 
 def _count(text: str) -> int:
     if re.fullmatch(r"[0-9]+", text) is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
     return int(text)
+
+
+def _is_on(duration: str | None) -> bool:
+    """A lock_timeout or statement_timeout that is set and not 0 (0 turns it off)."""
+    return bool(duration) and re.fullmatch(r"0+(\.0+)?[a-z]*", duration or "") is None
 
 
 def _folder(text: str) -> Path:
@@ -373,7 +378,7 @@ _SOURCES: dict[str, tuple[str, str | None, object]] = {
 
 
 # an empty SQLMIGRATE_BACKUP_DIR or SQLMIGRATE_PG_DUMP (a CI variable left blank) means none
-_EMPTY_IS_UNSET = frozenset({"backup_dir", "pg_dump"})
+_EMPTY_IS_NONE = frozenset({"backup_dir", "pg_dump"})
 
 
 def resolved_settings(args: argparse.Namespace, env: dict[str, str]) -> dict[str, configfile.Resolved]:
@@ -383,8 +388,9 @@ def resolved_settings(args: argparse.Namespace, env: dict[str, str]) -> dict[str
     values = {}
     for key, (option, variable, default) in _SOURCES.items():
         given = getattr(args, option.lstrip("-").replace("-", "_"), None)
-        if key in _EMPTY_IS_UNSET and env.get(variable or "") == "":
-            env = {k: v for k, v in env.items() if k != variable}
+        if given is None and key in _EMPTY_IS_NONE and variable is not None and env.get(variable) == "":
+            values[key] = configfile.Resolved(None, variable)  # set empty: none, over the settings file
+            continue
         values[key] = configfile.resolve(key, given, option, env, variable, file, default)
     return values
 
@@ -407,6 +413,7 @@ def _settings(args: argparse.Namespace, values: dict[str, configfile.Resolved]) 
         sources=tuple((key, resolved.source) for key, resolved in values.items()),
         backup_dir=Path(value("backup_dir")) if value("backup_dir") else None,
         scratch_url=getattr(args, "scratch_url", None),
+        targets=_targets_shown(value("targets")),
         pg_dump=value("pg_dump"),
     )
 
@@ -447,6 +454,12 @@ def _down(c: Any, settings: Settings, args: argparse.Namespace, listener: Any) -
     if args.all:
         _confirm_all(args)
     return c.down(settings, listener, steps=args.steps, to=args.to, all_=args.all, dry_run=args.dry_run)
+
+
+def _targets_shown(value: object) -> str:
+    if isinstance(value, list):
+        return f"{len(value)} connection string(s)"
+    return str(value) if value else ""
 
 
 def _given_urls(args: argparse.Namespace) -> list[str]:
@@ -570,9 +583,13 @@ def run(argv: list[str], env: dict[str, str]) -> int:
         if not values["dir"].value:
             # an unset variable in `--dir "$DIR"`: the current folder is rarely what was meant
             raise UsageError("--dir is empty (give the migrations folder, or `--dir .` for the current one)")
-        if settings.lock_retries and not settings.lock_timeout:
-            raise UsageError("--lock-retries needs --lock-timeout: without a lock timeout a statement waits for "
-                             "its lock as long as it takes, and there is nothing to retry")
+        if args.command in ("up", "down") and settings.lock_retries and not _is_on(settings.lock_timeout):
+            retries, timeout = values["lock_retries"].source, values["lock_timeout"].source
+            named = "--lock-retries" if retries == "--lock-retries" else f"lock_retries ({retries})"
+            raise UsageError(f"{named} needs a lock timeout above 0 (--lock-timeout, or lock_timeout in the "
+                             "settings file): without one a statement waits for its lock as long as it takes, "
+                             f"and there is nothing to retry" + ("" if timeout == "default" else
+                                                                f" (lock_timeout is 0, from {timeout})"))
         if many is not None:
             report = _run_many(commands, settings, args, many, env, renderer)
         else:

@@ -82,6 +82,7 @@ def config(settings: Settings) -> ConfigReport:
         "statement_timeout": settings.statement_timeout or "",
         "backup_dir": str(settings.backup_dir) if settings.backup_dir else "",
         "pg_dump": settings.pg_dump or "",
+        "targets": settings.targets,
     }
     sources = dict(settings.sources)
     return ConfigReport(settings=tuple((key, value, sources.get(key, "default")) for key, value in shown.items()))
@@ -198,7 +199,7 @@ def migrate_on(kind: type[_Migrated], session: Session, settings: Settings, list
         # the state is read under the lock: a concurrent run may just have finished
         plan = plan_then_stop_the_child(session.tracking.rows())
         listener(events.Planned(plan, target.display))
-        backup = dumps.before_up(session.conn, settings, plan) if kind is UpReport else None
+        backup = dumps.before_up(session.conn, settings, plan, target.schema) if kind is UpReport else None
         if backup is not None:
             listener(events.BackedUp(backup, target.display))
         if kind is UpReport and plan.steps:

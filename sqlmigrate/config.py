@@ -28,6 +28,7 @@ class Settings:
     lock_timeout: str | None = None
     statement_timeout: str | None = None
     lock_retries: int = 0  # runs again of a transactional migration whose lock wait timed out
+    targets: str = ""  # as `config` shows it: a targets file, or how many connection strings the settings list
     scratch_url: str | None = None  # where test, drift and plan create their scratch database
     show_progress: bool = False  # watch long statements and report their progress (text output)
     # where each setting came from ("--dir", "SQLMIGRATE_DIR", "sqlmigrate.toml", "default"), for `config`

@@ -71,7 +71,7 @@ def load(folder: Path, env: Mapping[str, str], environment: str | None = None) -
     for key, value in table.items():
         if key == "environments":
             continue
-        values[key] = _checked(label, f"{prefix.rstrip('.')}" if prefix else "", key, value, env)
+        values[key] = _checked(label, f"{prefix.rstrip('.')}" if prefix else "", key, value, env, expand=False)
         sources[key] = label
     for name, other in environments.items():  # a typo in any environment is caught, not only in the one chosen
         if not isinstance(other, dict):
@@ -87,7 +87,7 @@ def load(folder: Path, env: Mapping[str, str], environment: str | None = None) -
                              f"(environments: {known})")
         where = f"{prefix}environments.{environment}"
         for key, value in chosen.items():
-            values[key] = _checked(label, where, key, value, env)
+            values[key] = _checked(label, where, key, value, env, expand=False)
             sources[key] = f"{label} [{where}]"
     return FileSettings(path, environment, values, sources)
 
@@ -119,7 +119,7 @@ def _parse(path: Path, data: bytes | None = None) -> dict:
     except ImportError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
     try:
-        text = (path.read_bytes() if data is None else data).decode("utf-8")
+        text = (path.read_bytes() if data is None else data).decode("utf-8-sig")  # an editor's BOM is no error
         return tomllib.loads(text)
     except OSError as exc:
         raise UsageError(f"cannot read {path.name}: {exc.strerror}") from None
@@ -140,7 +140,7 @@ def _checked(label: str, where: str, key: str, value: Any, env: Mapping[str, str
         raise UsageError(f"{named}: unknown setting (known: {', '.join(KEYS)}, environments)")
     if kind == "count":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise UsageError(f"{named} must be a whole number of 0 or more, not {value!r}")
+            raise UsageError(f"{named} must be a whole number of 0 or more, not {_toml(value)}")
         return value
     if kind == "targets":
         if isinstance(value, str):
@@ -149,13 +149,18 @@ def _checked(label: str, where: str, key: str, value: Any, env: Mapping[str, str
             return [_expanded(named, v, env) for v in value] if expand else value
         raise UsageError(f"{named} must be the path of a targets file or a list of connection strings")
     if not isinstance(value, str):
-        raise UsageError(f"{named} must be a string, not {value!r}")
+        raise UsageError(f"{named} must be a string, not {_toml(value)}")
     if kind == "duration":
         try:
             return parse_duration(value)
         except ValueError as exc:
             raise UsageError(f"{named}: {exc}") from None
     return _expanded(named, value, env) if key in EXPANDED and expand else value
+
+
+def _toml(value: Any) -> str:
+    """A value as the file spells it (`true`, not Python's `True`)."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def _expanded(named: str, text: str, env: Mapping[str, str]) -> str:
@@ -185,7 +190,12 @@ def resolve(key: str, given: Any, option: str, env: Mapping[str, str], variable:
     if variable is not None and variable in env:
         return Resolved(env[variable], variable)
     if key in file.values:
-        return Resolved(file.values[key], file.sources[key])
+        value = file.values[key]
+        if key in EXPANDED:  # only the value in use: a ${VAR} of one overridden may stay unset
+            named = f"{file.sources[key]}: {key}"
+            value = [_expanded(named, v, env) for v in value] if isinstance(value, list) else _expanded(
+                named, value, env)
+        return Resolved(value, file.sources[key])
     return Resolved(default, "default")
 
 

@@ -102,6 +102,7 @@ def run(session: Session, plan: Plan, listener: Listener, *, lock_retries: int =
             pid = conn.info.backend_pid
             listener(MigrationStarted(step, pid, target))
             attempt = 1
+            began = time.perf_counter()
             while True:
                 notices.clear()
                 with watcher.watching(step, pid) if watcher else contextlib.nullcontext():
@@ -116,7 +117,8 @@ def run(session: Session, plan: Plan, listener: Listener, *, lock_retries: int =
                 pause = retry_pause(attempt - 1)
                 listener(LockRetry(step, attempt, lock_retries + 1, blockers, pause, target))
                 _sleep(session.pause, pause, step)
-            result = dataclasses.replace(result, attempts=attempt)
+            # the time of every attempt and pause: what the deploy waited for this migration
+            result = dataclasses.replace(result, attempts=attempt, duration_s=time.perf_counter() - began)
             results.append(result)
             listener(MigrationFinished(result, target))
             if result.error is not None:

@@ -37,9 +37,10 @@ class FleetRenderer(Renderer):
                 self._print(f"{event.target}: waiting for the migration lock: {event.holder}", err=True)
             elif self.is_text and isinstance(event, LockRetry):
                 step = event.step
+                held = ("; the lock was held by " + "; ".join(event.blockers)) if event.blockers else ""
                 self._print(f"{event.target}: {step.id}_{step.name}: a statement timed out waiting for a lock; "
-                            f"rolled back, attempt {event.attempt} of {event.attempts} in {event.pause_s:.1f} s",
-                            err=True)
+                            f"rolled back, attempt {event.attempt} of {event.attempts} in {event.pause_s:.1f} s"
+                            f"{held}", err=True)
 
     def finished(self, outcome: Outcome) -> None:
         """`STATE  target: what happened`, on stderr when it is a problem."""

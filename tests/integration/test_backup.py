@@ -26,9 +26,9 @@ from tests.conftest import with_params, finish_process, interrupt_process, run_c
 FIRST = {
     "001_start": (
         """create type mood as enum ('happy', 'sad');
-create table users (id int generated always as identity primary key, name text not null, mood mood);
+create table users (id bigint generated always as identity primary key, name text not null, mood mood);
 create index users_name on users (name);
-create table orders (id bigserial primary key, user_id int references users (id), total numeric(10, 2));
+create table orders (id bigserial primary key, user_id bigint references users (id), total numeric(10, 2));
 create view big_orders as select * from orders where total > 100;
 create function order_count(u int) returns bigint language sql as $$ select count(*) from orders where user_id = u $$;
 comment on table users is 'people';

@@ -128,7 +128,9 @@ def test_a_no_transaction_migration_is_never_retried(database, db, write_migrati
 def test_lock_retries_without_a_lock_timeout_is_a_usage_error(database, at_001):
     result = run_cli("up", "--dir", at_001, "--database-url", database, "--lock-retries", "2")
     assert result.exit_code == 2
-    assert "--lock-retries needs --lock-timeout" in result.stderr
+    assert "--lock-retries needs a lock timeout above 0" in result.stderr
+    zero = run_cli("up", "--dir", at_001, "--database-url", database, "--lock-retries", "2", "--lock-timeout", "0")
+    assert zero.exit_code == 2 and "(lock_timeout is 0, from --lock-timeout)" in zero.stderr
 
 
 def test_a_long_statement_prints_progress_lines_when_not_on_a_terminal(database, db, write_migrations):

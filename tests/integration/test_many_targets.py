@@ -652,3 +652,18 @@ def test_migrate_many_ctrl_c_stays_a_keyboard_interrupt(server, databases, write
         signal.signal(signal.SIGINT, previous)
     assert str(interrupted.value) == "interrupted: the migration running on 2 target(s) was rolled back"
     assert [ids_in(url) for url in urls] == [["001"], ["001"]]
+
+
+def test_backups_of_many_targets_never_overwrite_each_other(database, db, write_migrations, tmp_path):
+    """Tenant schemas of one database each get a dump of their own schema, side by side."""
+    mdir = write_migrations({"001_t": ("create table t (id int);\n", "drop table t;\n")})
+    for tenant in ("tenant_a", "tenant_b"):
+        db.execute(f"create schema {tenant}; create table {tenant}.marker_{tenant} (id int)")
+    folder = tmp_path / "backups"
+    result = run_cli("up", "--database-url", database, "--schemas", "tenant%", "--backup", folder, "--jobs", "1",
+                     "--dir", mdir, "--format", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    paths = [t["report"]["backup"]["path"] for t in json.loads(result.stdout)["targets"]]
+    assert len(set(paths)) == 2 and sorted(p.name for p in folder.iterdir()) == sorted(
+        p.rsplit("/", 1)[1] for p in paths)
+    assert all(f".tenant_{c}-" in name for c, name in zip("ab", sorted(paths)))

@@ -93,7 +93,7 @@ def test_settings_from_the_file_are_used_by_commands(project):
     ('dir = "a\n', "sqlmigrate.toml:1:9: not valid TOML: "),
     ("dir = 3\n", "sqlmigrate.toml: dir must be a string, not 3"),
     ("nope = 1\n", "sqlmigrate.toml: nope: unknown setting (known: dir, table,"),
-    ("lock_wait = true\n", "sqlmigrate.toml: lock_wait must be a whole number of 0 or more, not True"),
+    ("lock_wait = true\n", "sqlmigrate.toml: lock_wait must be a whole number of 0 or more, not true"),
     ("lock_retries = -1\n", "sqlmigrate.toml: lock_retries must be a whole number of 0 or more, not -1"),
     ('lock_timeout = "soon"\n', "sqlmigrate.toml: lock_timeout: 'soon' is not a duration"),
     ("targets = 5\n", "sqlmigrate.toml: targets must be the path of a targets file or a list of connection strings"),
@@ -128,3 +128,29 @@ def test_the_password_never_shows(project):
     result = run_cli("config", env={"APP_PASSWORD": "s3cret"})
     assert "s3cret" not in result.stdout + result.stderr
     assert "database_url       postgresql://app:***@localhost/app  (sqlmigrate.toml)" in result.stdout
+
+
+def test_an_unset_variable_in_a_value_not_in_use_is_no_error(project):
+    """The command line, the environment or the chosen environment may override a value whose ${VAR} is unset."""
+    (project / "sqlmigrate.toml").write_text(TOML)
+    assert config("--env", "prod", env={"APP_PASSWORD": "x"})["database_url"]["source"] == \
+        "sqlmigrate.toml [environments.prod]"
+    overridden = config("--database-url", "postgresql:///other")
+    assert overridden["database_url"] == {"value": "postgresql:///other", "source": "--database-url"}
+    result = run_cli("config")
+    assert result.exit_code == 2
+    assert "sqlmigrate.toml: database_url: environment variable APP_PASSWORD is not set" in result.stderr
+
+
+def test_a_byte_order_mark_is_no_error(project):
+    (project / "sqlmigrate.toml").write_bytes(b"\xef\xbb\xbftable = 't'\n")
+    assert config()["table"]["value"] == "t"
+
+
+def test_lock_retries_without_a_lock_timeout_only_stops_up_and_down(project, tmp_path):
+    (project / "sqlmigrate.toml").write_text("lock_retries = 3\n")
+    assert run_cli("config").exit_code == 0
+    assert run_cli("check", "--dir", tmp_path / "none").exit_code == 2  # the folder, not the setting
+    result = run_cli("up", "--dir", tmp_path)
+    assert result.exit_code == 2
+    assert "lock_retries (sqlmigrate.toml) needs a lock timeout above 0" in result.stderr
