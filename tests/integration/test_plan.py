@@ -318,7 +318,7 @@ def test_refuses_invalid_pending_migrations(database, write_migrations):
 def test_max_rows_must_be_a_whole_number(database, write_migrations):
     result = plan(write_migrations(BASE), database, "--max-rows", "lots")
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[-1] == "sqlmigrate: argument --max-rows: 'lots' is not a whole number"
+    assert result.stderr.splitlines()[-1] == "sqlmigrate: argument --max-rows: 'lots' is not a whole number of 0 or more"
 
 
 def test_unreachable_target_exits_3(write_migrations, tmp_path):
