@@ -196,13 +196,35 @@ def generate(settings: Settings, name: str | None) -> GenerateReport:
     """Create the next migration folder with comment-only templates; never overwrite."""
     if name is None:
         raise UsageError("generate needs the migration's name: sqlmigrate generate NAME (e.g. add_orders)")
+    clean = _migration_name(name)
+    next_id, folder = _next_folder(settings.directory, clean)
+    _make_folder(folder)
+    created: list[Path] = []
+    for kind, what, extra in (
+        ("up", "that makes the change", ""),
+        ("down", "that undoes up.sql exactly", _DOWN_EXTRA),
+    ):
+        path = folder / f"{kind}.sql"
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(TEMPLATE.format(kind=kind, folder=folder.name, what=what, extra=extra))
+        created.append(path)
+    return GenerateReport(created=tuple(created), id=next_id, name=clean)
+
+
+
+def _migration_name(name: str) -> str:
+    """NAME lower-cased, spaces and '-' as '_' (SPEC 3); UsageError when still not a valid name."""
     clean = re.sub(r"[\s\-]+", "_", name.strip().lower())
     if not _NAME.match(clean):
         raise UsageError(
             f"migration name {name!r} is not valid: use letters, digits, spaces, '-' or '_', "
             "starting with a letter or digit"
         )
-    directory = settings.directory
+    return clean
+
+
+def _next_folder(directory: Path, clean: str) -> tuple[str, Path]:
+    """The next id (max + 1, zero-padded to the widest id's width; 3 digits when there is none) and its folder."""
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a folder")
     numbers: list[tuple[int, int]] = []
@@ -216,23 +238,15 @@ def generate(settings: Settings, name: str | None) -> GenerateReport:
     else:
         highest, width = 0, 3
     next_id = str(highest + 1).zfill(width)
-    folder = directory / f"{next_id}_{clean}"
+    return next_id, directory / f"{next_id}_{clean}"
+
+
+def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=False)
     except FileExistsError:
         # a plain file of that name (plain files are ignored when ids are counted)
         raise UsageError(f"{folder} already exists; nothing was created") from None
-    created: list[Path] = []
-    for kind, what, extra in (
-        ("up", "that makes the change", ""),
-        ("down", "that undoes up.sql exactly", _DOWN_EXTRA),
-    ):
-        path = folder / f"{kind}.sql"
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(TEMPLATE.format(kind=kind, folder=folder.name, what=what, extra=extra))
-        created.append(path)
-    return GenerateReport(created=tuple(created), id=next_id, name=clean)
-
 
 
 # -- verify, repair, baseline -------------------------------------------------------
