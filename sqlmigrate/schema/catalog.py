@@ -171,7 +171,7 @@ class _Reader:
                    pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
                    case when a.attcollation <> t.typcollation then
                         quote_ident(cn.nspname) || '.' || quote_ident(co.collname) end,
-                   a.attinhcount > 0
+                   a.attinhcount > 0, t.typcategory
             from pg_attribute a
             join pg_class c on c.oid = a.attrelid
             join pg_type t on t.oid = a.atttypid
@@ -183,7 +183,7 @@ class _Reader:
             order by a.attrelid, a.attnum""", (list(relations),))
         positions: dict[int, int] = {}
         self.columns: dict[tuple[int, int], Key] = {}
-        for relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited in rows:
+        for relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, category in rows:
             table = relations.get(relid)
             if table is None:
                 continue
@@ -205,6 +205,7 @@ class _Reader:
             self._add(key, attrs, "pg_class", relid, attnum)
             self.columns[(relid, attnum)] = key
             self._fact(key, "inherited", "yes" if inherited else None)
+            self._fact(key, "type category", category)  # pg_type.typcategory: how a type change converts
 
     def _sequences(self, relations: dict[int, Key]) -> None:
         rows = self._rows(f"""

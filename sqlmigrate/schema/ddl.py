@@ -337,9 +337,9 @@ class _Planner:
         alters: dict[Key, list[_Op]] = {}
         for op in ops:
             for key in op.makes:
-                # what a table, view or schema is altered in (its options, row level security, ...)
-                # is of no concern to what is in it or uses it; a column's or a type's is
-                if not op.is_alter or key.kind not in ("table", "view", "materialized view", "schema"):
+                # what a table, view, schema or sequence is altered in (options, row level security,
+                # owner, ...) is of no concern to what is in it or uses it; a column's or a type's is
+                if not op.is_alter or key.kind not in ("table", "view", "materialized view", "schema", "sequence"):
                     makers.setdefault(key, []).append(op)
             for key in op.removes:
                 removers.setdefault(key, []).append(op)
@@ -402,19 +402,23 @@ class _Planner:
     # -- drop and rename notes
 
     def _renames(self) -> list[str]:
-        """Pairs of a dropped and a created object of one kind and shape, which may have been a rename."""
+        """A dropped and a created object of one kind, place and shape, each the other's only match:
+        perhaps a rename, which the catalog cannot tell from a drop and a create."""
         gone = [d.key for d in self.differences if d.change == MISSING]
         new = [d.key for d in self.differences if d.change == EXTRA]
-        notes = []
+
+        def place(key: Key) -> tuple:
+            return (key.kind, key.schema, key.parent, key.name if key.member else "")
+
+        matches: dict[Key, list[Key]] = {}
         for old in gone:
-            for made in new:
-                if (old.kind, old.schema, old.parent) != (made.kind, made.schema, made.parent):
-                    continue
-                if old.member and old.name != made.name:
-                    continue
-                if self._shape(old, self.src) != self._shape(made, self.dst):
-                    continue
-                notes.append(_rename_note(old, made))
+            shape = self._shape(old, self.src)
+            matches[old] = [made for made in new
+                            if place(made) == place(old) and self._shape(made, self.dst) == shape]
+        notes = []
+        for old, candidates in matches.items():
+            if len(candidates) == 1 and sum(candidates[0] in others for others in matches.values()) == 1:
+                notes.append(_rename_note(old, candidates[0]))
         return notes
 
     def _shape(self, key: Key, objects: Mapping[Key, Attributes]) -> object:
@@ -645,7 +649,11 @@ class _Planner:
         if retyped:
             collate = f" COLLATE {after['collation']}" if "collation" in after else (
                 ' COLLATE "default"' if "collation" in before else "")
-            using = f" USING {ident(key.member)}::{after['type']}" if before.get("type") != after.get("type") else ""
+            using = ""
+            if before.get("type") != after.get("type"):
+                converted = _conversion(ident(key.member), self.src_facts.get(key, {}), self.dst_facts.get(key, {}),
+                                        after["type"])
+                using = f" USING {converted}"
             alters.append(_Alter([f"{head} TYPE {after['type']}{collate}{using}"], rebuild=_BLOCK_TYPE_CHANGE))
         if "nullable" in changed and after.get("nullable") == "not null":
             alters.append(_Alter([f"{head} SET NOT NULL"]))
@@ -817,10 +825,12 @@ class _Planner:
 def _priority(op: _Op) -> tuple:
     group = op.key.parent_key or op.key
     rank = KINDS.index(group.kind) if group.kind in KINDS else len(KINDS)
+    member = MEMBER_KINDS.index(op.key.kind) + 1 if op.key.member else 0
     if op.phase == _DROP:
-        # what depends on others is dropped first: views before tables, members before their tables
-        return (0, -rank, op.key.kind not in MEMBER_KINDS, op.key.sort_key())
-    return (1, rank, op.key.sort_key(), op.seq)
+        # what depends on others is dropped first: views before tables, a table's triggers,
+        # indexes and constraints before its columns, before the table
+        return (0, -rank, group.sort_key(), -member, op.key.member)
+    return (1, rank, group.sort_key(), member, op.seq)
 
 
 def _needs(snapshot: Snapshot) -> dict[Key, set[Key]]:
@@ -934,6 +944,16 @@ def _drop(key: Key, attrs: Attributes, facts: Attributes) -> list[str]:
     if kind in ("trigger", "policy", "rule"):
         return [f"DROP {kind.upper()} {ident(key.member)} ON {name}"]
     raise AssertionError(f"no DROP for {kind}")
+
+
+def _conversion(column: str, before: Attributes, after: Attributes, type_: str) -> str:
+    """How a column's values become the new type: a cast, within a category of types (numbers, strings,
+    dates, ...) or to or from a string type, where PostgreSQL has one; else through text, which
+    converts what reads back as the new type and fails, changing nothing, on a value that does not."""
+    old, new = before.get("type category"), after.get("type category")
+    if old == new or "S" in (old, new) or old is None or new is None:
+        return f"{column}::{type_}"
+    return f"{column}::{'text[]' if type_.endswith('[]') else 'text'}::{type_}"
 
 
 def _column(name: str, attrs: Attributes) -> str:
