@@ -471,8 +471,8 @@ class Renderer:
             self._print(f"note: {note}")
         migration = f"{report.id}_{report.name}"
         if report.unexpressed:
-            self._print(self._paint(f"drift --generate: {len(report.unexpressed)} difference(s) cannot be expressed "
-                                    "as SQL; nothing was written:", "red"))
+            self._print(self._paint("drift --generate: some differences cannot be expressed as SQL; nothing was "
+                                    "written:", "red"))
             for kind, u in report.unexpressed:
                 self._print(f"  {u.key} ({kind}): {u.reason}")
             return

@@ -493,10 +493,17 @@ class _Planner:
             what = f"labels removed ({', '.join(removed)})" if removed else "labels reordered"
             if removed and len(removed) == len(new) - len(kept):
                 what += "; if one was renamed, ALTER TYPE ... RENAME VALUE would keep the rows that hold it"
-            users = [k for k in self.src_dependents.get(key, ()) if k in self.dst]
-            if users and all(k.kind == "column" and "generated" not in self.src[k] for k in users):
-                return self._convert_enum(key, name, after, sorted(users, key=Key.sort_key))
-            return self._remade_type(key, f"enum {name}: {what}, which no ALTER TYPE does")
+            users = sorted((k for k in self.src_dependents.get(key, ()) if k in self.dst), key=Key.sort_key)
+            others = [k for k in users if k.kind != "column" or "generated" in self.src[k]]
+            if not users:
+                return None
+            if not others:
+                return self._convert_enum(key, name, after, users)
+            listed = ", ".join(str(k) for k in others[:5]) + (", ..." if len(others) > 5 else "")
+            self._refuse(key, f"enum {name}: {what}, which no ALTER TYPE does; table columns could be converted "
+                              f"to a new type through text, but {listed} also use{'s' if len(others) == 1 else ''} "
+                              "it: write this change by hand")
+            return []
         if self._uses_new_labels(key, [label for label in new if label not in old]):
             # a label added by ALTER TYPE ... ADD VALUE cannot be used before its transaction commits
             users = [k for k in self.src_dependents.get(key, ()) if k in self.dst]
