@@ -147,6 +147,7 @@ class _Planner:
         self.create: set[Key] = set()  # new in the target, or made again
         self.alters: dict[Key, list[_Alter]] = {}
         self.converted: set[Key] = set()  # columns given their target default with an enum's conversion
+        self.touched: set[Key] = set()  # what the script writes, for _uses_new_labels
         self.unexpressed: list[Unexpressed] = []
 
     # -- what happens to each object
@@ -160,7 +161,7 @@ class _Planner:
                 self._new(d.key)
             else:
                 changed.setdefault(d.key, []).append(d)
-        self.touched = set(changed) | self.create  # what the script writes, for _uses_new_labels
+        self.touched = set(changed) | self.create
         for key in sorted(changed, key=Key.sort_key):
             self._change(key, {d.attribute for d in changed[key] if d.attribute})
         for key in sorted(self.alters, key=Key.sort_key):
@@ -215,6 +216,9 @@ class _Planner:
                 if dependent not in self.dst:
                     continue  # gone for a difference of its own
                 if not (dependent in self.drop and dependent in self.create):  # not made again already
+                    if self._default_calls(dependent, key):
+                        self._default_around(dependent, key)
+                        continue
                     if self._holds_data(dependent):
                         reason = why or f"{start} has to be dropped and created again"
                         self._refuse(start, f"{reason}, and {dependent} depends on it: it would have to be "
@@ -226,6 +230,19 @@ class _Planner:
 
         visit(start, kinds)
         return found
+
+    def _default_calls(self, column: Key, routine: Key) -> bool:
+        """Whether a column needs a routine only for its default (a column of data never needs one otherwise)."""
+        return (column.kind == "column" and routine.kind in ("function", "procedure", "aggregate")
+                and "default" in self.src[column] and "generated" not in self.src[column])
+
+    def _default_around(self, column: Key, routine: Key) -> None:
+        """A default calling a routine that is dropped and created again: dropped before, set again after."""
+        head = f"ALTER TABLE {qualified(column.schema, column.name)} ALTER COLUMN {ident(column.member)}"
+        alters = self.alters.setdefault(column, [])
+        alters.insert(0, _Alter([f"{head} DROP DEFAULT"], makes=False, frees=frozenset({routine})))
+        if "default" in self.dst[column]:
+            alters.append(_Alter([f"{head} SET DEFAULT {self.dst[column]['default']}"], needs=frozenset({routine})))
 
     def _holds_data(self, key: Key) -> bool:
         if key.kind == "column":
@@ -282,7 +299,8 @@ class _Planner:
                 continue  # made again instead
             previous: _Op | None = None
             for alter in self.alters[key]:
-                needs = (self.dst_needs.get(key, set()) | alter.needs) - {key}
+                # one that frees what is dropped comes before, needing nothing the target adds
+                needs = (alter.needs | (set() if alter.frees else self.dst_needs.get(key, set()))) - {key}
                 op = _Op(key, _CHANGE, alter.sql, is_alter=True, makes=frozenset({key} if alter.makes else ()),
                          needs=frozenset(needs), frees=alter.frees, rebuilt=alter.rebuilt,
                          waits_for=alter.waits_for)

@@ -258,6 +258,23 @@ def test_a_view_over_a_retyped_column_is_dropped_and_created_around_the_change(n
     ]
 
 
+def test_a_default_calling_a_function_made_again_is_dropped_before_and_set_after(new_database, write_migrations):
+    mdir = write_migrations({"001_score": (
+        "create function next_score() returns int language sql as 'select 1';\n"
+        "create table scores (n bigint default next_score());\n",
+        "drop table scores;\ndrop function next_score();\n")})
+    drift_sql = ("alter table scores alter column n drop default; drop function next_score(); "
+                 "create function next_score() returns bigint language sql as 'select 2::bigint'; "
+                 "alter table scores alter column n set default next_score()")
+    up_sql, _ = proven_and_checked(new_database, mdir, drift_sql)
+    assert statements(up_sql) == [
+        "ALTER TABLE scores ALTER COLUMN n DROP DEFAULT",
+        "DROP FUNCTION next_score()",
+        "CREATE FUNCTION next_score()\n    RETURNS bigint\n    LANGUAGE sql\nAS $$select 2::bigint$$",
+        "ALTER TABLE scores ALTER COLUMN n SET DEFAULT next_score()",
+    ]
+
+
 def test_a_drop_and_add_that_looks_like_a_rename_says_so(new_database, write_migrations):
     mdir = write_migrations(BASE)
     live = new_database()
