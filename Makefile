@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/check_speed.py
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/big_file.py
+	$(BIN)/python benchmarks/drift_generate.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
