@@ -233,7 +233,8 @@ class _Commands:
     def drift(self) -> None:
         p = self._scratch("drift", "compare the live schema with what the applied migrations build",
                           "Apply the migrations recorded as applied to a scratch database and compare its schema "
-                          "with the live one (tracking table left out). Exit 1 on drift.")
+                          "with the live one (tracking table left out). Exit 1 on drift; with --generate, exit 0 "
+                          "once the migration that captures it is written and proven.")
         group = p.add_argument_group("corrective migration")
         group.add_argument("--generate", metavar="NAME",
                            help="write the next migration, NAME, whose up.sql turns what the migrations build into "
