@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 from sqlmigrate import discovery, events, plan as planning, rules
 from sqlmigrate.config import Settings
-from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, UsageError
+from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, SqlMigrateError, UsageError
 from sqlmigrate.events import Listener
 from sqlmigrate.model import Plan, Repair, RepairAction, RowState
 from sqlmigrate.reports import (BaselineReport, CheckReport, CorrectiveReport, DownReport, DriftReport,
@@ -481,13 +481,17 @@ def drift_generate(settings: Settings, listener: Listener, name: str, *, record:
         proof = _prove(built, up_sql, down_sql, down_text, next_id, clean, live, expected)
         if proof is not None:
             return dataclasses.replace(report, **proof)
+    had_directory = directory.exists()
     created = _write_migration(folder, up_text, down_text)
     report = dataclasses.replace(report, exit_code=0, created=created, proven=True)
     if record:
         try:
             _record(settings, target, listener, rows, live, next_id, clean, up_sql, down_text)
-        except BaseException:
-            _unwrite(folder, created)  # nothing written unless recorded, when recording was asked for
+        except BaseException as exc:
+            # nothing written unless recorded, when recording was asked for
+            _unwrite(folder, created, None if had_directory else directory)
+            if isinstance(exc, SqlMigrateError):
+                exc.details = (*exc.details, f"{folder} was proven, then removed: nothing was written or recorded")
             raise
         report = dataclasses.replace(report, recorded=True)
     return report
@@ -575,13 +579,15 @@ def _write_migration(folder: Path, up_text: str, down_text: str) -> tuple[Path, 
     return tuple(created)
 
 
-def _unwrite(folder: Path, created: tuple[Path, ...]) -> None:
-    """Remove what this run wrote, and nothing else."""
+def _unwrite(folder: Path, created: tuple[Path, ...], directory: Path | None = None) -> None:
+    """Remove what this run wrote, and nothing else (`directory`: the migrations folder, if this run made it)."""
     for path in created:
         with contextlib.suppress(OSError):
             path.unlink()
-    with contextlib.suppress(OSError):
-        folder.rmdir()
+    for made in (folder, directory):
+        if made is not None:
+            with contextlib.suppress(OSError):
+                made.rmdir()  # only when empty
 
 
 def _record(settings: Settings, target: Target, listener: Listener, rows_seen: list[AppliedRow], live: Snapshot,
@@ -601,9 +607,8 @@ def _record(settings: Settings, target: Target, listener: Listener, rows_seen: l
             rows = tracking.rows()
             now = catalog.snapshot(session.conn, exclude=session.excluded)
             if state(rows) != state(rows_seen) or now != live:
-                raise Refused("the live database changed while the migration was generated; nothing was "
-                              "recorded and the new folder was removed",
-                              details=("run drift --generate again",))
+                raise Refused("the live database changed while the migration was generated; run drift "
+                              "--generate again")
             tracking.create()
             query = tracking.insert_query(id=id_, name=name, checksum=up_sql.checksum,
                                           content_checksum=up_sql.content_checksum, down_sql=down_text,

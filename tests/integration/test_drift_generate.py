@@ -589,3 +589,20 @@ def test_a_corpus_half_applied_by_hand_is_captured_and_proven(new_database, tmp_
     rolled_back = run_cli("down", "--dir", first, "--database-url", fresh, "--table", table)
     assert rolled_back.exit_code == 0, rolled_back.stdout + rolled_back.stderr
     assert schema_text(fresh, "--table", table) == migrations_schema
+
+
+def test_record_that_cannot_take_the_lock_exits_5_and_removes_what_it_wrote(new_database, write_migrations):
+    mdir = write_migrations(BASE)
+    live = new_database()
+    up(mdir, live)
+    with psycopg.connect(live, autocommit=True) as holder:
+        holder.execute("alter table users add column nickname text")
+        holder.execute("select pg_advisory_lock(hashtextextended(current_database() || ':' || "
+                       "'sqlmigrate:public.schema_migrations', 0))")
+        result = generate(mdir, live, "nickname", "--record", "--lock-wait", "0.3")
+    assert result.exit_code == 5, result.stdout + result.stderr
+    assert "gave up after 0.3s waiting for the migration lock" in result.stderr
+    assert f"  {mdir}/002_nickname was proven, then removed: nothing was written or recorded\n" in result.stderr
+    assert sorted(p.name for p in mdir.iterdir()) == ["001_base"]
+    with psycopg.connect(live, autocommit=True) as conn:
+        assert tracking_ids(conn) == ["001"]
