@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/big_file.py
 	$(BIN)/python benchmarks/deploy_safety.py
 	$(BIN)/python benchmarks/many_targets.py
+	$(BIN)/python benchmarks/drift_generate.py
 
 # the development server runs from .venv: it stops first (its data stays in .sqlmigrate/)
 clean: db-stop

@@ -286,9 +286,20 @@ class _Commands:
                       "failure. The target database is never written to.")
 
     def drift(self) -> None:
-        self._scratch("drift", "compare the live schema with what the applied migrations build",
-                      "Apply the migrations recorded as applied to a scratch database and compare its schema "
-                      "with the live one (tracking table left out). Exit 1 on drift.")
+        p = self._scratch("drift", "compare the live schema with what the applied migrations build",
+                          "Apply the migrations recorded as applied to a scratch database and compare its schema "
+                          "with the live one (tracking table left out). Exit 1 on drift; with --generate, exit 0 "
+                          "once the migration that captures it is written and proven.")
+        group = p.add_argument_group("corrective migration")
+        group.add_argument("--generate", metavar="NAME",
+                           help="write the next migration, NAME, whose up.sql turns what the migrations build into "
+                                "the live schema (down.sql the reverse); written only once proven in a scratch "
+                                "database; exit 1 and nothing written when a difference cannot be expressed")
+        group.add_argument("--record", action="store_true",
+                           help="with --generate: then record the new migration as applied on this database, "
+                                "which has the change already (under the migration lock)")
+        group.add_argument("--lock-wait", type=_seconds, metavar="SECONDS",
+                           help="with --record: wait this long for another run's lock, then exit 5 (default 60)")
 
     def plan(self) -> None:
         p = self.sub.add_parser("plan", parents=[_common(self.env, ("text", "json", "github")), self.database],
@@ -450,6 +461,14 @@ def _confirm_all(args: argparse.Namespace) -> None:
         raise Refused("down --all cancelled; nothing was rolled back")
 
 
+def _drift(c: Any, settings: Settings, args: argparse.Namespace, listener: Any) -> Any:
+    if args.generate is None:
+        if args.record:
+            raise UsageError("--record needs --generate NAME: it records the migration that --generate writes")
+        return c.drift(settings, listener)
+    return c.drift_generate(settings, listener, args.generate, record=args.record)
+
+
 def _down(c: Any, settings: Settings, args: argparse.Namespace, listener: Any) -> Any:
     if args.all:
         _confirm_all(args)
@@ -533,7 +552,7 @@ _TABLE: dict[str, tuple[Callable[[_Commands], None], _Run]] = {
     "generate": (_Commands.generate, lambda c, settings, args, listener: c.generate(
         settings, " ".join(args.name) if args.name else None)),
     "test": (_Commands.test, lambda c, settings, args, listener: c.test(settings, listener)),
-    "drift": (_Commands.drift, lambda c, settings, args, listener: c.drift(settings, listener)),
+    "drift": (_Commands.drift, _drift),
     "plan": (_Commands.plan, lambda c, settings, args, listener: c.plan(
         settings, listener, to=args.to, max_rows=args.max_rows, strict=args.strict)),
     "schema": (_Commands.schema, lambda c, settings, args, listener: c.schema(

@@ -13,17 +13,20 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 from sqlmigrate import discovery, events, grading, plan as planning, rules
 from sqlmigrate.config import Settings, mask_url
-from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, UsageError
+from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, SqlMigrateError, UsageError
 from sqlmigrate.events import Listener
 from sqlmigrate.model import Plan, Repair, RepairAction, RowState
-from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, DownReport, DriftReport, GenerateReport,
-                                MigrateReport, PlanReport, RepairReport, SchemaReport, StatusReport, TestReport,
-                                UpReport, VerifyReport)
+from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, CorrectiveReport, DownReport, DriftReport,
+                                GenerateReport, MigrateReport, PlanReport, RepairReport, SchemaReport, StatusReport,
+                                TestReport, UpReport, VerifyReport)
 from sqlmigrate.target import Target
 from sqlmigrate.validation import Validator
 
 if TYPE_CHECKING:  # psycopg: loaded only by commands that connect
     from sqlmigrate.db import Session
+    from sqlmigrate.model import AppliedRow, SqlFile
+    from sqlmigrate.schema import Snapshot
+    from sqlmigrate.schema.roundtrip import ScratchSession
 
 TEMPLATE = """\
 -- {kind}.sql of {folder}
@@ -250,13 +253,35 @@ def generate(settings: Settings, name: str | None) -> GenerateReport:
     """Create the next migration folder with comment-only templates; never overwrite."""
     if name is None:
         raise UsageError("generate needs the migration's name: sqlmigrate generate NAME (e.g. add_orders)")
+    clean = _migration_name(name)
+    next_id, folder = _next_folder(settings.directory, clean)
+    _make_folder(folder)
+    created: list[Path] = []
+    for kind, what, extra in (
+        ("up", "that makes the change", ""),
+        ("down", "that undoes up.sql exactly", _DOWN_EXTRA),
+    ):
+        path = folder / f"{kind}.sql"
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(TEMPLATE.format(kind=kind, folder=folder.name, what=what, extra=extra))
+        created.append(path)
+    return GenerateReport(created=tuple(created), id=next_id, name=clean)
+
+
+
+def _migration_name(name: str) -> str:
+    """NAME lower-cased, spaces and '-' as '_' (SPEC 3); UsageError when still not a valid name."""
     clean = re.sub(r"[\s\-]+", "_", name.strip().lower())
     if not _NAME.match(clean):
         raise UsageError(
             f"migration name {name!r} is not valid: use letters, digits, spaces, '-' or '_', "
             "starting with a letter or digit"
         )
-    directory = settings.directory
+    return clean
+
+
+def _next_folder(directory: Path, clean: str) -> tuple[str, Path]:
+    """The next id (max + 1, zero-padded to the widest id's width; 3 digits when there is none) and its folder."""
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a folder")
     numbers: list[tuple[int, int]] = []
@@ -270,23 +295,15 @@ def generate(settings: Settings, name: str | None) -> GenerateReport:
     else:
         highest, width = 0, 3
     next_id = str(highest + 1).zfill(width)
-    folder = directory / f"{next_id}_{clean}"
+    return next_id, directory / f"{next_id}_{clean}"
+
+
+def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=False)
     except FileExistsError:
         # a plain file of that name (plain files are ignored when ids are counted)
         raise UsageError(f"{folder} already exists; nothing was created") from None
-    created: list[Path] = []
-    for kind, what, extra in (
-        ("up", "that makes the change", ""),
-        ("down", "that undoes up.sql exactly", _DOWN_EXTRA),
-    ):
-        path = folder / f"{kind}.sql"
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(TEMPLATE.format(kind=kind, folder=folder.name, what=what, extra=extra))
-        created.append(path)
-    return GenerateReport(created=tuple(created), id=next_id, name=clean)
-
 
 
 # -- verify, repair, baseline -------------------------------------------------------
@@ -498,6 +515,225 @@ def plan(settings: Settings, listener: Listener = events.silent, *, to: str | No
     graded = tuple(grading.grade(rehearsed, sizes, max_rows))
     failing = any(f.is_error or strict for f in graded) or any(r.verdict != "rehearsed" for r in rehearsed)
     return dataclasses.replace(report, exit_code=1 if failing else 0, migrations=rehearsed, findings=graded)
+
+
+def drift_generate(settings: Settings, listener: Listener, name: str, *, record: bool = False) -> CorrectiveReport:
+    """SPEC 9: the migration that turns what the applied migrations build into the live schema.
+
+    Proven in a scratch database before anything is written: the applied
+    migrations plus its up.sql give the live schema, and its down.sql then
+    gives the migrations' schema. With `record`, it is then recorded as
+    applied on the live database (which has the change already). Exit 1,
+    nothing written, when a difference cannot be expressed or the proof leaves
+    one. Raises UsageError (NAME), Refused (validation, unusable or, with
+    `record`, pending migrations), DatabaseUnavailable, LockTimeout.
+    """
+    from datetime import datetime, timezone
+
+    from sqlmigrate.model import State
+    from sqlmigrate.schema import catalog, ddl, diff, roundtrip
+
+    clean = _migration_name(name)
+    directory = settings.directory
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a migrations folder (use --dir)")
+    scan = scan_folder(settings) if directory.exists() else discovery.Scan((), ())
+    target = Target.from_settings(settings)
+    # as `up` refuses: the new migration joins this folder, where `up` will run it
+    blocking, _ = planning.split_for_up(rules.check(scan, target.table))
+    if blocking:
+        raise Refused("validation failed; nothing was generated", findings=tuple(blocking))
+    with _session(target) as session:
+        rows = session.tracking.rows()
+        where = session.describe()
+        live = catalog.snapshot(session.conn, exclude=session.excluded, detailed=True)
+    states = planning.statuses(scan, rows)
+    applied = [s for s in states if s.row is not None]
+    unusable = [s for s in applied if s.state in (State.MISSING, State.FAILED)]
+    if unusable:
+        raise Refused(
+            "drift rebuilds the schema from the up.sql of every applied migration, and cannot for: "
+            + ", ".join(f"{s.id}_{s.name} ({s.state.value})" for s in unusable),
+            details=tuple(n for s in unusable for n in s.notes),
+        )
+    pending = tuple(f"{s.id}_{s.name}" for s in states if s.state is State.PENDING)
+    if record and pending:
+        raise Refused(
+            f"--record would record the new migration as applied above {len(pending)} pending migration(s) "
+            f"({', '.join(pending[:5])}{', ...' if len(pending) > 5 else ''}), which `up` would then refuse as "
+            "out of order; nothing was generated",
+            details=("apply them first (sqlmigrate up), or generate without --record",),
+        )
+    notes = [f"{s.id}_{s.name}: up.sql changed since it was applied; built from the file as it is now"
+             for s in applied if s.state is State.MODIFIED]
+    if pending:
+        notes.append(f"drift compares the applied migrations only; {len(pending)} pending migration(s) are not "
+                     "part of it, and the new migration's id comes after theirs")
+    next_id, folder = _next_folder(directory, clean)
+    report = CorrectiveReport(exit_code=1, database=where, applied=len(applied), pending=pending,
+                              notes=tuple(notes), id=next_id, name=clean, folder=folder)
+    plan = roundtrip.up_plan(s.migration for s in applied if s.migration is not None)
+    header = _Header(where, len(applied), f"{applied[-1].id}_{applied[-1].name}" if applied else "", next_id,
+                     clean, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    with roundtrip.scratch_database(target, settings.scratch_url) as scratch:
+        built, failed = roundtrip.build(scratch, target, plan)
+        report = dataclasses.replace(report, scratch_databases=tuple(scratch.created))
+        if failed is not None:
+            return dataclasses.replace(report, failed=failed)
+        expected = built.snapshot(detailed=True)
+        differences = tuple(diff(expected, live))
+        failures = [d for d in differences if not d.is_note]
+        report = dataclasses.replace(report, differences=differences)
+        if not failures:
+            return dataclasses.replace(report, exit_code=0, folder=None)
+        up_script, down_script = ddl.corrective(failures, expected, live)
+        unexpressed = tuple(("up.sql", u) for u in up_script.unexpressed) + tuple(
+            ("down.sql", u) for u in down_script.unexpressed)
+        if unexpressed:
+            return dataclasses.replace(report, unexpressed=unexpressed)
+        up_text = up_script.text(header.lines("up", up_script.notes))
+        down_text = down_script.text(header.lines("down", ()))
+        up_sql, down_sql = _generated(folder / "up.sql", up_text), _generated(folder / "down.sql", down_text)
+        findings = rules.check_file(up_sql, "up", target.table) + rules.check_file(down_sql, "down", target.table)
+        report = dataclasses.replace(report, renames=up_script.notes, warnings=tuple(rules.sort_findings(findings)))
+        if any(f.is_error for f in findings):
+            return report  # its own statements refused by `check`: shown with the warnings, never written
+        proof = _prove(built, up_sql, down_sql, down_text, next_id, clean, live, expected)
+        if proof is not None:
+            return dataclasses.replace(report, **proof)
+    had_directory = directory.exists()
+    created = _write_migration(folder, up_text, down_text)
+    report = dataclasses.replace(report, exit_code=0, created=created, proven=True)
+    if record:
+        try:
+            _record(settings, target, listener, rows, live, next_id, clean, up_sql, down_text)
+        except BaseException as exc:
+            # nothing written unless recorded, when recording was asked for
+            _unwrite(folder, created, None if had_directory else directory)
+            if isinstance(exc, SqlMigrateError):
+                exc.details = (*exc.details, f"{folder} was proven, then removed: nothing was written or recorded")
+            raise
+        report = dataclasses.replace(report, recorded=True)
+    return report
+
+
+@dataclasses.dataclass(frozen=True)
+class _Header:
+    """What the comment at the top of a generated file says: what it was made from, and when."""
+
+    database: str  # as Session.describe() puts it: no password
+    applied: int
+    last: str  # <id>_<name> of the newest applied migration ("" when none is)
+    id: str
+    name: str
+    when: str
+
+    def lines(self, kind: str, notes: tuple[str, ...]) -> list[str]:
+        upto = f" (up to {self.last})" if self.last else ""
+        made = (f"{self.id}_{self.name}/{kind}.sql: made by `sqlmigrate drift --generate` on {self.when} from the "
+                f"drift of {self.database} against its {self.applied} applied migration(s){upto}.")
+        if kind == "up":
+            what = ["It turns the schema those migrations build into the live one.",
+                    "Proven before it was written: in a scratch database the applied migrations plus this file",
+                    "give the live schema, and down.sql then gives the migrations' schema again.",
+                    "It moves no data: review every DROP."]
+        else:
+            what = ["It undoes up.sql: the live schema back to the one the applied migrations build",
+                    "(proven together with up.sql)."]
+        return [*_wrapped(made), *what, *(line for note in notes for line in _wrapped(f"note: {note}"))]
+
+
+def _wrapped(text: str, width: int = 100) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+
+def _generated(path: Path, text: str) -> SqlFile:
+    """A generated file as `up` reads one from disk."""
+    from sqlmigrate import sqltext
+    from sqlmigrate.model import MigrationFile
+
+    data = text.encode("utf-8")
+    parsed = rules.parse(MigrationFile(path, True, sqltext.checksum(data), data))
+    assert parsed is not None
+    return parsed
+
+
+def _prove(built: ScratchSession, up_sql: SqlFile, down_sql: SqlFile, down_text: str, id_: str, name: str,
+           live: Snapshot, expected: Snapshot) -> dict | None:
+    """SPEC 9's proof in the scratch database where the applied migrations ran:
+    None when it holds, else what the report says instead."""
+    from sqlmigrate.model import Direction, Step
+    from sqlmigrate.schema import diff
+
+    for kind, sql_file, want in (("up.sql", up_sql, live), ("down.sql", down_sql, expected)):
+        direction = Direction.UP if kind == "up.sql" else Direction.DOWN
+        result = built.run(Step(direction, id_, name, sql_file, None, down_text if kind == "up.sql" else None))
+        if result.error is not None:
+            return {"proof_error": (kind, result.error, _statement_at(sql_file, result.error.line))}
+        left = tuple((kind, d) for d in diff(want, built.snapshot()) if not d.is_note)
+        if left:
+            return {"leftovers": left}
+    return None
+
+
+def _statement_at(sql_file: SqlFile, line: int) -> str:
+    text = sql_file.text
+    found = [s for s in sql_file.statements if s.line <= line]
+    return found[-1].text_in(text).strip() if found else ""
+
+
+def _write_migration(folder: Path, up_text: str, down_text: str) -> tuple[Path, ...]:
+    _make_folder(folder)
+    created: list[Path] = []
+    try:
+        for kind, text in (("up", up_text), ("down", down_text)):
+            path = folder / f"{kind}.sql"
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+            created.append(path)
+    except OSError as exc:
+        _unwrite(folder, tuple(created))
+        raise UsageError(f"cannot write {folder}: {exc.strerror}; nothing was written") from None
+    return tuple(created)
+
+
+def _unwrite(folder: Path, created: tuple[Path, ...], directory: Path | None = None) -> None:
+    """Remove what this run wrote, and nothing else (`directory`: the migrations folder, if this run made it)."""
+    for path in created:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for made in (folder, directory):
+        if made is not None:
+            with contextlib.suppress(OSError):
+                made.rmdir()  # only when empty
+
+
+def _record(settings: Settings, target: Target, listener: Listener, rows_seen: list[AppliedRow], live: Snapshot,
+            id_: str, name: str, up_sql: SqlFile, down_text: str) -> None:
+    """Record the new migration as applied, under the migration lock, in one transaction (as `up` records
+    one), after making sure the live database is as it was when the migration was proven."""
+    from sqlmigrate import db
+    from sqlmigrate.model import RowState
+    from sqlmigrate.schema import catalog
+
+    def state(rows: list[AppliedRow]) -> list[tuple]:
+        return [(r.id, r.checksum, r.state) for r in rows]
+
+    with _session(target) as session:
+        with session.lock(settings.lock_wait, listener):
+            tracking = session.tracking
+            rows = tracking.rows()
+            now = catalog.snapshot(session.conn, exclude=session.excluded)
+            if state(rows) != state(rows_seen) or now != live:
+                raise Refused("the live database changed while the migration was generated; run drift "
+                              "--generate again")
+            tracking.create()
+            query = tracking.insert_query(id=id_, name=name, checksum=up_sql.checksum,
+                                          content_checksum=up_sql.content_checksum, down_sql=down_text,
+                                          state=RowState.APPLIED.value, duration_ms=None)
+            db.run_in_transaction(session.conn, [query], doing=f"recording {id_}_{name} as applied")
 
 
 def schema(settings: Settings, output: Path | None = None, *, form: str = "text") -> SchemaReport:

@@ -30,9 +30,9 @@ from sqlmigrate.model import (
     StepResult,
 )
 from sqlmigrate.plan import DOWN_EDITED
-from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, DownReport, DriftReport, GenerateReport,
-                                MigrateReport, PlanReport, RepairReport, Report, SchemaReport, StatusReport, TestReport,
-                                UpReport, VerifyReport)
+from sqlmigrate.reports import (BaselineReport, CheckReport, ConfigReport, CorrectiveReport, DownReport, DriftReport,
+                                GenerateReport, MigrateReport, PlanReport, RepairReport, Report, SchemaReport,
+                                StatusReport, TestReport, UpReport, VerifyReport)
 
 _COLOURS = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
 PROGRESS_EVERY_S = 30.0  # between progress lines when stdout is not a terminal (SPEC 7)
@@ -518,6 +518,79 @@ class Renderer:
             line += f"; {len(not_tested)} not tested: " + _listed([f"{m.id}_{m.name}" for m in not_tested])
         self._print(self._paint(line, "red") if report.exit_code else line)
 
+    def _text_corrective(self, report: CorrectiveReport) -> None:
+        """drift's report, then the migration: written and proven, or why nothing was written."""
+        for note in report.notes:
+            self._print(f"note: {note}")
+        failed = report.failed
+        if failed is not None:
+            assert failed.error is not None
+            self._print(f"drift: the applied migrations do not build in a scratch database; "
+                        f"{failed.step.id}_{failed.step.name} failed (nothing was generated):")
+            self._sql_error_lines(failed.error, "  ")
+            return
+        failures = [d for d in report.differences if not d.is_note]
+        if failures:
+            self._print(f"drift: {report.database} differs from what its {report.applied} applied migration(s) "
+                        "build (migrations -> database):")
+            for d in failures:
+                self._print(_indent(str(d), "  "))
+        for d in report.differences:
+            if d.is_note:
+                self._print(_indent(f"note: {d} (left as it is)", "  "))
+        if not failures:
+            self._print(f"no drift: {report.database} matches its {report.applied} applied migration(s); "
+                        "nothing was generated")
+            return
+        for note in report.renames:
+            self._print(f"note: {note}")
+        migration = f"{report.id}_{report.name}"
+        if report.unexpressed:
+            self._print(self._paint("drift --generate: some differences cannot be expressed as SQL; nothing was "
+                                    "written:", "red"))
+            for kind, u in report.unexpressed:
+                self._print(f"  {u.key} ({kind}): {u.reason}")
+            return
+        if report.proof_error is not None:
+            kind, error, statement = report.proof_error
+            self._print(self._paint(f"drift --generate: the generated {kind} failed in the scratch database; "
+                                    "nothing was written:", "red"))
+            self._print(f"  {migration}/{kind}:{error.line}:{error.col}: ERROR {error.sqlstate}: {error.message}")
+            for label, value in (("DETAIL", error.detail), ("HINT", error.hint)):
+                if value:
+                    self._print(f"    {label}: {value}")
+            self._print(_indent(statement, "    | "))
+            return
+        if report.leftovers:
+            self._print(self._paint("drift --generate: the proof left differences; nothing was written:", "red"))
+            for kind, heading in (("up.sql", "after up.sql, the scratch database still differs from the live one "
+                                             "(live -> after up.sql):"),
+                                  ("down.sql", "after down.sql, it still differs from what the migrations build "
+                                               "(migrations -> after down.sql):")):
+                left = [d for k, d in report.leftovers if k == kind]
+                if left:
+                    self._print(f"  {heading}")
+                    for d in left:
+                        self._print(_indent(str(d), "    "))
+            return
+        if not report.created:
+            self.findings([f for f in report.warnings if f.is_error])
+            self._print(self._paint("drift --generate: `check` refuses the generated SQL; nothing was written",
+                                    "red"))
+            return
+        for path in report.created:
+            self._print(f"created {self.shown(path)}")
+        self.findings(list(report.warnings))
+        self._print(self._paint(f"proven in a scratch database: the {report.applied} applied migration(s) plus "
+                                f"{migration}/up.sql give the live schema, and its down.sql then gives the "
+                                "migrations' schema again", "green"))
+        if report.recorded:
+            self._print(f"recorded {migration} as applied on {report.database} (not run there: it has the "
+                        "change already)")
+        else:
+            self._print(f"not recorded: {report.database} has the change already, so `up` there would run "
+                        f"{migration} again and fail; --record records a generated migration as applied")
+
     def _text_schema(self, report: SchemaReport) -> None:
         snapshot = report.snapshot
         if report.output is not None:
@@ -829,6 +902,36 @@ def _plan_json(report: PlanReport, shown: _Shown) -> dict[str, Any]:
     }
 
 
+def _corrective_json(report: CorrectiveReport, shown: _Shown) -> dict[str, Any]:
+    failed, folder = report.failed, report.folder
+    error = None
+    if report.proof_error is not None:
+        kind, sql_error, statement = report.proof_error
+        error = dict(_sql_error_json(sql_error, shown), file=kind, statement=statement)
+    created = {p.name: shown(p) for p in report.created}
+    return {
+        "database": report.database,
+        "applied": report.applied,
+        "pending": list(report.pending),
+        "drift": any(not d.is_note for d in report.differences),
+        "differences": [d.to_json() for d in report.differences],
+        "notes": list(report.notes),
+        "generated": {"id": report.id, "name": report.name, "folder": shown(folder) if folder else None,
+                      "up": created.get("up.sql"), "down": created.get("down.sql")} if created else None,
+        "proven": report.proven,
+        "recorded": report.recorded,
+        "renames": list(report.renames),
+        "warnings": [_finding_json(f, shown) for f in report.warnings],
+        "unexpressed": [{"file": kind, "object": str(u.key), "kind": u.key.kind, "reason": u.reason}
+                        for kind, u in report.unexpressed],
+        "leftovers": [dict(d.to_json(), file=kind) for kind, d in report.leftovers],
+        "error": error,
+        "failed": None if failed is None or failed.error is None else dict(
+            _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown)),
+        "scratch_databases": list(report.scratch_databases),
+    }
+
+
 _RELATION_KINDS = {"r": "table", "p": "table", "m": "materialized view", "i": "index", "I": "index",
                    "S": "sequence", "v": "view", "f": "foreign table", "t": "toast", "c": "type"}
 
@@ -860,4 +963,5 @@ _FORMS: dict[type, tuple[Callable[[Renderer, Any], None], Callable[[Any, _Shown]
     PlanReport: (Renderer._text_plan, _plan_json),
     SchemaReport: (Renderer._text_schema, _schema_json),
     ConfigReport: (Renderer._text_config, _config_json),
+    CorrectiveReport: (Renderer._text_corrective, _corrective_json),
 }

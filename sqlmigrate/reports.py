@@ -13,7 +13,9 @@ from sqlmigrate.grading import Rehearsed, TableSize
 from sqlmigrate.model import Finding, Migration, MigrationStatus, Plan, Repair, Step, StepResult
 
 if TYPE_CHECKING:  # the schema package needs psycopg, which offline commands never load
+    from sqlmigrate.model import SqlError
     from sqlmigrate.schema import Difference, RoundTrip, Snapshot
+    from sqlmigrate.schema.ddl import Unexpressed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +130,36 @@ class PlanReport(Report):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CorrectiveReport(Report):
+    """`drift --generate NAME [--record]` (SPEC 9): the drift, and the migration
+    that captures it, written only once proven.
+
+    `unexpressed`, `leftovers` and `proof_error` are what stopped it, each with
+    the file ("up.sql" or "down.sql") it concerns; then nothing was written.
+    """
+
+    command: ClassVar[str] = "drift"
+    database: str
+    applied: int  # how many applied migrations built the expected schema
+    pending: tuple[str, ...] = ()  # <id>_<name> of pending migrations, which drift does not build
+    notes: tuple[str, ...] = ()
+    failed: StepResult | None = None  # an applied migration that did not build in the scratch database
+    differences: tuple[Difference, ...] = ()
+    id: str = ""
+    name: str = ""
+    folder: Path | None = None  # where the migration goes (written when `created` is not empty)
+    created: tuple[Path, ...] = ()
+    renames: tuple[str, ...] = ()  # drops and creates that look like renames
+    warnings: tuple[Finding, ...] = ()  # `check` on the generated files
+    unexpressed: tuple[tuple[str, Unexpressed], ...] = ()
+    leftovers: tuple[tuple[str, Difference], ...] = ()  # what the proof left different
+    proof_error: tuple[str, SqlError, str] | None = None  # file, error, the statement that failed
+    proven: bool = False
+    recorded: bool = False
+    scratch_databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class SchemaReport(Report):
     command: ClassVar[str] = "schema"
     snapshot: Snapshot
@@ -144,4 +176,4 @@ class ConfigReport(Report):
 
 ALL: tuple[type[Any], ...] = (CheckReport, StatusReport, UpReport, DownReport, VerifyReport, RepairReport,
                               BaselineReport, GenerateReport, TestReport, DriftReport, PlanReport, SchemaReport,
-                              ConfigReport)
+                              ConfigReport, CorrectiveReport)

@@ -23,33 +23,38 @@ _SESSION = (
 )
 
 
-def snapshot(conn: psycopg.Connection, *, exclude: tuple[str, str] | None = None) -> Snapshot:
+def snapshot(conn: psycopg.Connection, *, exclude: tuple[str, str] | None = None,
+             detailed: bool = False) -> Snapshot:
     """Read the schema of the connected database from pg_catalog.
 
     `exclude` is (schema, table) of the tracking table, left out with
     everything on it. Objects that belong to an extension are left out (the
-    extension stands for them). Runs in one read-only transaction, never
-    writes. Raises DatabaseUnavailable.
+    extension stands for them). `detailed` also reads what the DDL generator
+    needs (Snapshot.dependencies and .facts), which a comparison alone does
+    not. Runs in one read-only transaction, never writes. Raises
+    DatabaseUnavailable.
     """
     try:
         with conn.transaction():
             conn.execute("set transaction isolation level repeatable read, read only")
             conn.execute(_SESSION)
-            return _Reader(conn, exclude).read()
+            return _Reader(conn, exclude, detailed).read()
     except psycopg.Error as exc:
         raise db.database_error(exc, f"reading the schema of {conn.info.dbname}") from exc
 
 
 class _Reader:
-    def __init__(self, conn: psycopg.Connection, exclude: tuple[str, str] | None) -> None:
+    def __init__(self, conn: psycopg.Connection, exclude: tuple[str, str] | None, detailed: bool = False) -> None:
         self.conn = conn
         self.version = conn.info.server_version
+        self.detailed = detailed
         self.objects: dict[Key, dict[str, str]] = {}
+        self.facts: dict[Key, dict[str, str]] = {}
         self.oids: dict[tuple[str, int, int], Key] = {}  # (catalog, oid, subid) -> key, for comments
         # FirstNormalObjectId: what initdb made is in pg_catalog and left out anyway
-        rows = self._rows("select classid::regclass::text, objid from pg_depend "
+        rows = self._rows("select classid::regclass::text, objid, refobjid from pg_depend "
                           "where deptype = 'e' and objid >= 16384")
-        self.extension_members = {(r[0], r[1]) for r in rows}
+        self.extension_members = {(r[0], r[1]): r[2] for r in rows}  # -> the extension's oid
         self.excluded = 0
         if exclude is not None:
             row = self._rows(
@@ -67,6 +72,10 @@ class _Reader:
     def _skip(self, catalog: str, oid: int) -> bool:
         return (catalog, oid) in self.extension_members
 
+    def _fact(self, key: Key, name: str, value: str | None) -> None:
+        if value is not None:
+            self.facts.setdefault(key, {})[name] = value
+
     def read(self) -> Snapshot:
         self._schemas()
         self._extensions()
@@ -83,7 +92,10 @@ class _Reader:
         self._functions()
         self._statistics()
         self._comments()
-        return Snapshot({k: dict(v) for k, v in self.objects.items()})
+        if not self.detailed:
+            return Snapshot({k: dict(v) for k, v in self.objects.items()})
+        return Snapshot({k: dict(v) for k, v in self.objects.items()}, self._dependencies(),
+                        {k: dict(v) for k, v in self.facts.items() if k in self.objects})
 
     def _schemas(self) -> None:
         for oid, name in self._rows(f"select n.oid, n.nspname from pg_namespace n where {_USER_SCHEMA}"):
@@ -106,7 +118,9 @@ class _Reader:
                    (select string_agg(i.inhparent::regclass::text, ', ' order by i.inhseqno)
                       from pg_inherits i where i.inhrelid = c.oid),
                    case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid, true) end,
-                   am.amname, ts.spcname, c.relreplident, fs.srvname, ft.ftoptions
+                   am.amname, ts.spcname, c.relreplident, fs.srvname, ft.ftoptions, c.relispopulated,
+                   (select ic.relname from pg_index i join pg_class ic on ic.oid = i.indexrelid
+                     where i.indrelid = c.oid and i.indisreplident)
             from pg_class c
             join pg_namespace n on n.oid = c.relnamespace
             left join pg_am am on am.oid = c.relam
@@ -116,7 +130,7 @@ class _Reader:
             where c.relkind in ('r', 'p', 'f', 'v', 'm') and {_USER_SCHEMA}""")
         relations: dict[int, Key] = {}
         for (oid, schema, name, relkind, persistence, rls, force_rls, options, is_partition, partkey, bound,
-             parents, viewdef, am, tablespace, replident, server, foreign_options) in rows:
+             parents, viewdef, am, tablespace, replident, server, foreign_options, populated, replident_index) in rows:
             if oid == self.excluded or self._skip("pg_class", oid):
                 continue
             kind = {"v": "view", "m": "materialized view"}.get(relkind, "table")
@@ -147,6 +161,8 @@ class _Reader:
             key = Key(kind, schema, name)
             self._add(key, attrs, "pg_class", oid)
             relations[oid] = key
+            self._fact(key, "replica identity index", replident_index if replident == "i" else None)
+            self._fact(key, "populated", None if populated or relkind != "m" else "no")
         return relations
 
     def _columns(self, relations: dict[int, Key]) -> None:
@@ -154,7 +170,8 @@ class _Reader:
             select a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                    pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
                    case when a.attcollation <> t.typcollation then
-                        quote_ident(cn.nspname) || '.' || quote_ident(co.collname) end
+                        quote_ident(cn.nspname) || '.' || quote_ident(co.collname) end,
+                   a.attinhcount > 0, t.typcategory
             from pg_attribute a
             join pg_class c on c.oid = a.attrelid
             join pg_type t on t.oid = a.atttypid
@@ -166,7 +183,7 @@ class _Reader:
             order by a.attrelid, a.attnum""", (list(relations),))
         positions: dict[int, int] = {}
         self.columns: dict[tuple[int, int], Key] = {}
-        for relid, attnum, name, type_, notnull, default, identity, generated, collation in rows:
+        for relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, category in rows:
             table = relations.get(relid)
             if table is None:
                 continue
@@ -187,6 +204,8 @@ class _Reader:
             key = Key("column", table.schema, table.name, name, table.kind)
             self._add(key, attrs, "pg_class", relid, attnum)
             self.columns[(relid, attnum)] = key
+            self._fact(key, "inherited", "yes" if inherited else None)
+            self._fact(key, "type category", category)  # pg_type.typcategory: how a type change converts
 
     def _sequences(self, relations: dict[int, Key]) -> None:
         rows = self._rows(f"""
@@ -210,50 +229,62 @@ class _Reader:
                 if options and column is not None:
                     self.objects[column]["identity options"] = options
                 continue
+            key = Key("sequence", schema, name)
             if deptype == "a" and column is not None:
                 attrs["owned by"] = f"{qualify(column.schema, column.name)}.{column.member}"
-            self._add(Key("sequence", schema, name), attrs, "pg_class", oid)
+                self._fact(key, "owner", column.member)  # the column's key, as names: see ddl
+                self._fact(key, "owner schema", column.schema)
+                self._fact(key, "owner table", column.name)
+            self._add(key, attrs, "pg_class", oid)
 
     def _constraints(self, relations: dict[int, Key]) -> None:
         rows = self._rows("""
-            select con.oid, con.conrelid, con.conname, pg_get_constraintdef(con.oid), con.convalidated
+            select con.oid, con.conrelid, con.conname, pg_get_constraintdef(con.oid), con.convalidated,
+                   con.coninhcount > 0 or con.conparentid <> 0
             from pg_constraint con
             where con.conrelid = any (%s::oid[]) and con.contype in ('c', 'f', 'p', 'u', 'x')""",
                           (list(relations),))
-        for oid, relid, name, definition, validated in rows:
+        for oid, relid, name, definition, validated, inherited in rows:
             table = relations.get(relid)
             if table is None:
                 continue
             key = Key("constraint", table.schema, table.name, name, table.kind)
             self._add(key, {"definition": definition}, "pg_constraint", oid)
+            self._fact(key, "inherited", "yes" if inherited else None)
 
     def _indexes(self, relations: dict[int, Key]) -> None:
         # an index that implements a primary key, unique or exclusion constraint is that constraint
         rows = self._rows("""
-            select ic.oid, i.indrelid, ic.relname, pg_get_indexdef(ic.oid), i.indisvalid
+            select ic.oid, i.indrelid, ic.relname, pg_get_indexdef(ic.oid), i.indisvalid,
+                   exists (select 1 from pg_inherits h where h.inhrelid = ic.oid)
             from pg_index i join pg_class ic on ic.oid = i.indexrelid
             where i.indrelid = any (%s::oid[])
               and not exists (select 1 from pg_constraint k where k.conrelid = i.indrelid
                               and k.conindid = i.indexrelid and k.contype in ('p', 'u', 'x'))""",
                           (list(relations),))
-        for oid, relid, name, definition, valid in rows:
+        for oid, relid, name, definition, valid, inherited in rows:
             table = relations.get(relid)
             if table is None:
                 continue
             attrs = {"definition": definition, "valid": None if valid else "no"}
-            self._add(Key("index", table.schema, table.name, name, table.kind), attrs, "pg_class", oid)
+            key = Key("index", table.schema, table.name, name, table.kind)
+            self._add(key, attrs, "pg_class", oid)
+            self._fact(key, "inherited", "yes" if inherited else None)
 
     def _triggers(self, relations: dict[int, Key]) -> None:
-        rows = self._rows("select t.oid, t.tgrelid, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled "
+        cloned = "t.tgparentid <> 0" if self.version >= 130000 else "false"  # a partition's copy of its parent's
+        rows = self._rows(f"select t.oid, t.tgrelid, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled, {cloned} "
                           "from pg_trigger t where not t.tgisinternal and t.tgrelid = any (%s::oid[])",
                           (list(relations),))
         states = {"O": None, "D": "disabled", "R": "replica", "A": "always"}
-        for oid, relid, name, definition, enabled in rows:
+        for oid, relid, name, definition, enabled, inherited in rows:
             table = relations.get(relid)
             if table is None:
                 continue
             attrs = {"definition": definition, "enabled": states.get(enabled, enabled)}
-            self._add(Key("trigger", table.schema, table.name, name, table.kind), attrs, "pg_trigger", oid)
+            key = Key("trigger", table.schema, table.name, name, table.kind)
+            self._add(key, attrs, "pg_trigger", oid)
+            self._fact(key, "inherited", "yes" if inherited else None)
 
     def _policies(self, relations: dict[int, Key]) -> None:
         rows = self._rows("""
@@ -390,7 +421,10 @@ class _Reader:
                 attrs["library"] = library
             else:
                 attrs["aggregate"] = aggregate
-            self._add(Key(kind, schema, f"{name}({identity})"), attrs, "pg_proc", oid)
+            key = Key(kind, schema, f"{name}({identity})")
+            self._add(key, attrs, "pg_proc", oid)
+            self._fact(key, "name", name)
+            self._fact(key, "sql body", "yes" if sql_body is not None else None)
 
     def _statistics(self) -> None:
         rows = self._rows(f"""
@@ -400,6 +434,70 @@ class _Reader:
         for oid, schema, name, definition in rows:
             if not self._skip("pg_statistic_ext", oid):
                 self._add(Key("statistics", schema, name), {"definition": definition}, "pg_statistic_ext", oid)
+
+    def _dependencies(self) -> dict[Key, frozenset[Key]]:
+        """What each object needs, from pg_depend, as keys of this snapshot.
+
+        Catalog rows that are part of a keyed object stand for it: a view's
+        _RETURN rule, a column's default, the index of a primary key, unique or
+        exclusion constraint, a table's row type, an array type, a composite
+        type's relation; an extension's member stands for its extension. A
+        sequence's OWNED BY is left out: the sequence comes before the column
+        whose default uses it, and its owner is set after (ddl says so).
+        """
+        stands_for: dict[tuple[str, int], Key] = {}
+
+        def alias(catalog: str, oid: int, key: Key | None) -> None:
+            if key is not None:
+                stands_for[(catalog, oid)] = key
+
+        for oid, relid in self._rows("select oid, ev_class from pg_rewrite where rulename = '_RETURN'"):
+            alias("pg_rewrite", oid, self.oids.get(("pg_class", relid, 0)))
+        for oid, relid, attnum in self._rows("select oid, adrelid, adnum from pg_attrdef"):
+            alias("pg_attrdef", oid, self.oids.get(("pg_class", relid, attnum)))
+        for oid, index in self._rows("select oid, conindid from pg_constraint "
+                                     "where conindid <> 0 and contype in ('p', 'u', 'x')"):
+            alias("pg_class", index, self.oids.get(("pg_constraint", oid, 0)))
+        types = self._rows("""
+            select t.oid, t.typrelid, t.typelem, t.typcategory = 'A',
+                   (select r.rngtypid from pg_range r where r.rngmultitypid = t.oid)
+            from pg_type t where t.oid >= 16384""")
+        for oid, relid, _elem, _is_array, _range in types:
+            if relid:
+                own = self.oids.get(("pg_type", oid, 0))
+                if own is not None:  # a composite type: its relation's columns are its attributes
+                    alias("pg_class", relid, own)
+                else:
+                    alias("pg_type", oid, self.oids.get(("pg_class", relid, 0)))
+        for oid, _relid, elem, is_array, range_ in types:
+            whole = elem if is_array and elem else range_
+            if whole:
+                alias("pg_type", oid, self.oids.get(("pg_type", whole, 0)) or stands_for.get(("pg_type", whole)))
+        extensions = {oid: key for (catalog, oid, _), key in self.oids.items() if catalog == "pg_extension"}
+
+        def resolve(catalog: str, oid: int, subid: int) -> Key | None:
+            key = self.oids.get((catalog, oid, subid))
+            if key is None and subid:
+                key = self.oids.get((catalog, oid, 0))  # a view's column: the view
+            if key is None:
+                key = stands_for.get((catalog, oid))
+            if key is None and (catalog, oid) in self.extension_members:
+                key = extensions.get(self.extension_members[(catalog, oid)])
+            return key
+
+        needs: dict[Key, set[Key]] = {}
+        rows = self._rows("""
+            select classid::regclass::text, objid, objsubid, refclassid::regclass::text, refobjid, refobjsubid,
+                   deptype
+            from pg_depend where deptype in ('n', 'a') and objid >= 16384""")
+        for catalog, oid, subid, ref_catalog, ref_oid, ref_subid, deptype in rows:
+            key = resolve(catalog, oid, subid)
+            if key is None or (deptype == "a" and key.kind == "sequence"):
+                continue
+            needed = resolve(ref_catalog, ref_oid, ref_subid)
+            if needed is not None and needed != key:
+                needs.setdefault(key, set()).add(needed)
+        return {key: frozenset(keys) for key, keys in needs.items()}
 
     def _comments(self) -> None:
         rows = self._rows("select classoid::regclass::text, objoid, objsubid, description from pg_description "

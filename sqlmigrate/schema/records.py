@@ -56,9 +56,19 @@ class Snapshot:
     """Every object of a database's schema: key -> attributes (all strings).
 
     Equal snapshots mean equal schemas; `diff` says how two differ.
+
+    A detailed snapshot (catalog.snapshot(detailed=True)) also says what the
+    DDL generator needs and the comparison leaves out, so neither takes part
+    in equality: `dependencies`, the objects each object needs (from pg_depend:
+    a view's tables and columns, a column's type, a foreign key's referenced
+    key, ...), and `facts`, attributes of no interest to a comparison (a
+    member a partition inherits, a routine's own name, a sequence's owner as
+    names, ...).
     """
 
     objects: Mapping[Key, Attributes] = field(default_factory=dict)
+    dependencies: Mapping[Key, frozenset[Key]] = field(default_factory=dict, compare=False)
+    facts: Mapping[Key, Attributes] = field(default_factory=dict, compare=False)
 
     def __len__(self) -> int:
         return len(self.objects)

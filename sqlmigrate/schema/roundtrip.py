@@ -170,8 +170,8 @@ class ScratchSession:
         results = executor.run(self.session, plan, listener)
         return next((r for r in results if r.error is not None), None)
 
-    def snapshot(self) -> Snapshot:
-        return catalog.snapshot(self.session.conn, exclude=self.session.excluded)
+    def snapshot(self, *, detailed: bool = False) -> Snapshot:
+        return catalog.snapshot(self.session.conn, exclude=self.session.excluded, detailed=detailed)
 
     def rebuild(self, migrations: Sequence[Migration]) -> StepResult | None:
         """A new scratch database with these ups applied; the failed step, if any."""
