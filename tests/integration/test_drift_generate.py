@@ -250,11 +250,11 @@ def test_a_view_over_a_retyped_column_is_dropped_and_created_around_the_change(n
     drift_sql = ("drop view big_orders; alter table orders alter column total type numeric(12,2); "
                  "create view big_orders as select id, total from orders where total > 100")
     up_sql, _ = proven_and_checked(new_database, write_migrations(BASE), drift_sql)
-    assert statements(up_sql) == [
+    # PostgreSQL 16 and newer print a view's columns unqualified
+    assert [s.replace("orders.", "") for s in statements(up_sql)] == [
         "DROP VIEW big_orders",
         "ALTER TABLE orders ALTER COLUMN total TYPE numeric(12,2) USING total::numeric(12,2)",
-        "CREATE VIEW big_orders AS\nSELECT orders.id,\n    orders.total\n   FROM orders\n  WHERE orders.total > "
-        "100::numeric",
+        "CREATE VIEW big_orders AS\nSELECT id,\n    total\n   FROM orders\n  WHERE total > 100::numeric",
     ]
 
 

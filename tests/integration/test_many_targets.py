@@ -587,12 +587,15 @@ def test_the_same_database_twice_is_refused(database, write_migrations, tmp_path
     mdir = write_migrations(TWO)
     params = psycopg.conninfo.conninfo_to_dict(database)
     listing = tmp_path / "targets.txt"
-    listing.write_text(f"# the same database, spelled otherwise\n{psycopg.conninfo.make_conninfo(**{**params, 'port': '5432'})}\n")
+    spelled = psycopg.conninfo.make_conninfo(**{**params, "connect_timeout": "10"})
+    listing.write_text(f"# the same database, spelled otherwise\n{spelled}\n")
     result = run_cli("up", "--dir", mdir, "--database-url", database, "--targets", listing)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"sqlmigrate: --database-url and {listing}:2 both name database "
                                     f"{params['dbname']} on ")
-    assert result.stderr.endswith(":5432; give each target once\n")
+    with psycopg.connect(database) as conn:
+        port = conn.info.port
+    assert result.stderr.endswith(f":{port}; give each target once\n")
     with psycopg.connect(database) as conn:
         assert tables(conn) == set()
 
