@@ -131,6 +131,10 @@ class StandbyPair:
             self.folder.run([pg_basebackup, "-D", str(self.standby_data), "-R", "-X", "stream", "-c", "fast",
                              "--no-sync", "-h", str(base), "-p", str(self.primary_port), "-U", "postgres"],
                             f"pg_basebackup ({pg_basebackup}) of the primary")
+            # the connection string -R wrote holds every option of pg_basebackup's own libpq, which an
+            # older server's walreceiver may not know (sslnegotiation, from 17): name only what it needs
+            with open(self.standby_data / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
+                conf.write(f"primary_conninfo = 'host={base} port={self.primary_port} user=postgres'\n")
             self._start(self.standby_data, self.standby_port, "the standby")
             with psycopg.connect(self.standby("postgres"), autocommit=True) as conn:
                 if not conn.execute("select pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
