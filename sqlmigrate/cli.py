@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 from sqlmigrate import __version__, configfile
-from sqlmigrate.config import DEFAULT_DIR, DEFAULT_LOCK_WAIT, DEFAULT_TABLE, Settings, parse_duration
+from sqlmigrate.config import DEFAULT_DIR, DEFAULT_LOCK_WAIT, DEFAULT_MAX_ROWS, DEFAULT_TABLE, Settings, parse_duration
 from sqlmigrate.errors import Interrupted, Refused, SqlMigrateError, UsageError
-from sqlmigrate.grading import DEFAULT_MAX_ROWS
 
 
 class _ArgumentsRejected(Exception):

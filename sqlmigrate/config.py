@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 DEFAULT_DIR = "migrations"
 DEFAULT_TABLE = "schema_migrations"
 DEFAULT_LOCK_WAIT = 60.0
+DEFAULT_MAX_ROWS = 100_000  # plan: the size from which a rewrite is an error (SPEC 8)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")
 _MS_PER_UNIT = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}

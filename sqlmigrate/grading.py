@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from sqlmigrate.config import DEFAULT_MAX_ROWS
 from sqlmigrate.model import Finding, Severity, SqlError, Statement
 
 # pg_locks' names of the table lock modes -> their SQL names, weakest first
@@ -32,7 +33,6 @@ ACCESS_SHARE = "ACCESS SHARE"
 BLOCKS_WRITES = STRENGTH["SHARE"]
 TABLE_KINDS = frozenset("rpm")  # pg_class.relkind: table, partitioned table, materialized view
 INDEX_KINDS = frozenset("iI")
-DEFAULT_MAX_ROWS = 100_000
 
 _DML = ("select", "insert", "update", "delete", "merge")
 
