@@ -34,8 +34,8 @@ KEYS: dict[str, str] = {
 }
 EXPANDED = frozenset({"database_url", "targets"})  # ${VAR} is replaced in these
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# [tool.sqlmigrate...] headers, or `sqlmigrate = {...}` / `sqlmigrate.dir = ...` under [tool]
-_MENTIONS_TOOL_TABLE = re.compile(rb"tool\s*\.\s*sqlmigrate|^\s*sqlmigrate\s*[.=]", re.MULTILINE)
+# [tool.sqlmigrate...] headers, or `sqlmigrate = {...}` / `sqlmigrate.dir = ...` under a [tool] header
+_MENTIONS_TOOL_TABLE = re.compile(rb"tool\s*\.\s*sqlmigrate|^\[tool\][^\[]*^\s*sqlmigrate\s*[.=]", re.MULTILINE)
 
 
 @dataclass(frozen=True)
