@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from sqlmigrate import discovery, events, grading, plan as planning, rules
-from sqlmigrate.config import Settings, mask_url
+from sqlmigrate import discovery, events, plan as planning, rules
+from sqlmigrate.config import DEFAULT_MAX_ROWS, Settings, mask_url
 from sqlmigrate.errors import ConnectionLost, DatabaseUnavailable, Refused, SqlMigrateError, UsageError
 from sqlmigrate.events import Listener
 from sqlmigrate.model import Plan, Repair, RepairAction, RowState
@@ -459,7 +459,7 @@ def drift(settings: Settings, listener: Listener = events.silent) -> DriftReport
 
 
 def plan(settings: Settings, listener: Listener = events.silent, *, to: str | None = None,
-         max_rows: int = grading.DEFAULT_MAX_ROWS, strict: bool = False) -> PlanReport:
+         max_rows: int = DEFAULT_MAX_ROWS, strict: bool = False) -> PlanReport:
     """SPEC 8: rehearse the pending migrations in a scratch database built from
     the applied ones, and grade what each statement locked and rewrote by the
     size of the target's tables.
@@ -471,7 +471,7 @@ def plan(settings: Settings, listener: Listener = events.silent, *, to: str | No
     invalid), or when an applied migration's folder is gone;
     DatabaseUnavailable; Interrupted.
     """
-    from sqlmigrate import rehearsal
+    from sqlmigrate import grading, rehearsal
     from sqlmigrate.model import State
     from sqlmigrate.schema import roundtrip
 

@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from sqlmigrate import grading
 from sqlmigrate.errors import Refused, SqlMigrateError
 from sqlmigrate.events import (BackedUp, Event, LockRetry, LockWaiting, MigrationFinished, MigrationStarted, Planned,
                                RoundTripTested, ScratchBuilt, StatementRunning)
@@ -509,6 +508,8 @@ class Renderer:
             return
         errors = sum(1 for f in report.findings if f.is_error)
         warnings = len(report.findings) - errors
+        from sqlmigrate import grading  # only plan needs it
+
         flagged = len(grading.statement_severity(report.findings))
         line = (f"plan: {len(report.migrations)} pending migration(s), {flagged} statement(s) flagged "
                 f"({_counted(errors, 'error')}, {_counted(warnings, 'warning')})")
@@ -867,17 +868,19 @@ def _drift_json(report: DriftReport, shown: _Shown) -> dict[str, Any]:
 
 
 def _plan_json(report: PlanReport, shown: _Shown) -> dict[str, Any]:
+    from sqlmigrate import grading  # only plan needs it
+
     graded = grading.statement_severity(report.findings)
     sizes = report.sizes
 
-    def lock_json(lock: grading.Lock) -> dict[str, Any]:
+    def lock_json(lock: Any) -> dict[str, Any]:  # a grading.Lock
         relation = lock.relation
         size = None if relation.is_created or not relation.is_table else sizes.get(relation.key)
         return {"relation": relation.shown, "mode": lock.mode, "rows": None if size is None else size.rows,
                 "bytes": None if size is None else size.bytes, "kind": _RELATION_KINDS.get(relation.kind, "other"),
                 "created": relation.is_created}
 
-    def statement_json(m: grading.Rehearsed, r: grading.StatementRecord) -> dict[str, Any]:
+    def statement_json(m: Any, r: Any) -> dict[str, Any]:  # a grading.Rehearsed and its StatementRecord
         severity = graded.get((str(m.path), r.statement.line, r.statement.col))
         return {"path": shown(m.path), "line": r.statement.line, "col": r.statement.col,
                 "locks": [lock_json(lock) for lock in r.locks], "rewrites": [x.shown for x in r.rewrites],
