@@ -117,8 +117,8 @@ def run(session: Session, plan: Plan, listener: Listener, *, lock_retries: int =
                 pause = retry_pause(attempt - 1)
                 listener(LockRetry(step, attempt, lock_retries + 1, blockers, pause, target))
                 _sleep(session.pause, pause, step)
-            # the time of every attempt and pause: what the deploy waited for this migration
-            result = dataclasses.replace(result, attempts=attempt, duration_s=time.perf_counter() - began)
+            if attempt > 1:  # the time of every attempt and pause: what the deploy waited for this migration
+                result = dataclasses.replace(result, attempts=attempt, duration_s=time.perf_counter() - began)
             results.append(result)
             listener(MigrationFinished(result, target))
             if result.error is not None:
