@@ -233,3 +233,26 @@ def test_a_direct_connection_passes_the_check_and_keeps_nothing_of_it(database, 
     wait_for(lambda: db.execute("select count(*) from pg_stat_activity where application_name = 'sqlmigrate' "
                                 "and datname = current_database()").fetchone() == (0,),
              "every sqlmigrate session to end")
+
+
+def test_many_targets_some_through_a_session_pooler(new_database, session_pooler, transaction_pooler,
+                                                     write_migrations):
+    """SPEC 10 with SPEC 7: targets behind a session pooler run as direct ones; one behind a
+    transaction pooler is refused on its own, changing nothing there, and the others go on."""
+    mdir = write_migrations(SESSIONS)
+    direct, pooled, refused = new_database(), new_database(), new_database()
+    urls = [direct, session_pooler.url(pooled), transaction_pooler.url(refused)]
+    args = [part for url in urls for part in ("--database-url", url)]
+    result = run_cli("up", "--dir", mdir, *args, "--lock-timeout", "5s", "--on-error", "continue",
+                     "--format", "json")
+    assert result.exit_code == 3, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert [t["exit_code"] for t in report["targets"]] == [0, 0, 3]
+    assert POOLER in report["targets"][2]["report"]["error"]
+    for url in (direct, pooled):
+        with psycopg.connect(url) as conn:
+            assert tracking_ids(conn) == ["001", "002", "003", "004"]
+            # the pooled target's sessions kept --lock-timeout and dropped a migration's own SET
+            assert conn.execute("select lock_timeout, timezone from seen where id = '004'").fetchone()[0] == "5s"
+    with psycopg.connect(refused) as conn:
+        assert tables(conn) == set()
