@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from sqlmigrate.schema.quoting import relation_name
 from sqlmigrate.schema.records import Key, Snapshot
 
 # long type names as PostgreSQL prints them -> the short names it also accepts
@@ -141,14 +142,17 @@ def _table_name(snapshot: Snapshot, text: str, child_schema: str) -> tuple[str, 
     """A REFERENCES target (`users`, `billing.invoices`, `"Odd"."Name"`) -> (schema, name).
     PostgreSQL leaves the schema out when the table is on the search_path: then
     it is the one in `public`, else the one in the child's own schema."""
-    parts = [p[1:-1].replace('""', '"') if p.startswith('"') else p
-             for p in re.findall(r'"(?:[^"]|"")*"|[^.]+', text)]
-    if len(parts) >= 2:
-        return parts[-2], parts[-1]
-    name = parts[0] if parts else text
+    if _is_qualified(text):
+        return relation_name(text)
+    _, name = relation_name(text)
     if Key("table", "public", name) not in snapshot.objects and Key("table", child_schema, name) in snapshot.objects:
         return child_schema, name
     return "public", name
+
+
+def _is_qualified(text: str) -> bool:
+    """Whether a REFERENCES target names its schema: a dot outside double quotes."""
+    return "." in re.sub(r'"(?:[^"]|"")*"', "", text)
 
 
 def _entity(schema: str, name: str) -> str:

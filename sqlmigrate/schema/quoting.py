@@ -88,15 +88,8 @@ def leading_name(text: str) -> tuple[str, str]:
     """A possibly quoted name at the start of `text` (unquoted as PostgreSQL reads it), and the rest."""
     text = text.lstrip()
     if text.startswith('"'):
-        i = 1
-        while i < len(text):
-            if text[i] == '"':
-                if text.startswith('""', i):
-                    i += 2
-                    continue
-                return text[1:i].replace('""', '"'), text[i + 1:].lstrip()
-            i += 1
-        return text[1:], ""
+        name, rest = _name_part(text)
+        return name, rest.lstrip()
     word, _, rest = text.partition(" ")
     return word.lower(), rest.lstrip()
 
