@@ -421,7 +421,7 @@ def _unsafe_action(part: tuple[str, ...], table: str) -> tuple[str, str] | None:
     """The lock-unsafe finding (message, hint) of one ALTER TABLE action, if any."""
     verb = part[0]
     top = _top_level(part)
-    not_valid = any(a == "not" and b == "valid" for a, b in zip(top, top[1:]))
+    not_valid = _is_not_valid(top)
     if verb == "add":
         kind = top[3] if len(top) > 3 and top[1] == "constraint" else (top[1] if len(top) > 1 else "")
         if kind in ("foreign", "check") and not not_valid:
@@ -430,8 +430,8 @@ def _unsafe_action(part: tuple[str, ...], table: str) -> tuple[str, str] | None:
                 f"adding a {what} without NOT VALID scans {table} while holding a lock",
                 "add it NOT VALID, then VALIDATE CONSTRAINT in a later migration",
             )
-        if kind in ("constraint", "foreign", "check", "primary key", "unique", "exclude"):
-            return None
+        if kind in ("constraint", "foreign", "check", "primary key", "unique", "exclude", "not null"):
+            return None  # a table constraint (NOT NULL: PostgreSQL 18's form, see set-not-null)
         # a column: its constraints cannot be NOT VALID, so they check every row at once
         if "not null" in top and "default" not in top and "generated" not in top \
                 and not _SERIAL_TYPES.intersection(top):
@@ -498,7 +498,7 @@ def _lint(stmt: Statement, created: set[tuple[str | None, str]],
                    "comparisons fast)")
     elif head == "alter" and nxt == "domain" and "add" in w:
         top = _top_level(w)
-        if not any(a == "not" and b == "valid" for a, b in zip(top, top[1:])) and "not valid" not in top:
+        if not _is_not_valid(top):
             yield ("domain-constraint", f"ALTER DOMAIN ... ADD CONSTRAINT checks every column of type "
                    f"{_qualified_name(w, 2)[1]} in every table, holding a SHARE lock on each (writes wait)",
                    "add it NOT VALID, then VALIDATE CONSTRAINT in a later migration")
@@ -566,9 +566,7 @@ def _alter_table_action(part: tuple[str, ...], table: str, is_new: bool) -> Iter
         rest = part[i + 1:]
         if rest[:2] == ("set", "not null") and not is_new:
             yield ("set-not-null", f"SET NOT NULL scans all of {table} under an ACCESS EXCLUSIVE lock, unless a "
-                   "valid CHECK (column IS NOT NULL) constraint already proves it",
-                   "add CHECK (column IS NOT NULL) NOT VALID, VALIDATE it in a later migration, then SET NOT NULL: "
-                   "PostgreSQL 12 and later skip the scan")
+                   "valid CHECK (column IS NOT NULL) constraint already proves it", _NOT_NULL_ROUTE)
         elif _is_type_change(part):
             at = rest.index("type") + 1
             yield from _type_findings(rest[at:], table, _column_name(part[i]))
@@ -582,6 +580,11 @@ def _alter_table_action(part: tuple[str, ...], table: str, is_new: bool) -> Iter
         if kind == "unique":
             if not using_index and not is_new:
                 yield _UNIQUE(table)
+            return
+        if kind == "not null":
+            if not is_new and not _is_not_valid(top):
+                yield ("set-not-null", f"adding a NOT NULL constraint checks every row of {table} under an ACCESS "
+                       "EXCLUSIVE lock", _NOT_NULL_ROUTE)
             return
         if kind in ("constraint", "foreign", "check", "exclude"):
             return
@@ -605,6 +608,17 @@ def _alter_table_action(part: tuple[str, ...], table: str, is_new: bool) -> Iter
         yield ("detach-partition-blocking", f"DETACH PARTITION without CONCURRENTLY takes an ACCESS EXCLUSIVE lock "
                f"on {table}", "DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14 and later) in a migration "
                "marked no-transaction")
+
+
+# PostgreSQL 18 made NOT NULL a constraint of its own, which can be added NOT VALID
+_NOT_NULL_ROUTE = ("on PostgreSQL 18 and later: ADD CONSTRAINT name NOT NULL column NOT VALID, then VALIDATE "
+                   "CONSTRAINT name in a later migration (SHARE UPDATE EXCLUSIVE: reads and writes go on); "
+                   "before 18: add CHECK (column IS NOT NULL) NOT VALID, VALIDATE it in a later migration, then "
+                   "SET NOT NULL, which skips the scan")
+
+
+def _is_not_valid(top: list[str]) -> bool:
+    return "not valid" in top or any(a == "not" and b == "valid" for a, b in zip(top, top[1:]))
 
 
 def _ADD_PRIMARY_KEY(table: str) -> _Lint:

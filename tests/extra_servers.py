@@ -101,6 +101,59 @@ def _log_tail(path: Path) -> str:
     return "no log"
 
 
+def _start(folder: _Folder, pg_ctl: str, data: Path, port: int, what: str) -> None:
+    """Start the server of `data` on a socket in `folder`, at `port`; RuntimeError with its log's last line."""
+    log = folder.base / f"{data.name}.log"
+    options = f"-k {folder.base} -p {port} -c listen_addresses='' -c fsync=off"
+    try:
+        folder.run([pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start"],
+                   f"starting {what}")
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc} ({what}'s log: {_log_tail(log)})") from None
+
+
+def _major(bindir: Path) -> int:
+    said = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"\(PostgreSQL\) (\d+)", said)
+    return int(found.group(1)) if found else 0
+
+
+class NewestServer:
+    """A throwaway server of the newest major this machine has (the pip build's, sqlmigrate[server],
+    where nothing newer is installed), for what only a recent PostgreSQL has; refused when older
+    than `at_least`. Socket in a temporary folder, trust authentication, user `postgres`."""
+
+    def __init__(self, at_least: int) -> None:
+        initdb = _newest("initdb")
+        if not initdb:
+            raise RuntimeError("no initdb under /usr/lib/postgresql/*/bin, from pip install 'sqlmigrate[server]' "
+                               "or on PATH")
+        bindir = Path(initdb).resolve().parent
+        self.major = _major(bindir)
+        if self.major < at_least:
+            raise RuntimeError(f"the newest PostgreSQL here ({bindir}) is {self.major or 'of unknown major'}, "
+                               f"not {at_least} or later: pip install 'sqlmigrate[server]'")
+        self.pg_ctl = str(bindir / "pg_ctl")
+        self.folder = _Folder(f"sqlmigrate-pg{self.major}-")
+        self.data, self.port = self.folder.base / "data", free_port()
+        try:
+            self.folder.run([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
+                             "-E", "UTF8"], f"initdb ({initdb})")
+            _start(self.folder, self.pg_ctl, self.data, self.port, f"PostgreSQL {self.major}")
+        except BaseException:
+            self.folder.remove()
+            raise
+
+    def conninfo(self, dbname: str = "postgres") -> str:
+        return psycopg.conninfo.make_conninfo(host=str(self.folder.base), port=self.port, user="postgres",
+                                              dbname=dbname)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.folder.run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"], "stopping")
+        self.folder.remove()
+
+
 class StandbyPair:
     """A throwaway primary on one port and its hot standby, streaming from it, on another.
 
@@ -144,13 +197,7 @@ class StandbyPair:
             raise
 
     def _start(self, data: Path, port: int, what: str) -> None:
-        log = self.folder.base / f"{data.name}.log"
-        options = f"-k {self.folder.base} -p {port} -c listen_addresses='' -c fsync=off"
-        try:
-            self.folder.run([self.pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
-                             "start"], f"starting {what}")
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc} ({what}'s log: {_log_tail(log)})") from None
+        _start(self.folder, self.pg_ctl, data, port, what)
         self.started.append(data)
 
     def _conninfo(self, port: int, dbname: str) -> str:

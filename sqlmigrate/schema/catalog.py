@@ -168,6 +168,7 @@ class _Reader:
     def _columns(self, relations: dict[int, Key]) -> None:
         rows = self._rows("""
             select a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                   {not_null_name}, {not_null_validated},
                    pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
                    case when a.attcollation <> t.typcollation then
                         quote_ident(cn.nspname) || '.' || quote_ident(co.collname) end,
@@ -180,17 +181,19 @@ class _Reader:
             left join pg_namespace cn on cn.oid = co.collnamespace
             where a.attnum > 0 and not a.attisdropped and c.relkind in ('r', 'p', 'f')
               and a.attrelid = any (%s::oid[])
-            order by a.attrelid, a.attnum""", (list(relations),))
+            order by a.attrelid, a.attnum""".format(**self._not_null_constraint()),
+                          (list(relations),))
         positions: dict[int, int] = {}
         self.columns: dict[tuple[int, int], Key] = {}
-        for relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, category in rows:
+        for (relid, attnum, name, type_, notnull, constraint_name, validated, default, identity, generated, collation,
+             inherited, category) in rows:
             table = relations.get(relid)
             if table is None:
                 continue
             positions[relid] = positions.get(relid, 0) + 1
             attrs: dict[str, str | None] = {
                 "type": type_,
-                "nullable": "not null" if notnull else "nullable",
+                "nullable": ("not null" if validated else "not null (not valid)") if notnull else "nullable",
                 "collation": collation,
                 "position": str(positions[relid]),
             }
@@ -206,6 +209,17 @@ class _Reader:
             self.columns[(relid, attnum)] = key
             self._fact(key, "inherited", "yes" if inherited else None)
             self._fact(key, "type category", category)  # pg_type.typcategory: how a type change converts
+            self._fact(key, "not null constraint", constraint_name)
+
+    def _not_null_constraint(self) -> dict[str, str]:
+        """The name of the column's NOT NULL constraint and whether it is validated: a catalog
+        object of its own since PostgreSQL 18 (named, possibly NOT VALID); before, nullability
+        is the column's alone."""
+        if self.version < 180000:
+            return {"not_null_name": "null::name", "not_null_validated": "true"}
+        of_column = "from pg_constraint n where n.conrelid = a.attrelid and n.contype = 'n' and n.conkey[1] = a.attnum"
+        return {"not_null_name": f"(select n.conname {of_column})",
+                "not_null_validated": f"coalesce((select n.convalidated {of_column}), true)"}
 
     def _sequences(self, relations: dict[int, Key]) -> None:
         rows = self._rows(f"""
@@ -240,17 +254,24 @@ class _Reader:
     def _constraints(self, relations: dict[int, Key]) -> None:
         rows = self._rows("""
             select con.oid, con.conrelid, con.conname, pg_get_constraintdef(con.oid), con.convalidated,
-                   con.coninhcount > 0 or con.conparentid <> 0
+                   con.coninhcount > 0 or con.conparentid <> 0,
+                   case when con.contype = 'n' then (select a.attname from pg_attribute a
+                        where a.attrelid = con.conrelid and a.attnum = con.conkey[1]) end
             from pg_constraint con
-            where con.conrelid = any (%s::oid[]) and con.contype in ('c', 'f', 'p', 'u', 'x')""",
+            where con.conrelid = any (%s::oid[]) and con.contype in ({kinds})""".format(kinds=self._constraint_kinds()),
                           (list(relations),))
-        for oid, relid, name, definition, validated, inherited in rows:
+        for oid, relid, name, definition, validated, inherited, not_null_column in rows:
             table = relations.get(relid)
             if table is None:
                 continue
             key = Key("constraint", table.schema, table.name, name, table.kind)
             self._add(key, {"definition": definition}, "pg_constraint", oid)
             self._fact(key, "inherited", "yes" if inherited else None)
+            self._fact(key, "not null column", not_null_column)
+
+    def _constraint_kinds(self) -> str:
+        """pg_constraint.contype of a table's constraints: NOT NULL ('n') is one since PostgreSQL 18."""
+        return "'c', 'f', 'p', 'u', 'x'" + (", 'n'" if self.version >= 180000 else "")
 
     def _indexes(self, relations: dict[int, Key]) -> None:
         # an index that implements a primary key, unique or exclusion constraint is that constraint

@@ -153,6 +153,7 @@ class _Planner:
     # -- what happens to each object
 
     def plan(self) -> Script:
+        self._rename_not_nulls()
         changed: dict[Key, list[Difference]] = {}
         for d in self.differences:
             if d.change == MISSING:
@@ -293,6 +294,8 @@ class _Planner:
                 continue  # a column of a new table: in its CREATE TABLE
             if self._is_inherited(key):
                 continue  # made with the partition or the parent's member
+            if self._inline_not_null(key):
+                continue  # in its column's definition
             ops.extend(self._create_ops(key))
         for key in sorted(self.alters, key=Key.sort_key):
             if key in self.create:
@@ -324,6 +327,10 @@ class _Planner:
             inline = [(k, self.dst[k]) for k in self.dst_members.get(key, ()) if k.kind == "column"]
             inline.sort(key=lambda item: int(item[1].get("position", "0")))
             makes.update(k for k, _ in inline)
+        if key.kind in ("table", "column"):
+            columns = [k for k, _ in inline] if key.kind == "table" else [key]
+            made = (self._not_null_of(k) for k in columns)
+            makes.update(c for c in made if c is not None and c in self.dst and self._inline_not_null(c))
         sql = self._create(key, attrs, facts, inline)
         needs: set[Key] = set(self.dst_needs.get(key, set()))
         for column, _ in inline:
@@ -339,6 +346,65 @@ class _Planner:
                                           f"USING INDEX {ident(index)}"], is_alter=True,
                            needs=frozenset({key} | self._index_keys(key, index))))
         return ops
+
+    # -- NOT NULL constraints (PostgreSQL 18): named, possibly NOT VALID or NO INHERIT
+
+    def _rename_not_nulls(self) -> None:
+        """A column's NOT NULL constraint under another name, and otherwise the same, is renamed:
+        dropping and adding it again would check every row under an ACCESS EXCLUSIVE lock."""
+        def column(d: Difference, facts: Mapping[Key, Attributes]) -> tuple | None:
+            name = facts.get(d.key, {}).get("not null column")
+            return None if name is None else (d.key.schema, d.key.name, d.key.parent, name)
+
+        gone = {column(d, self.src_facts): d for d in self.differences if d.change == MISSING}
+        for new in [d for d in self.differences if d.change == EXTRA]:
+            where = column(new, self.dst_facts)
+            old = gone.get(where) if where is not None else None
+            if old is None or self.src[old.key].get("definition") != self.dst[new.key].get("definition"):
+                continue
+            self.differences = [d for d in self.differences if d is not old and d is not new]
+            sql = [f"{_on_parent(new.key)} RENAME CONSTRAINT {ident(old.key.member)} TO {ident(new.key.member)}"]
+            if self.src[old.key].get("comment") != self.dst[new.key].get("comment"):
+                sql.append(_comment(new.key, self.dst[new.key].get("comment"), {}, self.dst[new.key]))
+            self.alters.setdefault(new.key, []).append(_Alter(sql))
+
+    def _has_not_null_constraint(self, column: Key) -> bool:
+        """Whether either side reads the column's nullability as a constraint (PostgreSQL 18 and later)."""
+        return any("not null constraint" in facts.get(column, {}) for facts in (self.src_facts, self.dst_facts))
+
+    def _not_null_of(self, column: Key) -> Key | None:
+        name = self.dst_facts.get(column, {}).get("not null constraint")
+        if name is None:
+            return None
+        return Key("constraint", column.schema, column.name, name, column.parent)
+
+    def _inline_not_null(self, key: Key) -> bool:
+        """A NOT NULL constraint written in its new column's definition: a valid one, on a column
+        this script adds (NOT VALID has no column form; the constraint is added after)."""
+        column = self.dst_facts.get(key, {}).get("not null column")
+        if key.kind != "constraint" or column is None:
+            return False
+        column_key = Key("column", key.schema, key.name, column, key.parent)
+        return (column_key in self.create and self._not_null_of(column_key) == key
+                and "NOT VALID" not in self.dst[key].get("definition", "")
+                and not self._is_inherited(column_key))
+
+    def _column(self, key: Key, attrs: Attributes) -> str:
+        """A column's definition; its NOT NULL under its own name where the catalog names it."""
+        constraint = self._not_null_of(key)
+        if constraint is None or constraint not in self.dst:
+            return _column(key.member, attrs)
+        if not self._inline_not_null(constraint):
+            return _column(key.member, dict(attrs, nullable="nullable"))
+        no_inherit = " NO INHERIT" if self.dst[constraint].get("definition", "").endswith(" NO INHERIT") else ""
+        return (_column(key.member, dict(attrs, nullable="nullable"))
+                + f" CONSTRAINT {ident(constraint.member)} NOT NULL{no_inherit}")
+
+    def _inline_not_null_comment(self, column: Key) -> list[str]:
+        constraint = self._not_null_of(column)
+        if constraint is None or constraint not in self.dst or not self._inline_not_null(constraint):
+            return []
+        return _comment_if_set(constraint, self.dst[constraint], {})
 
     def _index_keys(self, table: Key, index: str) -> set[Key]:
         return {k for k in self.dst_members.get(table, ()) if k.member == index and k.kind in ("index", "constraint")}
@@ -660,6 +726,8 @@ class _Planner:
         if "foreign server" in self.dst.get(key.parent_key or key, {}):
             self._refuse(key, "columns of foreign tables are not generated (foreign servers are not captured)")
             return []
+        if self._has_not_null_constraint(key):
+            changed = changed - {"nullable"}  # its NOT NULL constraint's own difference says it
         head = f"ALTER TABLE {qualified(key.schema, key.name)} ALTER COLUMN {ident(key.member)}"
         alters: list[_Alter] = []
         if "generated" in changed:  # no longer generated: its values stay
@@ -777,8 +845,8 @@ class _Planner:
             if "foreign server" in self.dst.get(key.parent_key or key, {}):
                 self._refuse(key, "columns of foreign tables are not generated (foreign servers are not captured)")
                 return []
-            sql = [f"ALTER TABLE {qualified(key.schema, key.name)} ADD COLUMN {_column(key.member, attrs)}"]
-            return sql + _comment_if_set(key, attrs, facts)
+            sql = [f"ALTER TABLE {qualified(key.schema, key.name)} ADD COLUMN {self._column(key, attrs)}"]
+            return sql + _comment_if_set(key, attrs, facts) + self._inline_not_null_comment(key)
         if kind == "index" and attrs.get("valid") == "no":
             self._refuse(key, "the index is invalid on the live database (a CREATE INDEX CONCURRENTLY that "
                               "failed): drop it or REINDEX it there first")
@@ -803,7 +871,7 @@ class _Planner:
             parent, bound = _partition(attrs["partition of"])
             sql = f"{head} PARTITION OF {parent} {bound}"
         else:
-            body = ",\n".join(f"    {_column(k.member, a)}" for k, a in own)
+            body = ",\n".join(f"    {self._column(k, a)}" for k, a in own)
             sql = f"{head} (\n{body}\n)" if body else f"{head} ()"
             if "inherits" in attrs:
                 sql += f" INHERITS ({attrs['inherits']})"
@@ -823,6 +891,7 @@ class _Planner:
         out.extend(_comment_if_set(key, attrs, {}))
         for column, column_attrs in columns:
             out.extend(_comment_if_set(column, column_attrs, {}))
+            out.extend(self._inline_not_null_comment(column))
         return out
 
     def _inherited_column_changes(self, key: Key, attrs: Attributes,
@@ -842,7 +911,8 @@ class _Planner:
             head = f"ALTER TABLE {qualified(key.schema, key.name)} ALTER COLUMN {ident(column.member)}"
             if mine.get("default") != theirs.get("default"):
                 out.append(f"{head} SET DEFAULT {mine['default']}" if "default" in mine else f"{head} DROP DEFAULT")
-            if mine.get("nullable") == "not null" and theirs.get("nullable") != "not null":
+            if (mine.get("nullable") == "not null" and theirs.get("nullable") != "not null"
+                    and not self._has_not_null_constraint(column)):
                 out.append(f"{head} SET NOT NULL")
         return out
 

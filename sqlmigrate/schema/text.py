@@ -73,8 +73,8 @@ def headline(key: Key, attrs: Attributes) -> str:
         parts = [attrs.get("type", "?")]
         if attrs.get("collation"):
             parts.append(f"collate {attrs['collation']}")
-        if attrs.get("nullable") == "not null":
-            parts.append("not null")
+        if attrs.get("nullable", "nullable") != "nullable":
+            parts.append(attrs["nullable"])  # not null, or (PostgreSQL 18) not null (not valid)
         if "default" in attrs:
             parts.append(f"default {attrs['default']}")
         if "identity" in attrs:

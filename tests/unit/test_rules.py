@@ -712,3 +712,33 @@ def test_a_folder_name_ending_in_a_newline_is_a_bad_name(tmp_path):
     scan = discovery.scan(write_files(tmp_path, {**ok("001_ok"), **ok("002_x\n")}))
     assert [m.id for m in scan.migrations] == ["001"]
     assert [f.rule for f in scan.findings] == ["bad-name"]
+
+
+# -- PostgreSQL 18: NOT NULL as a table constraint ----------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "alter table t add constraint t_c_nn not null c not valid;\n",
+    "alter table t validate constraint t_c_nn;\n",
+    "alter table t alter constraint t_c_nn no inherit;\n",
+    "alter table t rename constraint t_c_nn to t_c_required;\n",
+    "create table t (c int);\nalter table t add constraint t_c_nn not null c;\n",
+])
+def test_postgres_18_not_null_forms_that_take_no_long_lock(text):
+    assert findings(text) == []
+
+
+@pytest.mark.parametrize("text", [
+    "alter table t add constraint t_c_nn not null c;\n",
+    "alter table t add not null c;\n",
+    "alter table t add constraint t_c_nn not null c no inherit;\n",
+])
+def test_postgres_18_not_null_constraint_added_valid_is_set_not_null_not_a_new_column(text):
+    assert findings(text) == [(1, 1, "set-not-null")]
+
+
+def test_the_not_null_hint_gives_each_major_its_non_blocking_route():
+    sql = parse_text(Path("m/001_x/up.sql"), "alter table t alter column c set not null;\n")
+    (finding,) = rules.check_file(sql, "up", DEFAULT)
+    assert finding.hint is not None
+    assert "on PostgreSQL 18 and later: ADD CONSTRAINT name NOT NULL column NOT VALID, then VALIDATE" in finding.hint
+    assert "before 18: add CHECK (column IS NOT NULL) NOT VALID" in finding.hint
