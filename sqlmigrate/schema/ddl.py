@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
-from sqlmigrate.schema.diff import EXTRA, MISSING, Difference
+from sqlmigrate.schema.diff import EXTRA, MISSING, Difference, plain_not_null
 from sqlmigrate.schema.quoting import (dollar_quoted, ident, leading_name, literal, qualified, relation_name,
                                        split_list)
 from sqlmigrate.schema.records import KINDS, MEMBER_KINDS, Attributes, Key, Snapshot
@@ -311,9 +311,20 @@ class _Planner:
                     op.after.append(previous)
                 ops.append(op)
                 previous = op
+        self._not_null_drops_after_primary_keys(ops)
         for seq, op in enumerate(ops):
             op.seq = seq
         return ops
+
+    def _not_null_drops_after_primary_keys(self, ops: list[_Op]) -> None:
+        """A column's NOT NULL can go only once no primary key needs it."""
+        def drops(prefix: str) -> list[_Op]:
+            return [op for op in ops if op.phase == _DROP and op.key.kind == "constraint"
+                    and self.src[op.key].get("definition", "").startswith(prefix)]
+
+        primary_keys = drops("PRIMARY KEY")
+        for op in drops("NOT NULL ") if primary_keys else ():
+            op.after.extend(pk for pk in primary_keys if pk.key.parent_key == op.key.parent_key)
 
     def _owner_goes(self, sequence: Key) -> bool:
         owner = _owner(self.src_facts.get(sequence, {}))
@@ -372,6 +383,16 @@ class _Planner:
         """Whether either side reads the column's nullability as a constraint (PostgreSQL 18 and later)."""
         return any("not null constraint" in facts.get(column, {}) for facts in (self.src_facts, self.dst_facts))
 
+    def _named_not_null(self, column: Key) -> bool:
+        """Whether either side holds a NOT NULL constraint on the column that SET NOT NULL would not make:
+        another name, NOT VALID or NO INHERIT."""
+        for facts, objects in ((self.src_facts, self.src), (self.dst_facts, self.dst)):
+            name = facts.get(column, {}).get("not null constraint")
+            constraint = Key("constraint", column.schema, column.name, name or "", column.parent)
+            if name is not None and plain_not_null(constraint, objects.get(constraint, {})) is None:
+                return True
+        return False
+
     def _not_null_of(self, column: Key) -> Key | None:
         name = self.dst_facts.get(column, {}).get("not null constraint")
         if name is None:
@@ -396,6 +417,8 @@ class _Planner:
             return _column(key.member, attrs)
         if not self._inline_not_null(constraint):
             return _column(key.member, dict(attrs, nullable="nullable"))
+        if plain_not_null(constraint, self.dst[constraint]) is not None:
+            return _column(key.member, attrs)
         no_inherit = " NO INHERIT" if self.dst[constraint].get("definition", "").endswith(" NO INHERIT") else ""
         return (_column(key.member, dict(attrs, nullable="nullable"))
                 + f" CONSTRAINT {ident(constraint.member)} NOT NULL{no_inherit}")
@@ -726,7 +749,7 @@ class _Planner:
         if "foreign server" in self.dst.get(key.parent_key or key, {}):
             self._refuse(key, "columns of foreign tables are not generated (foreign servers are not captured)")
             return []
-        if self._has_not_null_constraint(key):
+        if self._named_not_null(key):
             changed = changed - {"nullable"}  # its NOT NULL constraint's own difference says it
         head = f"ALTER TABLE {qualified(key.schema, key.name)} ALTER COLUMN {ident(key.member)}"
         alters: list[_Alter] = []

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from sqlmigrate.schema.quoting import ident, leading_name
 from sqlmigrate.schema.records import Attributes, Key, Snapshot
 
 MISSING, EXTRA, CHANGED = "missing", "extra", "changed"
@@ -112,7 +113,42 @@ def diff(expected: Snapshot, found: Snapshot) -> list[Difference]:
             order = _column_order_note(key, exp, got)
             if order is not None:
                 out.append(order)
-    return sorted(out, key=lambda d: d.key.sort_key())
+    return sorted(_without_column_not_nulls(out), key=lambda d: d.key.sort_key())
+
+
+def plain_not_null(key: Key, attrs: Attributes) -> str | None:
+    """The column of a NOT NULL constraint (PostgreSQL 18) that says no more than the column's
+    `not null`: valid, inheritable, under the name PostgreSQL gives it (`<table>_<column>_not_null`)."""
+    definition = attrs.get("definition", "")
+    if key.kind != "constraint" or not definition.startswith("NOT NULL "):
+        return None
+    column, rest = leading_name(definition[len("NOT NULL "):])
+    if rest or ident(column) != definition[len("NOT NULL "):]:
+        return None  # NOT VALID or NO INHERIT
+    default = f"{key.name}_{column}_not_null"
+    return column if key.member == default and len(default.encode()) <= 63 else None
+
+
+def _without_column_not_nulls(differences: list[Difference]) -> list[Difference]:
+    """A NOT NULL constraint (PostgreSQL 18) that is part of its column's own difference is not listed
+    twice: one that comes or goes with its column (a new column's unless NOT VALID, which is added
+    after it), or a plain one that comes or goes with the column's NOT NULL."""
+    whole = {d.key: d.change for d in differences if d.kind == "column" and d.attribute is None}
+    nullability = {d.key for d in differences if d.kind == "column" and d.attribute == "nullable"
+                   and "nullable" in (d.expected, d.found)}
+
+    def folded(d: Difference) -> bool:
+        attrs = d.expected_object or d.found_object or {}
+        definition = attrs.get("definition", "")
+        if d.kind != "constraint" or d.attribute is not None or not definition.startswith("NOT NULL "):
+            return False
+        column_name, _ = leading_name(definition[len("NOT NULL "):])
+        column = Key("column", d.key.schema, d.key.name, column_name, d.key.parent)
+        if whole.get(column) == d.change:
+            return d.change == MISSING or not definition.endswith(" NOT VALID")
+        return column in nullability and plain_not_null(d.key, attrs) is not None
+
+    return [d for d in differences if not folded(d)]
 
 
 _NOT_COMPARED = frozenset({"position"})

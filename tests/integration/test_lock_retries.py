@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import psycopg
 import pytest
@@ -22,15 +23,30 @@ class LockHolder:
     """A session of its own (application_name lock_holder) holding ACCESS EXCLUSIVE on t until released."""
 
     def __init__(self, database: str) -> None:
+        self.database = database
         self.conn = psycopg.connect(database, autocommit=True, application_name="lock_holder")
         self.conn.execute("begin")
         self.conn.execute("lock table t in access exclusive mode")
         self.pid = self.conn.info.backend_pid
 
-    def release_after(self, seconds: float) -> threading.Timer:
-        timer = threading.Timer(seconds, self.release)
-        timer.start()
-        return timer
+    def release_once_retried(self, timeout: float = 60) -> threading.Thread:
+        """Release once another session has waited for t, stopped waiting (its lock timeout) and waited
+        again (its retry), however long the process took to start."""
+        def watch() -> None:
+            with psycopg.connect(self.database, autocommit=True) as probe:
+                waits, waiting, deadline = 0, False, time.monotonic() + timeout
+                while waits < 2 and time.monotonic() < deadline:
+                    row = probe.execute("select exists (select 1 from pg_locks where relation = 't'::regclass "
+                                        "and not granted)").fetchone()
+                    now = bool(row and row[0])
+                    waits += now and not waiting
+                    waiting = now
+                    time.sleep(0.005)
+            self.release()
+
+        thread = threading.Thread(target=watch)
+        thread.start()
+        return thread
 
     def release(self) -> None:
         if not self.conn.closed:
@@ -47,7 +63,7 @@ def at_001(database, write_migrations):
 
 def test_a_lock_timeout_is_retried_until_the_lock_is_free(database, db, at_001):
     holder = LockHolder(database)
-    timer = holder.release_after(1.5)
+    timer = holder.release_once_retried()
     try:
         result = run_process("up", "--dir", at_001, "--database-url", database, "--lock-timeout", "200ms",
                              "--lock-retries", "6", "--format", "json")
@@ -63,7 +79,7 @@ def test_a_lock_timeout_is_retried_until_the_lock_is_free(database, db, at_001):
 
 def test_each_retry_prints_the_attempt_and_the_blocking_session(database, db, at_001):
     holder = LockHolder(database)
-    timer = holder.release_after(1.2)
+    timer = holder.release_once_retried()
     try:
         result = run_process("up", "--dir", at_001, "--database-url", database, "--lock-timeout", "200ms",
                              "--lock-retries", "6")

@@ -235,3 +235,50 @@ def test_long_or_multi_line_values_show_the_changed_lines():
         "  +    c",
         "      FROM t;",
     ]
+
+
+# -- PostgreSQL 18: NOT NULL constraints, listed once ----------------------------------------
+
+def not_null(tab: str, name: str, definition: str) -> tuple[Key, dict[str, str]]:
+    return Key("constraint", "public", tab, name, "table"), {"definition": definition}
+
+
+def with_members(*members: tuple[Key, dict[str, str]]) -> Snapshot:
+    return Snapshot({table("t"): {}, **dict(members)})
+
+
+def test_a_plain_not_null_constraint_is_its_column_s_difference():
+    before = with_members((column("t", "c"), col("text", 1)))
+    after = with_members((column("t", "c"), col("text", 1, "not null")), not_null("t", "t_c_not_null", "NOT NULL c"))
+    assert texts(diff(before, after)) == ["column t.c: nullable -> not null"]
+
+
+def test_a_named_no_inherit_or_not_valid_not_null_constraint_is_listed():
+    before = with_members((column("t", "c"), col("text", 1)))
+    for name, definition in (("c_required", "NOT NULL c"), ("t_c_not_null", "NOT NULL c NO INHERIT")):
+        after = with_members((column("t", "c"), col("text", 1, "not null")), not_null("t", name, definition))
+        assert texts(diff(before, after)) == ["column t.c: nullable -> not null",
+                                              f"constraint t.{name}: extra ({definition})"]
+
+
+def test_a_not_null_renamed_or_made_not_valid_is_a_difference():
+    before = with_members((column("t", "c"), col("text", 1, "not null")), not_null("t", "t_c_not_null", "NOT NULL c"))
+    renamed = with_members((column("t", "c"), col("text", 1, "not null")), not_null("t", "c_required", "NOT NULL c"))
+    assert texts(diff(before, renamed)) == ["constraint t.c_required: extra (NOT NULL c)",
+                                            "constraint t.t_c_not_null: missing (NOT NULL c)"]
+    not_valid = with_members((column("t", "c"), col("text", 1, "not null (not valid)")),
+                             not_null("t", "t_c_not_null", "NOT NULL c NOT VALID"))
+    assert texts(diff(before, not_valid)) == [
+        "column t.c: not null -> not null (not valid)",
+        "constraint t.t_c_not_null: definition NOT NULL c -> NOT NULL c NOT VALID"]
+
+
+def test_a_new_column_carries_its_valid_not_null_but_not_a_not_valid_one():
+    before = with_members()
+    named = with_members((column("t", "c"), col("text", 1, "not null")), not_null("t", "c_required", "NOT NULL c"))
+    assert texts(diff(before, named)) == ["column t.c: extra (text not null)"]
+    assert texts(diff(named, before)) == ["column t.c: missing (text not null)"]
+    not_valid = with_members((column("t", "c"), col("text", 1, "not null (not valid)")),
+                             not_null("t", "c_required", "NOT NULL c NOT VALID"))
+    assert texts(diff(before, not_valid)) == ["column t.c: extra (text not null (not valid))",
+                                              "constraint t.c_required: extra (NOT NULL c NOT VALID)"]
