@@ -438,7 +438,8 @@ def _unsafe_action(part: tuple[str, ...], table: str) -> tuple[str, str] | None:
             return (
                 f"ADD COLUMN ... NOT NULL without DEFAULT fails on a non-empty {table} "
                 "and rewrites it under an exclusive lock",
-                "add the column nullable, backfill it, then SET NOT NULL",
+                "add the column nullable, backfill it, then make it NOT NULL without a long lock (see the "
+                "set-not-null rule)",
             )
         if "references" in top:
             return (
@@ -561,6 +562,11 @@ def _alter_table_action(part: tuple[str, ...], table: str, is_new: bool) -> Iter
             yield ("rename-column", f"renaming a column of {table} breaks the clients that still use its old name, "
                    "such as the application deployed before this migration",
                    "add the new column, write both, move the clients over, then drop the old one")
+    elif verb == "alter" and part[1:2] == ("constraint",):
+        if top[-1:] == ["inherit"] and top[-2:-1] != ["no"] and not is_new:
+            yield ("set-not-null", f"ALTER CONSTRAINT ... INHERIT checks every row of the tables that inherit "
+                   f"from {table} under an ACCESS EXCLUSIVE lock", "add a NOT NULL NOT VALID constraint to each of "
+                   "them and VALIDATE it in an earlier migration")
     elif verb == "alter":
         i = 2 if len(part) > 1 and part[1] == "column" else 1
         rest = part[i + 1:]
@@ -746,7 +752,7 @@ def _table_key(elements: list[tuple[str, ...]]) -> set[str]:
 _CHAR_TYPES = frozenset({"char", "character", "bpchar", "nchar"})
 _FLAGGED_TYPES = _CHAR_TYPES | {"timestamp"}  # flagged whatever the column
 # a word every ALTER TABLE action that _alter_table_action flags holds
-_ALTER_TABLE_WORDS = frozenset({"rename", "not null", "primary key", "unique", "detach", "default", "generated",
+_ALTER_TABLE_WORDS = frozenset({"rename", "not null", "inherit", "primary key", "unique", "detach", "default", "generated",
                                 *_FLAGGED_TYPES, *_SERIAL_NAMES})
 _INT2_TYPES = frozenset({"smallint", "int2", "smallserial", "serial2"})
 _INT4_TYPES = frozenset({"int", "integer", "int4", "serial", "serial4"}) | _INT2_TYPES

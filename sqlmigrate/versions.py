@@ -39,6 +39,8 @@ _NEWER_SQL = tuple(
         (18, "a temporal constraint (WITHOUT OVERLAPS)", r"\bwithout\s+overlaps\b"),
         (18, "a NOT ENFORCED constraint", r"\bnot\s+enforced\b"),
         (18, "uuidv7() or uuidv4()", r"\buuidv[47]\s*\("),
+        (18, "a NOT NULL table constraint (ADD [CONSTRAINT name] NOT NULL column)",
+         r"\badd\s+(?:constraint\s+(?:\w+|\"(?:[^\"]|\"\")+\")\s+)?not\s+null\b"),
     )
 )
 

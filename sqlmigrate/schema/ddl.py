@@ -317,14 +317,19 @@ class _Planner:
         return ops
 
     def _not_null_drops_after_primary_keys(self, ops: list[_Op]) -> None:
-        """A column's NOT NULL can go only once no primary key needs it."""
+        """A column's NOT NULL can go only once no primary key and no identity needs it."""
         def drops(prefix: str) -> list[_Op]:
             return [op for op in ops if op.phase == _DROP and op.key.kind == "constraint"
                     and self.src[op.key].get("definition", "").startswith(prefix)]
 
         primary_keys = drops("PRIMARY KEY")
-        for op in drops("NOT NULL ") if primary_keys else ():
+        identities = [op for op in ops if op.is_alter and op.key.kind == "column"
+                      and any(sql.endswith(" DROP IDENTITY") for sql in op.sql)]
+        for op in drops("NOT NULL ") if primary_keys or identities else ():
             op.after.extend(pk for pk in primary_keys if pk.key.parent_key == op.key.parent_key)
+            column = self.src_facts.get(op.key, {}).get("not null column")
+            op.after.extend(alter for alter in identities
+                            if alter.key.parent_key == op.key.parent_key and alter.key.member == column)
 
     def _owner_goes(self, sequence: Key) -> bool:
         owner = _owner(self.src_facts.get(sequence, {}))
@@ -374,6 +379,8 @@ class _Planner:
             if old is None or self.src[old.key].get("definition") != self.dst[new.key].get("definition"):
                 continue
             self.differences = [d for d in self.differences if d is not old and d is not new]
+            if self._is_inherited(new.key) and self.src_facts.get(old.key, {}).get("inherited") == "yes":
+                continue  # renamed with its parent's: PostgreSQL renames the copies too
             sql = [f"{_on_parent(new.key)} RENAME CONSTRAINT {ident(old.key.member)} TO {ident(new.key.member)}"]
             if self.src[old.key].get("comment") != self.dst[new.key].get("comment"):
                 sql.append(_comment(new.key, self.dst[new.key].get("comment"), {}, self.dst[new.key]))
@@ -778,8 +785,12 @@ class _Planner:
         if "identity" in after:
             if "identity" not in before:
                 options = _identity_clauses(after.get("identity options", ""))
+                # PostgreSQL 18: after the column's NOT NULL constraint, which needs the column, not this
+                not_null = self._not_null_of(key)
+                first = frozenset({not_null}) if not_null is not None and not_null in self.dst else frozenset()
                 alters.append(_Alter([f"{head} ADD GENERATED {after['identity'].upper()} AS IDENTITY"
-                                      + (f" ({' '.join(options)})" if options else "")]))
+                                      + (f" ({' '.join(options)})" if options else "")],
+                                     needs=first, makes=not first))
             else:
                 sets = []
                 if "identity" in changed:
@@ -797,8 +808,14 @@ class _Planner:
 
     def _alter_constraint(self, key: Key, before: Attributes, after: Attributes,
                           changed: set[str]) -> list[_Alter] | None:
-        if changed == {"definition"} and before.get("definition") == after.get("definition", "") + " NOT VALID":
+        if changed != {"definition"}:
+            return None
+        old, new = before.get("definition", ""), after.get("definition", "")
+        if old == new + " NOT VALID":
             return [_Alter([f"{_on_parent(key)} VALIDATE CONSTRAINT {ident(key.member)}"])]
+        if old.startswith("NOT NULL ") and _without_no_inherit(old) == _without_no_inherit(new):
+            inherit = "NO INHERIT" if " NO INHERIT" in new else "INHERIT"  # PostgreSQL 18, in place
+            return [_Alter([f"{_on_parent(key)} ALTER CONSTRAINT {ident(key.member)} {inherit}"])]
         return None
 
     def _alter_index(self, key: Key, before: Attributes, after: Attributes, changed: set[str]) -> None:
@@ -1210,6 +1227,10 @@ def _create_materialized_view(key: Key, attrs: Attributes, facts: Attributes) ->
         sql += f" TABLESPACE {ident(attrs['tablespace'])}"
     populated = "WITH NO DATA" if facts.get("populated") == "no" else "WITH DATA"
     return [f"{sql} AS\n{_definition(attrs)}\n{populated}"]
+
+
+def _without_no_inherit(definition: str) -> str:
+    return definition.replace(" NO INHERIT", "", 1)
 
 
 def _definition(attrs: Attributes) -> str:

@@ -131,8 +131,8 @@ def plain_not_null(key: Key, attrs: Attributes) -> str | None:
 
 def _without_column_not_nulls(differences: list[Difference]) -> list[Difference]:
     """A NOT NULL constraint (PostgreSQL 18) that is part of its column's own difference is not listed
-    twice: one that comes or goes with its column (a new column's unless NOT VALID, which is added
-    after it), or a plain one that comes or goes with the column's NOT NULL."""
+    twice: a valid one that comes or goes with its column (a column's definition cannot say NOT
+    VALID), or a plain one that comes or goes with the column's NOT NULL."""
     whole = {d.key: d.change for d in differences if d.kind == "column" and d.attribute is None}
     nullability = {d.key for d in differences if d.kind == "column" and d.attribute == "nullable"
                    and "nullable" in (d.expected, d.found)}
@@ -145,7 +145,7 @@ def _without_column_not_nulls(differences: list[Difference]) -> list[Difference]
         column_name, _ = leading_name(definition[len("NOT NULL "):])
         column = Key("column", d.key.schema, d.key.name, column_name, d.key.parent)
         if whole.get(column) == d.change:
-            return d.change == MISSING or not definition.endswith(" NOT VALID")
+            return not definition.endswith(" NOT VALID")  # the column's definition cannot say NOT VALID
         return column in nullability and plain_not_null(d.key, attrs) is not None
 
     return [d for d in differences if not folded(d)]

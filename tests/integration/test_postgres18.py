@@ -274,3 +274,36 @@ def test_drift_and_generate_see_a_check_constraint_made_not_enforced(write_migra
     assert generated.exit_code == 0, generated.stdout + generated.stderr
     assert "ADD CONSTRAINT amount_positive CHECK ((amount > (0)::numeric)) NOT ENFORCED;" in (
         mdir / "002_not_enforced" / "up.sql").read_text()
+
+
+# -- corrective migrations that PostgreSQL 18 would refuse if written naively -------------------
+
+
+@pytest.mark.parametrize("migration, by_hand, expected", [
+    pytest.param("create table p (id int not null) partition by list (id);\n"
+                 "create table p1 partition of p for values in (1);\n",
+                 "alter table p rename constraint p_id_not_null to p_id_nn",
+                 ["ALTER TABLE p RENAME CONSTRAINT p_id_not_null TO p_id_nn;"], id="rename-on-a-partitioned-parent"),
+    pytest.param("create table t (id int primary key, v int not null);\ncreate table ch () inherits (t);\n",
+                 "alter table t alter constraint t_id_not_null no inherit",
+                 ["ALTER TABLE t ALTER CONSTRAINT t_id_not_null NO INHERIT;"], id="no-inherit-in-place"),
+    pytest.param("create table s (id int generated always as identity);\n",
+                 "alter table s alter column id drop identity; alter table s drop constraint s_id_not_null; "
+                 "alter table s add constraint s_nn not null id not valid",
+                 ["ALTER TABLE s ALTER COLUMN id DROP IDENTITY;", "ALTER TABLE s DROP CONSTRAINT s_id_not_null;",
+                  "ALTER TABLE s ADD CONSTRAINT s_nn NOT NULL id NOT VALID;"], id="identity-dropped-first"),
+    pytest.param("create table t (id int, e text);\nalter table t add constraint e_nn not null e not valid;\n",
+                 "alter table t drop column e", ["ALTER TABLE t DROP CONSTRAINT e_nn;", "ALTER TABLE t DROP COLUMN e;"],
+                 id="column-with-a-not-valid-one"),
+])
+def test_generated_migrations_postgres_18_accepts(write_migrations, database18, db18, migration, by_hand, expected):
+    mdir = applied(write_migrations, database18, {"001_base": (migration, "select 1;\n")})
+    for statement in by_hand.split("; "):
+        db18.execute(statement)
+    result = run("drift", mdir, database18, "--generate", "fix")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    statements = [line for line in (mdir / "002_fix" / "up.sql").read_text().splitlines()
+                  if line and not line.startswith("--") and not line.startswith("SET LOCAL")]
+    assert statements == expected
+    if "not valid" in migration:
+        assert "ALTER TABLE t ADD CONSTRAINT e_nn NOT NULL e NOT VALID;" in (mdir / "002_fix" / "down.sql").read_text()

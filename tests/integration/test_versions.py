@@ -38,6 +38,8 @@ SAMPLES = [
      "a virtual generated column needs PostgreSQL 18"),
     (18, "create table c (a int check (a > 0) not enforced);\n", "a NOT ENFORCED constraint needs PostgreSQL 18"),
     (18, "create table k (id uuid primary key default uuidv7());\n", "uuidv7() or uuidv4() needs PostgreSQL 18"),
+    (18, "create table n (a int);\nalter table n add constraint a_nn not null a not valid;\n",
+     "a NOT NULL table constraint (ADD [CONSTRAINT name] NOT NULL column) needs PostgreSQL 18"),
 ]
 
 

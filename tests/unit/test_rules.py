@@ -742,3 +742,8 @@ def test_the_not_null_hint_gives_each_major_its_non_blocking_route():
     assert finding.hint is not None
     assert "on PostgreSQL 18 and later: ADD CONSTRAINT name NOT NULL column NOT VALID, then VALIDATE" in finding.hint
     assert "before 18: add CHECK (column IS NOT NULL) NOT VALID" in finding.hint
+
+
+def test_alter_constraint_inherit_is_flagged_and_no_inherit_is_not():
+    assert findings("alter table t alter constraint t_c_nn inherit;\n") == [(1, 1, "set-not-null")]
+    assert findings("alter table t alter constraint t_c_nn no inherit;\n") == []
