@@ -256,16 +256,19 @@ class _Reader:
             select con.oid, con.conrelid, con.conname, pg_get_constraintdef(con.oid), con.convalidated,
                    con.coninhcount > 0 or con.conparentid <> 0,
                    case when con.contype = 'n' then (select a.attname from pg_attribute a
-                        where a.attrelid = con.conrelid and a.attnum = con.conkey[1]) end
+                        where a.attrelid = con.conrelid and a.attnum = con.conkey[1]) end,
+                   con.conislocal
             from pg_constraint con
             where con.conrelid = any (%s::oid[]) and con.contype in ({kinds})""".format(kinds=self._constraint_kinds()),
                           (list(relations),))
-        for oid, relid, name, definition, validated, inherited, not_null_column in rows:
+        for oid, relid, name, definition, validated, inherited, not_null_column, is_local in rows:
             table = relations.get(relid)
             if table is None:
                 continue
             key = Key("constraint", table.schema, table.name, name, table.kind)
-            self._add(key, {"definition": definition}, "pg_constraint", oid)
+            # an inherited NOT NULL also made on the table itself stays when the parent's goes
+            local = "yes" if not_null_column is not None and inherited and is_local else None
+            self._add(key, {"definition": definition, "also local": local}, "pg_constraint", oid)
             self._fact(key, "inherited", "yes" if inherited else None)
             self._fact(key, "not null column", not_null_column)
 

@@ -808,6 +808,13 @@ class _Planner:
 
     def _alter_constraint(self, key: Key, before: Attributes, after: Attributes,
                           changed: set[str]) -> list[_Alter] | None:
+        if changed == {"also local"} and key.parent == "table":
+            column = self.dst_facts.get(key, {}).get("not null column", "")
+            if after.get("also local") == "yes":
+                return [_Alter([f"ALTER TABLE {qualified(key.schema, key.name)} ALTER COLUMN {ident(column)} "
+                                "SET NOT NULL"])]
+            self._refuse(key, "no statement makes an inherited NOT NULL no longer made on the table itself")
+            return []
         if changed != {"definition"}:
             return None
         old, new = before.get("definition", ""), after.get("definition", "")
@@ -951,8 +958,10 @@ class _Planner:
             head = f"ALTER TABLE {qualified(key.schema, key.name)} ALTER COLUMN {ident(column.member)}"
             if mine.get("default") != theirs.get("default"):
                 out.append(f"{head} SET DEFAULT {mine['default']}" if "default" in mine else f"{head} DROP DEFAULT")
-            if (mine.get("nullable") == "not null" and theirs.get("nullable") != "not null"
-                    and not self._has_not_null_constraint(column)):
+            constraint = self._not_null_of(column)
+            also_local = constraint is not None and self.dst.get(constraint, {}).get("also local") == "yes"
+            if also_local or (mine.get("nullable") == "not null" and theirs.get("nullable") != "not null"
+                              and not self._has_not_null_constraint(column)):
                 out.append(f"{head} SET NOT NULL")
         return out
 

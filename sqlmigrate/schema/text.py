@@ -88,6 +88,8 @@ def headline(key: Key, attrs: Attributes) -> str:
         text = attrs.get("definition", "")
         if attrs.get("valid") == "no":
             text += " (invalid)"
+        if attrs.get("also local") == "yes":
+            text += " (inherited, and also made on this table)"
         if attrs.get("enabled", "origin") != "origin":
             text += f" (enabled: {attrs['enabled']})"
         return text

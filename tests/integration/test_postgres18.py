@@ -307,3 +307,20 @@ def test_generated_migrations_postgres_18_accepts(write_migrations, database18, 
     assert statements == expected
     if "not valid" in migration:
         assert "ALTER TABLE t ADD CONSTRAINT e_nn NOT NULL e NOT VALID;" in (mdir / "002_fix" / "down.sql").read_text()
+
+
+def test_an_inherited_not_null_also_made_on_the_child_is_a_difference(write_migrations, database18, db18):
+    mdir = applied(write_migrations, database18, {"001_par": (
+        "create table par (a text not null);\ncreate table ch (b int) inherits (par);\n", "drop table ch, par;\n")})
+    db18.execute("alter table ch alter column a set not null")
+    result = run("drift", mdir, database18)
+    assert result.exit_code == 1, result.stdout
+    assert "  constraint ch.par_a_not_null: also local none -> yes" in result.stdout.splitlines()
+    schema = run("schema", mdir, database18).stdout.splitlines()
+    assert "  constraint par_a_not_null: NOT NULL a (inherited, and also made on this table)" in schema
+    # the way back has no statement: PostgreSQL cannot make it the parent's alone again
+    generated = run("drift", mdir, database18, "--generate", "local")
+    assert generated.exit_code == 1
+    assert ("constraint ch.par_a_not_null (down.sql): no statement makes an inherited NOT NULL no longer made on "
+            "the table itself") in generated.stdout
+    assert not (mdir / "002_local").exists()
