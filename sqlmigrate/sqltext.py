@@ -16,7 +16,7 @@ def normalise_bytes(raw: bytes) -> bytes:
     """SPEC 2: a leading BOM removed and CRLF turned into LF."""
     if raw.startswith(BOM):
         raw = raw[len(BOM):]
-    return raw.replace(b"\r\n", b"\n")
+    return raw.replace(b"\r\n", b"\n") if b"\r" in raw else raw  # no copy of a file without CR
 
 
 def checksum(raw: bytes) -> str:
