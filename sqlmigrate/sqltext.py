@@ -24,6 +24,11 @@ def checksum(raw: bytes) -> str:
     return hashlib.sha256(normalise_bytes(raw)).hexdigest()
 
 
+def same_checksum(raw: bytes, other: bytes) -> bool:
+    """Whether two files have the same checksum, told without hashing either."""
+    return normalise_bytes(raw) == normalise_bytes(other)
+
+
 def without_bom(raw: bytes) -> bytes:
     return raw[len(BOM):] if raw.startswith(BOM) else raw
 
