@@ -159,6 +159,8 @@ def assemble(folders: tuple[Migration, ...], bad_names: tuple[Finding, ...], cla
         chosen = owners[number] = owner(group, row)
         for migration in group:
             if migration is chosen:
+                if migration.up.is_readable and migration.down.is_readable:
+                    continue  # the usual case, and nothing to report
                 found = _file_findings(migration.up, "up") + _file_findings(migration.down, "down")
             elif row is not None:
                 found = [_error(migration.folder, "duplicate-id",
