@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import platform
 import statistics
@@ -195,8 +196,6 @@ _SERIES = [  # measure, label, colour, dashed (the baselines)
 
 
 def write_svg(samples: dict[int, Sample], path: Path) -> None:
-    import math
-
     width, height, left, right, top, bottom = 760, 440, 70, 230, 20, 50
     sizes = sorted(samples)
     values = [samples[n].median(m) for n in sizes for m, *_ in _SERIES]
