@@ -1,12 +1,14 @@
 """Two installed sqlmigrate executables side by side (before and after a change), interleaved.
 
-    python benchmarks/ab.py OLD/bin/sqlmigrate NEW/bin/sqlmigrate [--n 1000] [--reps 5]
+    python benchmarks/ab.py OLD/bin/sqlmigrate NEW/bin/sqlmigrate [--n 1000] [--reps 5] [--read-only]
 
 For `up` of N generated migrations, `status` and `down --all`, prints each one's
 median wall time, its ratio to one psql session running the same SQL (measured
 in the same run), and the median CPU time of the sqlmigrate process itself
-(user + system), which a busy machine disturbs far less than wall time. A
-benchmark, not a test: it prints figures.
+(user + system), which a busy machine disturbs far less than wall time. With
+`--read-only`, the migrations are applied once and `status`, `verify` and a
+no-op `up` are timed instead, against scale.py's floor (start, import psycopg,
+connect, SELECT, `cat` of the files). A benchmark, not a test: it prints figures.
 """
 from __future__ import annotations
 
@@ -40,7 +42,10 @@ def main() -> int:
     parser.add_argument("new")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--read-only", action="store_true", help="status, verify and a no-op up against the floor")
     args = parser.parse_args()
+    if args.read_only:
+        return read_only(args)
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work) / "generated"
         subprocess.run([sys.executable, str(GENERATOR), "--n", str(args.n), "--out", str(folder)], check=True,
@@ -75,6 +80,43 @@ def main() -> int:
         new_cpu = statistics.median(c for _, c in results["new"][measure])
         ratio = (f"{old_wall / psql:.2f} | {new_wall / psql:.2f}" if measure == "up" else "- | -")
         print(f"| {measure} | {old_wall:.3f} | {new_wall:.3f} | {ratio} | {old_cpu:.3f} | {new_cpu:.3f} |")
+    return 0
+
+
+def read_only(args: argparse.Namespace) -> int:
+    from scale import FLOOR_SELECT, INTERPRETER, _file_list
+
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / "generated"
+        subprocess.run([sys.executable, str(GENERATOR), "--n", str(args.n), "--out", str(folder)], check=True,
+                       capture_output=True)
+        files = _file_list(folder, Path(work) / "files")
+        db = f"sqlmigrate_ab_{os.getpid()}"
+        url = f"postgresql:///{db}"
+        common = ["--dir", str(folder), "--database-url", url]
+        _createdb(db)
+        try:
+            _timed([args.new, "up", *common])
+            results: dict[str, list[tuple[float, float]]] = {}
+            for _ in range(args.reps):
+                floor = [_timed([INTERPRETER, "-c", FLOOR_SELECT, url]),
+                         _timed(["sh", "-c", f"xargs -0 cat < '{files}' > /dev/null"])]
+                results.setdefault("floor", []).append((floor[0][0] + floor[1][0], floor[0][1] + floor[1][1]))
+                for command in ("status", "verify", "up"):
+                    for who, tool in (("old", args.old), ("new", args.new)):
+                        results.setdefault(f"{who} {command}", []).append(_timed([tool, command, *common]))
+        finally:
+            _dropdb(db)
+    floor = statistics.median(w for w, _ in results["floor"])
+    print(f"{args.n} generated migrations, all applied, medians of {args.reps}; floor {floor:.3f} s\n")
+    print("| run | old s | new s | old × floor | new × floor | old CPU s | new CPU s |")
+    print("|---|---|---|---|---|---|---|")
+    for command in ("status", "verify", "up"):
+        old, new = results[f"old {command}"], results[f"new {command}"]
+        old_wall, new_wall = statistics.median(w for w, _ in old), statistics.median(w for w, _ in new)
+        print(f"| {'no-op up' if command == 'up' else command} | {old_wall:.3f} | {new_wall:.3f} | "
+              f"{old_wall / floor:.2f} | {new_wall / floor:.2f} | {statistics.median(c for _, c in old):.3f} | "
+              f"{statistics.median(c for _, c in new):.3f} |")
     return 0
 
 

@@ -15,7 +15,6 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import generators, sql
 from psycopg.pq import DiagnosticField, ExecStatus
-from psycopg.rows import dict_row
 
 from sqlmigrate import config
 from sqlmigrate.errors import DatabaseUnavailable, Interrupted, LockTimeout, Refused, UsageError
@@ -381,27 +380,26 @@ class Tracking:
             self._require_schema()
             return []
         self.check_shape()
-        cur = self.conn.cursor(row_factory=dict_row)
         try:
-            cur.execute(sql.SQL("select * from {}").format(self.ident))
+            cur = self.conn.execute(sql.SQL("select * from {}").format(self.ident))
         except psycopg.Error as exc:
             raise database_error(exc, f"reading {self.spec}") from exc
+        assert cur.description is not None
+        # plain tuples, each column found by position once: a dict per row is
+        # much of the cost of reading thousands of rows; a column an older
+        # table lacks reads as the None appended to each row
+        index = {column.name: i for i, column in enumerate(cur.description)}
+        positions = [index.get(name, -1) for name in _ROW_COLUMNS]
+        states = {state.value: state for state in RowState}
         out = []
         for r in cur.fetchall():
-            out.append(
-                AppliedRow(
-                    id=r["id"],
-                    name=r["name"],
-                    checksum=r["checksum"],
-                    executed_at=r["executed_at"],
-                    content_checksum=r.get("content_checksum"),
-                    duration_ms=r.get("duration_ms"),
-                    down_sql=r.get("down_sql"),
-                    state=RowState(r.get("state") or "applied"),
-                    statements_run=r.get("statements_run"),
-                    failed_during=r.get("failed_during"),
-                )
-            )
+            values = (*r, None)
+            (id_, name, checksum, executed_at, content_checksum, duration_ms, down_sql, state, statements_run,
+             failed_during) = [values[i] for i in positions]
+            out.append(AppliedRow(id=id_, name=name, checksum=checksum, executed_at=executed_at,
+                                  content_checksum=content_checksum, duration_ms=duration_ms, down_sql=down_sql,
+                                  state=states[state or "applied"], statements_run=statements_run,
+                                  failed_during=failed_during))
         return sorted(out, key=lambda row: int(row.id) if row.is_numbered else -1)
 
     def insert_query(self, **columns: object) -> sql.Composed:
@@ -430,6 +428,9 @@ class Tracking:
 
 
 _CLOSE = sql.SQL(")")
+# AppliedRow's fields in order; all but the first four may be absent from a table of an older version
+_ROW_COLUMNS = ("id", "name", "checksum", "executed_at", "content_checksum", "duration_ms", "down_sql", "state",
+                "statements_run", "failed_during")
 
 
 def _value(value: object) -> sql.Composable:

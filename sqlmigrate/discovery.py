@@ -38,14 +38,11 @@ def _error(path: Path, rule: str, message: str, hint: str | None = None) -> Find
     return Finding(path, 1, 1, Severity.ERROR, rule, message, hint)
 
 
-def read_file(path: Path) -> MigrationFile:
+def read_file(path: str | os.PathLike[str]) -> MigrationFile:
     """Read one migration file; a missing file gives raw=None."""
     try:
-        with open(path, "rb", buffering=0) as handle:  # one read of the whole file, no buffer
-            raw = handle.read()
-    except FileNotFoundError:
-        return MigrationFile(path, False, None, None)
-    except IsADirectoryError:
+        raw = _read_bytes(path)
+    except (FileNotFoundError, IsADirectoryError):
         return MigrationFile(path, False, None, None)
     data = sqltext.without_bom(raw)
     try:
@@ -53,6 +50,23 @@ def read_file(path: Path) -> MigrationFile:
     except UnicodeDecodeError:
         return MigrationFile(path, True, None, None, raw)
     return MigrationFile(path, True, sqltext.checksum(raw), data)
+
+
+_CHUNK = 1 << 16  # under malloc's mmap threshold: a small file costs no mapping of its own
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
+def _read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The whole file, read as `cat` reads it: open, read to the end, close,
+    without a file object's own seek and stat for each of thousands of files."""
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        chunks = []
+        while chunk := os.read(fd, _CHUNK):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _file_findings(mfile: MigrationFile, kind: str) -> list[Finding]:
@@ -93,30 +107,32 @@ def scan(directory: Path) -> Scan:
     bad_names: list[Finding] = []
     folders: list[Migration] = []
     with os.scandir(directory) as listing:  # its entries know if they are folders: no stat each
-        entries = sorted(listing, key=lambda e: e.name)
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir():
-            continue  # .git, editor folders; a README or licence next to the migrations
-        folder = directory / entry.name  # as --dir gave it: paths are printed that way
-        match = FOLDER_NAME.fullmatch(entry.name)
+        # .git and editor folders skipped; plain files (a README, a licence) ignored
+        names = sorted(e.name for e in listing if not e.name.startswith(".") and e.is_dir())
+    # paths as strings under --dir as given (so they are printed); pathlib
+    # would parse each of thousands of them, and few are ever shown
+    prefix = os.path.join(str(directory), "")
+    for name in names:
+        match = FOLDER_NAME.fullmatch(name)
         if match is None:
             bad_names.append(
                 _error(
-                    folder,
+                    directory / name,
                     "bad-name",
-                    f"folder name {entry.name!r} is not <id>_<name>",
+                    f"folder name {name!r} is not <id>_<name>",
                     "use digits, an underscore, then lower-case letters, digits and underscores",
                 )
             )
             continue
+        folder = prefix + name
         folders.append(
             Migration(
                 id=match["id"],
                 number=int(match["id"]),
                 name=match["name"],
-                folder=folder,
-                up=read_file(folder / "up.sql"),
-                down=read_file(folder / "down.sql"),
+                where=folder,
+                up=read_file(f"{folder}{os.sep}up.sql"),
+                down=read_file(f"{folder}{os.sep}down.sql"),
             )
         )
     return assemble(tuple(folders), tuple(bad_names), {}, _first)
@@ -143,6 +159,8 @@ def assemble(folders: tuple[Migration, ...], bad_names: tuple[Finding, ...], cla
         chosen = owners[number] = owner(group, row)
         for migration in group:
             if migration is chosen:
+                if migration.up.is_readable and migration.down.is_readable:
+                    continue  # the usual case, and nothing to report
                 found = _file_findings(migration.up, "up") + _file_findings(migration.down, "down")
             elif row is not None:
                 found = [_error(migration.folder, "duplicate-id",
@@ -154,7 +172,7 @@ def assemble(folders: tuple[Migration, ...], bad_names: tuple[Finding, ...], cla
                 found = [_error(migration.folder, "duplicate-id",
                                 f"id {migration.id} is the same as {chosen.folder.name} (ids compare as integers)",
                                 "give one of them the next free id")]
-            by_folder.append((migration.folder.name, found))
+            by_folder.append((migration.folder_name, found))
     by_folder.sort(key=lambda item: item[0])
     findings = tuple(f for _, found in by_folder for f in found)
     migrations = tuple(owners[n] for n in sorted(owners))

@@ -5,7 +5,9 @@ Imports nothing from the package, so every module may import it.
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 
@@ -144,13 +146,21 @@ class SqlFile:
 
 @dataclass(frozen=True)
 class MigrationFile:
-    """A file on disk: its checksum is known at once, its SQL is parsed on demand."""
+    """A file on disk: its checksum is known at once, its SQL is parsed on demand.
 
-    path: Path
+    `where` is its path as discovery read it, a string (a Path works too): the
+    Path is made only when one is needed, as `status` of thousands of
+    migrations needs none."""
+
+    where: str | os.PathLike[str]
     exists: bool
     checksum: str | None  # None when missing or not UTF-8
     data: bytes | None  # valid UTF-8 without a byte order mark; None when missing or not UTF-8
     raw: bytes | None = None  # kept only when not UTF-8, to say where it breaks
+
+    @cached_property
+    def path(self) -> Path:
+        return Path(self.where)
 
     @property
     def is_readable(self) -> bool:
@@ -167,9 +177,17 @@ class Migration:
     id: str  # as written in the folder name
     number: int
     name: str
-    folder: Path
+    where: str | os.PathLike[str]  # its folder, made a Path only when needed (as MigrationFile.where)
     up: MigrationFile
     down: MigrationFile
+
+    @cached_property
+    def folder(self) -> Path:
+        return Path(self.where)
+
+    @property
+    def folder_name(self) -> str:
+        return os.path.basename(self.where)
 
 
 class RowState(str, enum.Enum):

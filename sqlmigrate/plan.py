@@ -103,8 +103,8 @@ def _applied_state(migration: Migration, row: AppliedRow) -> tuple[State, tuple[
     notes: list[str] = []
     if (row.id, row.name) != (migration.id, migration.name):
         notes.append(f"applied as {row.id}_{row.name}")
-    if row.down_sql is not None and migration.down.checksum is not None:
-        if sqltext.checksum(row.down_sql.encode()) != migration.down.checksum:
+    if row.down_sql is not None and migration.down.data is not None:
+        if not sqltext.same_checksum(row.down_sql.encode(), migration.down.data):
             notes.append(DOWN_EDITED)
     if row.state is RowState.FAILED:
         ran = row.statements_run if row.statements_run is not None else "?"

@@ -279,19 +279,19 @@ class Renderer:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         colours = {"applied": "green", "pending": "yellow", "modified": "red", "missing": "red",
                    "failed": "red", "reformatted": "dim"}
-        for index, r in enumerate(rows):
-            cells = [r[i].ljust(widths[i]) for i in range(4)]
-            if index == 0:
-                self._print(self._paint("  ".join(cells).rstrip(), "bold"))
-                continue
-            cells[2] = self._paint(cells[2], colours.get(r[2].strip(), "bold"))
-            self._print("  ".join(cells).rstrip())
-            for note in statuses[index - 1].notes:
-                self._print(f"{'':{widths[0]}}  note: {note}")
+        w_id, w_name, w_state, _ = widths
+        # printed at once: a table of thousands of rows is one write, not one each
+        lines = [self._paint("  ".join(c.ljust(w) for c, w in zip(rows[0], widths)).rstrip(), "bold")]
+        for s, (id_, name, state, when) in zip(statuses, rows[1:]):
+            painted = self._paint(state.ljust(w_state), colours.get(state, "bold"))
+            lines.append(f"{id_:<{w_id}}  {name:<{w_name}}  {painted}  {when}".rstrip())
+            for note in s.notes:
+                lines.append(f"{'':{w_id}}  note: {note}")
         counts: dict[str, int] = {}
         for s in statuses:
             counts[s.state.value] = counts.get(s.state.value, 0) + 1
-        self._print(", ".join(f"{n} {state}" for state, n in counts.items()))
+        lines.append(", ".join(f"{n} {state}" for state, n in counts.items()))
+        self._print("\n".join(lines))
 
     def _text_up(self, report: UpReport) -> None:
         held_back = report.plan.held_back

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlmigrate.grading import Rehearsed, TableSize
 from sqlmigrate.model import Finding, Migration, MigrationStatus, Plan, Repair, Step, StepResult
 
 if TYPE_CHECKING:  # the schema package needs psycopg, which offline commands never load
+    from sqlmigrate.grading import Rehearsed, TableSize  # plan's only: no other command loads grading
     from sqlmigrate.model import SqlError
     from sqlmigrate.schema import Difference, RoundTrip, Snapshot
     from sqlmigrate.schema.ddl import Unexpressed
