@@ -91,14 +91,17 @@ def build(scratch: ScratchDatabase, target: Target, plan: Plan,
 
 
 def round_trips(scratch: ScratchDatabase, target: Target, migrations: Sequence[Migration],
-                down_errors: Mapping[Path, Sequence[Finding]], listener: Listener) -> list[RoundTrip]:
+                down_errors: Mapping[Path, Sequence[Finding]], listener: Listener, *,
+                session: ScratchSession | None = None, built: Sequence[Migration] = ()) -> list[RoundTrip]:
     """SPEC 3: the verdict of each migration's round trip, in order, each told to `listener` as it comes.
 
     After an up fails, or the scratch database cannot be rebuilt, the
     migrations left are "not tested". `down_errors` are the validation errors
-    of each down.sql (by path): such a down is reported, not run.
+    of each down.sql (by path): such a down is reported, not run. `session`
+    is one where `built` (the migrations before these, test --from) ran;
+    a rebuild applies them again first.
     """
-    session = ScratchSession(scratch, target)
+    session = session or ScratchSession(scratch, target)
     results: list[RoundTrip] = []
     for index, migration in enumerate(migrations):
         result, rebuild = _round_trip(session, migration, tuple(down_errors.get(migration.down.path, ())))
@@ -108,7 +111,7 @@ def round_trips(scratch: ScratchDatabase, target: Target, migrations: Sequence[M
         if result.errors and result.errors[0][0] == "up":
             reason = f"not tested: {migration.id}_{migration.name}/up.sql failed before them"
         elif rebuild:
-            broken = session.rebuild(migrations[: index + 1])
+            broken = session.rebuild([*built, *migrations[: index + 1]])
             if broken is not None:
                 reason = (f"not tested: rebuilding the scratch database failed at "
                           f"{broken.step.id}_{broken.step.name}")
