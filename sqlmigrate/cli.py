@@ -279,10 +279,13 @@ class _Commands:
                                                "lower-cased, spaces and '-' become '_'")
 
     def test(self) -> None:
-        self._scratch("test", "prove every down.sql in a scratch database",
-                      "In a scratch database on the same server: for each migration, apply up.sql, apply "
-                      "down.sql, check the schema is back to what it was, apply up.sql again. Exit 1 on any "
-                      "failure. The target database is never written to.")
+        p = self._scratch("test", "prove every down.sql in a scratch database",
+                          "In a scratch database on the same server: for each migration, apply up.sql, apply "
+                          "down.sql, check the schema is back to what it was, apply up.sql again. Exit 1 on any "
+                          "failure. The target database is never written to.")
+        p.add_argument("--from", dest="start", metavar="ID",
+                       help="test only the migrations from ID on (a branch's new ones); those below ID are "
+                            "applied as up applies them, without a round trip")
 
     def drift(self) -> None:
         p = self._scratch("drift", "compare the live schema with what the applied migrations build",
@@ -550,7 +553,7 @@ _TABLE: dict[str, tuple[Callable[[_Commands], None], _Run]] = {
     "baseline": (_Commands.baseline, lambda c, settings, args, listener: c.baseline(settings, listener, args.id)),
     "generate": (_Commands.generate, lambda c, settings, args, listener: c.generate(
         settings, " ".join(args.name) if args.name else None)),
-    "test": (_Commands.test, lambda c, settings, args, listener: c.test(settings, listener)),
+    "test": (_Commands.test, lambda c, settings, args, listener: c.test(settings, listener, start=args.start)),
     "drift": (_Commands.drift, _drift),
     "plan": (_Commands.plan, lambda c, settings, args, listener: c.plan(
         settings, listener, to=args.to, max_rows=args.max_rows, strict=args.strict)),

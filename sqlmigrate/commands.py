@@ -388,16 +388,20 @@ def baseline(settings: Settings, listener: Listener, to: str) -> BaselineReport:
 # only read the target: SPEC 3.
 
 
-def test(settings: Settings, listener: Listener) -> TestReport:
+def test(settings: Settings, listener: Listener, *, start: str | None = None) -> TestReport:
     """SPEC 3: for each migration, up, down, compare with the schema before up, up again.
 
+    With `start` (--from ID), the migrations below ID are only applied, as
+    `up` applies them, and those from ID on are tested: a branch's new ones.
     Runs in a scratch database, dropped at the end whatever happens; the
-    target is only used to reach its server. Exit 1 when any migration fails.
-    Raises Refused on validation errors, DatabaseUnavailable, Interrupted.
+    target is only used to reach its server. Exit 1 when any migration fails,
+    or one below ID does not build. Raises Refused on validation errors,
+    UsageError for an unknown ID, DatabaseUnavailable, Interrupted.
     """
     from sqlmigrate.schema import roundtrip
 
     scan = scan_folder(settings)
+    built, tested = planning.split_from(scan, start) if start is not None else ((), scan.migrations)
     target = Target.from_settings(settings)
     findings = rules.check(scan, target.table)
     blocking, _ = planning.split_for_up(findings)
@@ -409,10 +413,13 @@ def test(settings: Settings, listener: Listener) -> TestReport:
         if f.is_error and rules.is_down_file(f):
             down_errors.setdefault(Path(f.path), []).append(f)
     with roundtrip.scratch_database(target, settings.scratch_url) as scratch:
-        results = roundtrip.round_trips(scratch, target, scan.migrations, down_errors, listener)
-    failed = any(r.verdict in ("failed", "not tested") for r in results)
+        session, failed_build = roundtrip.build(scratch, target, roundtrip.up_plan(built), listener)
+        results = [] if failed_build else roundtrip.round_trips(scratch, target, tested, down_errors, listener,
+                                                                session=session, built=built)
+    failed = failed_build is not None or any(r.verdict in ("failed", "not tested") for r in results)
     return TestReport(exit_code=1 if failed else 0, results=tuple(results), table=settings.table,
-                      scratch_databases=tuple(scratch.created))
+                      scratch_databases=tuple(scratch.created), start=start, built=len(built),
+                      failed_build=failed_build)
 
 
 def drift(settings: Settings, listener: Listener = events.silent) -> DriftReport:

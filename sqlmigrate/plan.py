@@ -136,6 +136,14 @@ def _find_number(scan: Scan, rows: list[AppliedRow], wanted: str, given_as: str 
     return number
 
 
+def split_from(scan: Scan, wanted: str) -> tuple[tuple[Migration, ...], tuple[Migration, ...]]:
+    """`test --from ID`: the migrations below ID, which are only built, and those from ID on,
+    which are tested. Raises UsageError for an id no migration has, as `up --to` does."""
+    number = _find_number(scan, [], wanted, "--from")
+    return (tuple(m for m in scan.migrations if m.number < number),
+            tuple(m for m in scan.migrations if m.number >= number))
+
+
 def _refuse_failed(states: list[MigrationStatus]) -> None:
     failed = [s for s in states if s.state is State.FAILED]
     if failed:

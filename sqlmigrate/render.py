@@ -399,6 +399,13 @@ class Renderer:
     # -- test, drift, schema -------------------------------------------------------------
 
     def _text_test(self, report: TestReport) -> None:
+        failed = report.failed_build
+        if failed is not None:
+            self._print(f"test: the migrations before --from {report.start} do not build in a scratch database; "
+                        f"{failed.step.id}_{failed.step.name} failed:")
+            assert failed.error is not None
+            self._sql_error_lines(failed.error, "  ")
+            return
         results = report.results
         for r in results:
             if r.verdict not in ("failed", "notes"):
@@ -430,6 +437,8 @@ class Renderer:
             self._print()
         line = f"test: {len(results)} migration(s): " + ", ".join(parts)
         self._print(self._paint(line, "red") if report.exit_code else line)
+        if report.start is not None:
+            self._print(f"built without test: {report.built} migration(s) before --from {report.start}")
         skipped = [f"{r.id}_{r.name}" for r in results if r.verdict == "irreversible"]
         if skipped:
             self._print("irreversible, not rolled back: " + ", ".join(skipped))
@@ -835,6 +844,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _test_json(report: TestReport, shown: _Shown) -> dict[str, Any]:
+    failed = report.failed_build
     summary: dict[str, int] = {}
     for r in report.results:
         summary[r.verdict] = summary.get(r.verdict, 0) + 1
@@ -849,6 +859,10 @@ def _test_json(report: TestReport, shown: _Shown) -> dict[str, Any]:
         ],
         "summary": summary,
         "irreversible": [r.id for r in report.results if r.verdict == "irreversible"],
+        "from": report.start,
+        "built_without_test": report.built,
+        "failed_build": None if failed is None or failed.error is None else dict(
+            _step_json(failed.step, shown), error=_sql_error_json(failed.error, shown)),
         "scratch_databases": list(report.scratch_databases),
     }
 

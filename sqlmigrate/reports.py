@@ -98,6 +98,9 @@ class TestReport(Report):
     results: tuple[RoundTrip, ...]
     table: str
     scratch_databases: tuple[str, ...] = ()
+    start: str | None = None  # --from: the first migration tested
+    built: int = 0  # the migrations below it, applied as `up` applies them and not tested
+    failed_build: StepResult | None = None  # the one of those that failed; nothing was tested then
 
 
 @dataclass(frozen=True, kw_only=True)

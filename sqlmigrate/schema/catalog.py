@@ -4,7 +4,7 @@ Needs a connection (psycopg, db.py); diff and the text forms never import it.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import psycopg
 
@@ -23,6 +23,13 @@ _SESSION = (
 )
 
 
+def _not_extension_member(catalog: str, oid: str) -> str:
+    """SQL true unless the object is an extension's member: the rows _Reader._skip drops,
+    left out by the server before it deparses them (extensions in public bring hundreds)."""
+    return (f"not exists (select 1 from pg_depend x where x.classid = '{catalog}'::regclass "
+            f"and x.objid = {oid} and x.deptype = 'e' and x.objid >= 16384)")
+
+
 def snapshot(conn: psycopg.Connection, *, exclude: tuple[str, str] | None = None,
              detailed: bool = False) -> Snapshot:
     """Read the schema of the connected database from pg_catalog.
@@ -38,7 +45,8 @@ def snapshot(conn: psycopg.Connection, *, exclude: tuple[str, str] | None = None
         with conn.transaction():
             conn.execute("set transaction isolation level repeatable read, read only")
             conn.execute(_SESSION)
-            return _Reader(conn, exclude, detailed).read()
+            with conn.pipeline():
+                return _PipelinedReader(conn, exclude, detailed).read()
     except psycopg.Error as exc:
         raise db.database_error(exc, f"reading the schema of {conn.info.dbname}") from exc
 
@@ -360,7 +368,8 @@ class _Reader:
             left join pg_class rc on rc.oid = t.typrelid
             where {_USER_SCHEMA} and t.typisdefined
               and (t.typtype in ('e', 'd', 'r') or (t.typtype = 'c' and rc.relkind = 'c')
-                   or (t.typtype = 'b' and not (t.typelem <> 0 and t.typlen = -1)))""")
+                   or (t.typtype = 'b' and not (t.typelem <> 0 and t.typlen = -1)))
+              and {_not_extension_member('pg_type', 't.oid')}""")
         forms = {"e": "enum", "c": "composite", "d": "domain", "r": "range", "b": "base"}
         self.domains: dict[int, Key] = {}
         for oid, schema, name, typtype, labels, attributes, base, notnull, default, collation, subtype in rows:
@@ -414,7 +423,8 @@ class _Reader:
             where {_USER_SCHEMA}
               -- made with another object (the constructors of a range type): that object stands for it
               and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass
-                              and d.objid = p.oid and d.deptype = 'i')""")
+                              and d.objid = p.oid and d.deptype = 'i')
+              and {_not_extension_member('pg_proc', 'p.oid')}""")
         for (oid, schema, name, identity, prokind, arguments, result, language, volatility, strict, definer,
              leakproof, parallel, cost, rows_, retset, configs, source, sql_body, library, aggregate) in rows:
             if self._skip("pg_proc", oid):
@@ -530,3 +540,147 @@ class _Reader:
             key = self.oids.get((catalog, oid, subid))
             if key is not None:
                 self.objects[key]["comment"] = text
+
+
+
+class Rows:
+    """The rows the snapshot queries returned: a schema before it is made a Snapshot.
+
+    The reader is a function of these rows (and of the server version and
+    what is excluded), so equal Rows make equal snapshots: two states can be
+    compared without building either. `snapshot()` builds it when needed.
+    """
+
+    def __init__(self, shape: tuple[int, bool, bool], exclude: tuple[str, str] | None,
+                 answers: dict[tuple[str, str], list[tuple]], built: Snapshot | None = None) -> None:
+        self.shape = shape
+        self.exclude = exclude
+        self.answers = answers  # (query, repr of its parameters) -> its rows
+        self._built = built
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Rows) and (self.shape, self.exclude) == (other.shape, other.exclude)
+                and self.answers == other.answers)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def snapshot(self) -> Snapshot:
+        if self._built is None:
+            self._built = _Replay(self).read()
+        return self._built
+
+
+def rows(conn: psycopg.Connection, *, exclude: tuple[str, str] | None = None) -> Rows:
+    """What snapshot() reads, as Rows, without building the Snapshot when it can:
+    the queries are those of the last read of the same shape, sent ahead in
+    pipeline mode. Raises DatabaseUnavailable."""
+    try:
+        with conn.transaction():
+            conn.execute("set transaction isolation level repeatable read, read only")
+            conn.execute(_SESSION)
+            with conn.pipeline():
+                return _PipelinedReader(conn, exclude).fetch()
+    except psycopg.Error as exc:
+        raise db.database_error(exc, f"reading the schema of {conn.info.dbname}") from exc
+
+
+# The queries of the last read of each shape (server version, detailed, no
+# exclusion), each with what its parameters were: none, the tracking table's
+# name, the tracking table's oid, or the relations' oids.
+_Plan = list[tuple[str, str]]
+_UNKNOWN = object()
+_QUERIES: dict[tuple[int, bool, bool], _Plan] = {}
+
+
+class _PipelinedReader(_Reader):
+    """A _Reader that sends the queries of the previous read of the same shape
+    ahead, in pipeline mode, so that the server runs them while Python reads
+    the results of earlier ones; it keeps every answer (Rows).
+
+    All queries run in one repeatable-read, read-only transaction, so when a
+    query runs makes no difference to its rows; a query sent ahead and not
+    asked for is only wasted work.
+    """
+
+    def __init__(self, conn: psycopg.Connection, exclude: tuple[str, str] | None, detailed: bool = False) -> None:
+        self.conn = conn
+        self.exclude = exclude
+        self.shape = (conn.info.server_version, detailed, exclude is None)
+        self.plan: _Plan = []
+        self.answers: dict[tuple[str, str], list[tuple]] = {}
+        self.relation_oids: list[int] | None = None
+        self.ahead: dict[tuple[str, str], psycopg.Cursor] = {}
+        self._send_ahead("none")
+        self._send_ahead("exclude")
+        super().__init__(conn, exclude, detailed)
+        self._send_ahead("excluded")
+
+    def _params(self, kind: str) -> Any:
+        if kind == "exclude":
+            return self.exclude
+        if kind == "excluded":  # known once _Reader.__init__ has looked it up
+            return (self.excluded,) if hasattr(self, "excluded") else _UNKNOWN
+        if kind == "relations":
+            return (self.relation_oids,) if self.relation_oids is not None else _UNKNOWN
+        return None
+
+    def _kind(self, params: Any) -> str | None:
+        return next((k for k in ("none", "exclude", "excluded", "relations") if params == self._params(k)), None)
+
+    def _send_ahead(self, kind: str) -> None:
+        for query, recorded in _QUERIES.get(self.shape, ()):
+            if recorded == kind and (query, kind) not in self.ahead:
+                self.ahead[(query, kind)] = self.conn.execute(query, self._params(kind))
+
+    def _rows(self, query: str, params: Any = None) -> list[tuple]:
+        kind = self._kind(params)
+        cursor = self.ahead.pop((query, kind), None) if kind is not None else None
+        answer = cursor.fetchall() if cursor is not None else super()._rows(query, params)
+        if kind is not None:
+            self.plan.append((query, kind))
+        self.answers[(query, repr(params))] = answer
+        return answer
+
+    def _relations(self) -> dict[int, Key]:
+        relations = super()._relations()
+        self.relation_oids = list(relations)
+        self._send_ahead("relations")
+        return relations
+
+    def read(self) -> Snapshot:
+        snapshot = super().read()
+        if len(self.plan) == len(self.answers):  # every query's parameters were of a known kind
+            _QUERIES[self.shape] = self.plan
+        return snapshot
+
+    def fetch(self) -> Rows:
+        """Every answer, the Snapshot built only when there was no plan to follow."""
+        plan = _QUERIES.get(self.shape)
+        if plan is None:
+            built = self.read()
+            return Rows(self.shape, self.exclude, self.answers, built)
+        self._relations()
+        for query, kind in plan:
+            if (query, repr(self._params(kind))) not in self.answers:
+                self._rows(query, self._params(kind))
+        return Rows(self.shape, self.exclude, self.answers)
+
+
+class _Replay(_Reader):
+    """The reader run again on the rows it was given, to build their Snapshot."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.given = rows
+        self.version = rows.shape[0]
+        super().__init__(cast(psycopg.Connection, _VersionOnly(rows.shape[0])), rows.exclude)
+
+    def _rows(self, query: str, params: Any = None) -> list[tuple]:
+        return self.given.answers[(query, repr(params))]
+
+
+class _VersionOnly:
+    """Stands for the connection in _Replay: the reader asks it for the server version only."""
+
+    def __init__(self, version: int) -> None:
+        self.info = self
+        self.server_version = version

@@ -91,14 +91,17 @@ def build(scratch: ScratchDatabase, target: Target, plan: Plan,
 
 
 def round_trips(scratch: ScratchDatabase, target: Target, migrations: Sequence[Migration],
-                down_errors: Mapping[Path, Sequence[Finding]], listener: Listener) -> list[RoundTrip]:
+                down_errors: Mapping[Path, Sequence[Finding]], listener: Listener, *,
+                session: ScratchSession | None = None, built: Sequence[Migration] = ()) -> list[RoundTrip]:
     """SPEC 3: the verdict of each migration's round trip, in order, each told to `listener` as it comes.
 
     After an up fails, or the scratch database cannot be rebuilt, the
     migrations left are "not tested". `down_errors` are the validation errors
-    of each down.sql (by path): such a down is reported, not run.
+    of each down.sql (by path): such a down is reported, not run. `session`
+    is one where `built` (the migrations before these, test --from) ran;
+    a rebuild applies them again first.
     """
-    session = ScratchSession(scratch, target)
+    session = session or ScratchSession(scratch, target)
     results: list[RoundTrip] = []
     for index, migration in enumerate(migrations):
         result, rebuild = _round_trip(session, migration, tuple(down_errors.get(migration.down.path, ())))
@@ -108,7 +111,7 @@ def round_trips(scratch: ScratchDatabase, target: Target, migrations: Sequence[M
         if result.errors and result.errors[0][0] == "up":
             reason = f"not tested: {migration.id}_{migration.name}/up.sql failed before them"
         elif rebuild:
-            broken = session.rebuild(migrations[: index + 1])
+            broken = session.rebuild([*built, *migrations[: index + 1]])
             if broken is not None:
                 reason = (f"not tested: rebuilding the scratch database failed at "
                           f"{broken.step.id}_{broken.step.name}")
@@ -129,7 +132,7 @@ def _round_trip(session: ScratchSession, migration: Migration, down_errors: tupl
     up, down = rules.parse(migration.up), rules.parse(migration.down)
     assert up is not None and down is not None  # validation refused missing or unreadable files
     verdict = lambda *a, **k: RoundTrip(migration.id, migration.name, *a, **k)  # noqa: E731
-    before = session.snapshot()
+    before = session.current()
     done = session.run(_up_step(migration))
     if done.error is not None:
         return verdict("failed", errors=(("up", done.error),)), False
@@ -138,17 +141,17 @@ def _round_trip(session: ScratchSession, migration: Migration, down_errors: tupl
     if down_errors:
         # as `down` would: a down.sql with errors is refused, not run
         return verdict("failed", findings=down_errors, reason="down.sql was not run: it has errors"), False
-    after_up = session.snapshot()
+    after_up = session.current()
     undone = session.run(Step(Direction.DOWN, migration.id, migration.name, down, migration))
     if undone.error is not None:
         # a transactional down was rolled back: the database is still "after up"
         return verdict("failed", errors=(("down", undone.error),)), not down.is_transactional
-    differences = tuple(diff(before, session.snapshot()))
+    differences = _differences(before, session.current())
     redone = session.run(_up_step(migration))
     errors = (("up again", redone.error),) if redone.error is not None else ()
     failed = bool(errors) or any(not d.is_note for d in differences)
     # after a lossy down the second up may build something else: then start again from a faithful state
-    rebuild = bool(errors) or (failed and any(not d.is_note for d in diff(after_up, session.snapshot())))
+    rebuild = bool(errors) or (failed and any(not d.is_note for d in _differences(after_up, session.current())))
     name = "failed" if failed else ("notes" if differences else "ok")
     return verdict(name, differences=differences, errors=errors), rebuild
 
@@ -161,23 +164,43 @@ class ScratchSession:
         self.scratch = scratch
         self.target = target
         self.session: db.Session = scratch.session(target)
+        self._last: catalog.Rows | None = None  # read since the last change, if one was
 
     def run(self, step: Step) -> StepResult:
+        self._last = None
         return executor.run(self.session, Plan((step,)), silent)[0]
 
     def apply(self, plan: Plan, listener: Listener = silent) -> StepResult | None:
         """Run the plan's steps in order; the step that failed, if one did."""
+        self._last = None
         results = executor.run(self.session, plan, listener)
         return next((r for r in results if r.error is not None), None)
 
     def snapshot(self, *, detailed: bool = False) -> Snapshot:
         return catalog.snapshot(self.session.conn, exclude=self.session.excluded, detailed=detailed)
 
+    def current(self) -> catalog.Rows:
+        """The schema as it is, as catalog rows: those read since the last migration ran here, else new ones.
+
+        Nothing else writes to a scratch database, so what was read stays true
+        until this session runs SQL again.
+        """
+        if self._last is None:
+            self._last = catalog.rows(self.session.conn, exclude=self.session.excluded)
+        return self._last
+
     def rebuild(self, migrations: Sequence[Migration]) -> StepResult | None:
         """A new scratch database with these ups applied; the failed step, if any."""
         self.scratch.recreate()
+        self._last = None
         self.session = self.scratch.session(self.target)
         return self.apply(up_plan(migrations))
+
+
+def _differences(expected: catalog.Rows, found: catalog.Rows) -> tuple[Difference, ...]:
+    """How `found` differs from `expected`; none when the catalog gave the same rows for both,
+    which is what most downs leave: then neither Snapshot is built."""
+    return () if expected == found else tuple(diff(expected.snapshot(), found.snapshot()))
 
 
 def _up_step(migration: Migration) -> Step:
