@@ -66,6 +66,12 @@ def _pg_restore(url: str) -> str:
     return found
 
 
+def _major_of(program: str) -> int:
+    said = subprocess.run([program, "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"(\d+)(?:\.\d+)?", said)
+    return int(found.group(1)) if found else 0
+
+
 def _fake(tmp_path: Path, name: str, body: str, version: str = "99.1") -> Path:
     """A pg_dump stand-in: answers --version with `version`, then runs `body`
     (with `argv`, and `out` the --file it was given)."""
@@ -111,9 +117,18 @@ def test_the_dump_restores_to_the_state_before_up(database, db, new_database, wr
     restored = new_database()
     # the server's own address: a pg_restore built elsewhere may look for another default socket
     target = with_params(restored, host=db.info.host, port=str(db.info.port))
-    done = subprocess.run([_pg_restore(database), "--no-owner", "--exit-on-error", "--dbname", target, str(dump)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    restore = _pg_restore(database)
+    if _major_of(restore) <= _server_major(database):
+        done = subprocess.run([restore, "--no-owner", "--exit-on-error", "--dbname", target, str(dump)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    else:
+        # pg_restore 17 and later send SET transaction_timeout, which a server before 17 refuses:
+        # that one error, ignored, and nothing else (this machine has no pg_restore of the server's major)
+        done = subprocess.run([restore, "--no-owner", "--dbname", target, str(dump)], capture_output=True, text=True)
+        errors = [line for line in done.stderr.splitlines() if "ERROR:" in line]
+        assert errors == ['pg_restore: error: could not execute query: ERROR:  unrecognized configuration '
+                          'parameter "transaction_timeout"'] or done.returncode == 0, done.stderr
     with psycopg.connect(restored, autocommit=True) as conn:
         after = schema.snapshot(conn)
         assert schema.diff(before, after) == []
