@@ -31,16 +31,7 @@ TABLE = "sqlmigrate_migrations"  # crates_io drops a table named schema_migratio
 sys.path.insert(0, str(ROOT))
 
 
-def _sqlmigrate_command() -> list[str]:
-    """SQLMIGRATE_BIN, else the console script of this interpreter's environment."""
-    chosen = os.environ.get("SQLMIGRATE_BIN")
-    if chosen:
-        return [chosen]
-    script = Path(sys.executable).with_name("sqlmigrate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "sqlmigrate"]
-
-
-SQLMIGRATE = _sqlmigrate_command()
+from bench import SQLMIGRATE  # noqa: E402
 
 
 def _sqlmigrate(*args: str, expect: int = 0) -> tuple[float, str]:

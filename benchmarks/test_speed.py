@@ -26,16 +26,7 @@ CORPORA = ROOT / "tests" / "corpora"
 TABLE = "sqlmigrate_migrations"  # crates_io drops a table named schema_migrations
 
 
-def _sqlmigrate_command() -> list[str]:
-    """SQLMIGRATE_BIN, else the console script of this interpreter's environment."""
-    chosen = os.environ.get("SQLMIGRATE_BIN")
-    if chosen:
-        return [chosen]
-    script = Path(sys.executable).with_name("sqlmigrate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "sqlmigrate"]
-
-
-SQLMIGRATE = _sqlmigrate_command()
+from bench import SQLMIGRATE  # noqa: E402
 
 
 def _timed(*args: str, exits: tuple[int, ...] = (0,)) -> float:
